@@ -1,0 +1,183 @@
+package schema
+
+import (
+	"math/big"
+	"time"
+)
+
+// Message is one Kafka record as the decoder needs it. It mirrors the fields
+// of a consumed record without tying this package to a Kafka client.
+type Message struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// Header is one Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Op is what happened to a row.
+type Op byte
+
+const (
+	OpCreate    Op = 'c' // a row was inserted
+	OpRead      Op = 'r' // a row was read by a snapshot
+	OpUpdate    Op = 'u' // a row was updated
+	OpDelete    Op = 'd' // a row was deleted
+	OpTruncate  Op = 't' // the table was truncated (no key, no rows)
+	OpMessage   Op = 'm' // a PostgreSQL logical decoding message
+	OpTombstone Op = 'T' // a null value following a delete, for log compaction
+)
+
+// String returns the Debezium letter of the op ("tombstone" for OpTombstone).
+func (o Op) String() string {
+	if o == OpTombstone {
+		return "tombstone"
+	}
+	if o == 0 {
+		return "unknown"
+	}
+	return string(rune(o))
+}
+
+// Row is a table row: column name to value. Values are one of:
+//
+//	nil                      SQL NULL
+//	bool, int32, int64, float32, float64, string, []byte
+//	Date                     a calendar date without zone (DATE columns)
+//	TimeOfDay                a time past midnight without zone (TIME columns)
+//	time.Time                a timestamp: naive timestamps are read as UTC;
+//	                         zoned ones keep the offset Debezium sent, normalised to UTC
+//	Decimal                  an exact decimal (NUMERIC, DECIMAL, MONEY)
+//	JSON                     a JSON document as text (io.debezium.data.Json)
+//	[]string                 an EnumSet (MySQL SET) or an Avro array of strings
+//	[]any                    any other array
+//	Row                      a nested record (rare: geometry, composite types)
+//	Unavailable              PostgreSQL's TOAST placeholder: "unchanged, not sent"
+type Row map[string]any
+
+// Change is one decoded Debezium change event.
+type Change struct {
+	Op Op
+	// Key is the record key decoded to columns (nil for a null key). A plain
+	// string key is Row{"": "the string"}.
+	Key Row
+	// KeyString is a canonical text form of the key, equal for equal keys
+	// whatever the encoding; "" for a null key. It identifies the row when
+	// changes are ordered and collapsed.
+	KeyString string
+	Before    Row // nil for c and r, and when the replica identity sends nothing
+	After     Row // nil for d, t and tombstones
+	Source    Source
+	// Topic, Partition and Offset say where the record came from.
+	Topic     string
+	Partition int32
+	Offset    int64
+	// Timestamp is when the change happened in the source database when the
+	// event says so (source.ts_ms), else the event's ts_ms, else the Kafka
+	// record's timestamp.
+	Timestamp time.Time
+	// SchemaID is the registry id of the value's writer schema (0 for JSON).
+	SchemaID int
+	// Flattened is true when the value was already unwrapped by Debezium's
+	// ExtractNewRecordState transform.
+	Flattened bool
+}
+
+// Source is the part of Debezium's source block that callers act on.
+type Source struct {
+	Connector string // "postgresql", "mysql", ...
+	Name      string // the topic prefix
+	DB        string
+	Schema    string // PostgreSQL schema; "" for MySQL
+	Table     string
+	Snapshot  string // "true", "first", "last", "false", "" ...
+	TsMs      int64  // commit time in the source database, ms since epoch
+	LSN       int64  // PostgreSQL; 0 when absent
+	File      string // MySQL binlog file
+	Pos       int64  // MySQL binlog position
+	TxID      string // transaction id when the event has a transaction block
+}
+
+// Date is a calendar date with no time and no zone.
+type Date struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// String formats the date as yyyy-MM-dd.
+func (d Date) String() string {
+	return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC).Format("2006-01-02")
+}
+
+// DateOf returns the date of days since 1970-01-01.
+func DateOf(daysSinceEpoch int64) Date {
+	t := time.Unix(daysSinceEpoch*86400, 0).UTC()
+	return Date{t.Year(), t.Month(), t.Day()}
+}
+
+// TimeOfDay is a time past midnight with no zone, at nanosecond precision.
+type TimeOfDay time.Duration
+
+// String formats the time as HH:mm:ss, with a fraction only when there is one.
+func (t TimeOfDay) String() string {
+	base := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(t))
+	if time.Duration(t)%time.Second == 0 {
+		return base.Format("15:04:05")
+	}
+	return base.Format("15:04:05.999999999")
+}
+
+// Decimal is an exact decimal number: Unscaled × 10^-Scale.
+type Decimal struct {
+	Unscaled *big.Int
+	Scale    int32
+}
+
+// String formats the decimal exactly, without exponent ("-12.3400" for
+// unscaled -123400 at scale 4).
+func (d Decimal) String() string {
+	if d.Unscaled == nil {
+		return "0"
+	}
+	s := d.Unscaled.String()
+	if d.Scale <= 0 {
+		if d.Unscaled.Sign() == 0 {
+			return "0"
+		}
+		for i := int32(0); i < -d.Scale; i++ {
+			s += "0"
+		}
+		return s
+	}
+	neg := false
+	if s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	for int32(len(s)) <= d.Scale {
+		s = "0" + s
+	}
+	cut := int32(len(s)) - d.Scale
+	s = s[:cut] + "." + s[cut:]
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// JSON is a JSON document carried as text.
+type JSON string
+
+// Unavailable marks a PostgreSQL TOASTed column that did not change and was
+// not sent: "keep what you have", never a value to write.
+type Unavailable struct{}
+
+func (Unavailable) String() string { return "__debezium_unavailable_value" }
