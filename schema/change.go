@@ -51,15 +51,22 @@ func (o Op) String() string {
 //
 //	nil                      SQL NULL
 //	bool, int32, int64, float32, float64, string, []byte
+//	                         (INT8/INT16 columns are int32; a timestamp or
+//	                         date outside years 0..9999, as PostgreSQL's
+//	                         ±infinity sentinels are, stays the raw int32 or
+//	                         int64 Debezium sent; BIT(1) is a bool)
 //	Date                     a calendar date without zone (DATE columns)
-//	TimeOfDay                a time past midnight without zone (TIME columns)
+//	TimeOfDay                a time past midnight without zone (TIME columns;
+//	                         a ZonedTime is normalised to UTC)
 //	time.Time                a timestamp: naive timestamps are read as UTC;
-//	                         zoned ones keep the offset Debezium sent, normalised to UTC
+//	                         zoned ones are normalised to UTC (a ZonedTimestamp
+//	                         "infinity"/"-infinity" stays that string)
 //	Decimal                  an exact decimal (NUMERIC, DECIMAL, MONEY)
 //	JSON                     a JSON document as text (io.debezium.data.Json)
 //	[]string                 an EnumSet (MySQL SET) or an Avro array of strings
 //	[]any                    any other array
 //	Row                      a nested record (rare: geometry, composite types)
+//	                         or a map (hstore)
 //	Unavailable              PostgreSQL's TOAST placeholder: "unchanged, not sent"
 type Row map[string]any
 
@@ -87,8 +94,22 @@ type Change struct {
 	// SchemaID is the registry id of the value's writer schema (0 for JSON).
 	SchemaID int
 	// Flattened is true when the value was already unwrapped by Debezium's
-	// ExtractNewRecordState transform.
+	// ExtractNewRecordState transform (the value has no envelope shape).
+	// Then columns whose name starts with "__" are Debezium's additions and
+	// are removed from the row; what they say goes to Op, Source, Timestamp:
+	//
+	//   - __deleted "true" or __op "d": OpDelete, the row is Before, After nil.
+	//   - __op c, r, u, t give that Op. Without __op (and not deleted) the
+	//     Op is OpCreate: the transform keeps no before image, so a
+	//     flattened record can only be applied as an upsert of After.
+	//   - __table, __db, __schema, __lsn, __connector, __name, __snapshot,
+	//     __file, __pos, __txId (also spelt __source_table etc.) and
+	//     __transaction_id fill Source; __source_ts_ms is Source.TsMs and the
+	//     Timestamp; __ts_ms is the Timestamp when no source time is given.
+	//   - A null value is OpTombstone, as on any topic.
 	Flattened bool
+	// Message is the logical decoding message of an OpMessage event.
+	Message *LogicalMessage
 }
 
 // Source is the part of Debezium's source block that callers act on.

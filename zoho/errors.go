@@ -3,6 +3,7 @@ package zoho
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -116,3 +117,13 @@ func IsFatal(err error) bool { return err != nil && ClassOf(err) == Fatal }
 
 // IsRetryable reports whether the same call may succeed later.
 func IsRetryable(err error) bool { return err != nil && ClassOf(err) == Retryable }
+
+// OptionError is NewClient's error for options that cannot work, one
+// problem per option, each naming it.
+type OptionError struct {
+	Problems []string
+}
+
+func (e *OptionError) Error() string {
+	return "zoho: invalid client options: " + strings.Join(e.Problems, "; ")
+}

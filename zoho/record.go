@@ -9,7 +9,9 @@ type Record map[string]any
 // position as the record in the call's input.
 type Result struct {
 	// ID is the CRM record id: the record written, or for a delete or a tag
-	// call the id given. Empty when Zoho rejected the record and named none.
+	// call the id given. For a rejected record it is the id Zoho named in
+	// the error's details (for DUPLICATE_DATA: the existing record), or for
+	// a delete or a tag call the id given; empty when there is none.
 	ID string
 	// Action is "insert" or "update" for upserts; "" for other operations.
 	Action string

@@ -1,0 +1,330 @@
+package connector
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sort"
+	"strings"
+
+	"zohosink/schema"
+	"zohosink/zoho"
+)
+
+// action is what a sync does with one change, per the mode table of
+// CONTRACT.md.
+type action int
+
+const (
+	actSkip        action = iota
+	actUpsert             // upsert (+ add tag for audiences)
+	actInsert             // insert
+	actUpdate             // update the record found by match_on
+	actDelete             // remove_action delete
+	actUntag              // remove_action untag
+	actClearFields        // remove_action clear_fields
+)
+
+func (a action) String() string {
+	return [...]string{"skip", "upsert", "insert", "update", "delete", "untag", "clear_fields"}[a]
+}
+
+// operation is the Zoho operation an action is written with, for metrics and
+// dead-letter headers.
+func (a action) operation() zoho.Operation {
+	switch a {
+	case actUpsert:
+		return zoho.OpUpsert
+	case actInsert:
+		return zoho.OpInsert
+	case actUpdate, actClearFields:
+		return zoho.OpUpdate
+	case actDelete:
+		return zoho.OpDelete
+	case actUntag:
+		return zoho.OpRemoveTags
+	}
+	return ""
+}
+
+// needsID reports whether the action writes to a record found by match_on.
+func (a action) needsID() bool {
+	return a == actUpdate || a == actDelete || a == actUntag || a == actClearFields
+}
+
+// actionFor applies the mode table of CONTRACT.md.
+func actionFor(typ, mode, removeAction string, op schema.Op) action {
+	create := op == schema.OpCreate || op == schema.OpRead
+	update := op == schema.OpUpdate
+	del := op == schema.OpDelete
+	remove := func() action {
+		switch removeAction {
+		case "delete":
+			return actDelete
+		case "untag":
+			return actUntag
+		case "clear_fields":
+			return actClearFields
+		}
+		return actSkip
+	}
+	switch typ + "/" + mode {
+	case "model/upsert":
+		if create || update {
+			return actUpsert
+		}
+	case "model/insert":
+		if create {
+			return actInsert
+		}
+	case "model/update":
+		if create || update {
+			return actUpdate
+		}
+	case "audience/add":
+		if create {
+			return actUpsert
+		}
+	case "audience/upsert":
+		if create || update {
+			return actUpsert
+		}
+	case "audience/remove":
+		if del {
+			return remove()
+		}
+	case "audience/mirror":
+		if create || update {
+			return actUpsert
+		}
+		if del {
+			return remove()
+		}
+	}
+	return actSkip
+}
+
+// skipReason names why the mode table skips a change, for metrics.
+func skipReason(op schema.Op) string {
+	switch op {
+	case schema.OpTombstone:
+		return "tombstone"
+	case schema.OpTruncate:
+		return "truncate"
+	case schema.OpMessage:
+		return "message"
+	}
+	return "mode"
+}
+
+// mapError is a change that cannot be mapped: dead-lettered at stage map.
+type mapError struct {
+	Field string // the Zoho field at fault, "" when none
+	Msg   string
+}
+
+func (e *mapError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("field %s: %s", e.Field, e.Msg)
+	}
+	return e.Msg
+}
+
+// fieldMapping maps one source column to one Zoho field.
+type fieldMapping struct {
+	Field  string
+	Column string
+	Type   *zoho.Field // nil when the field's Zoho type is unknown
+}
+
+// mapper turns decoded changes into Zoho records for one sync. It is used by
+// one goroutine (the sync's loop) and holds no mutable state.
+type mapper struct {
+	cfg       *SyncConfig
+	fields    []fieldMapping
+	constants zoho.Record
+	required  []string // fields that must not be null or empty on writes that may create
+	matchOn   []string
+	seed      maphash.Seed
+}
+
+// newMapper builds the mapper of a sync. types gives the Zoho type of the
+// module's fields (from the fields metadata API, else built-in knowledge).
+func newMapper(cfg *SyncConfig, types map[string]*zoho.Field) *mapper {
+	m := &mapper{cfg: cfg, constants: zoho.Record{}, matchOn: cfg.MatchOn, seed: maphash.MakeSeed()}
+	names := make([]string, 0, len(cfg.Fields))
+	for f := range cfg.Fields {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		m.fields = append(m.fields, fieldMapping{Field: f, Column: cfg.Fields[f], Type: types[f]})
+	}
+	for k, v := range cfg.Constants {
+		fv, err := formatValue(v, types[k])
+		if err != nil {
+			fv = v // Validate reports constants Zoho cannot take; keep the value as given
+		}
+		m.constants[k] = fv
+	}
+	if info, ok := Module(cfg.Module); ok {
+		m.required = info.RequiredFields
+	}
+	return m
+}
+
+// column finds a column in a row, by exact name first, then ignoring case.
+func column(row schema.Row, name string) (any, bool) {
+	if v, ok := row[name]; ok {
+		return v, true
+	}
+	for k, v := range row {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// mapRow builds the Zoho record of a row: mapped columns, then constants.
+// Unchanged TOASTed columns are left out, so Zoho keeps what it has.
+// Columns missing from the row are an error for explicitly mapped fields and
+// left out for default ones (a table need not have every default column).
+func (m *mapper) mapRow(row schema.Row, checkRequired bool) (zoho.Record, error) {
+	rec := make(zoho.Record, len(m.fields)+len(m.constants))
+	for _, fm := range m.fields {
+		v, ok := column(row, fm.Column)
+		if !ok {
+			if m.cfg.FieldsDefaulted {
+				continue
+			}
+			return nil, &mapError{Field: fm.Field, Msg: fmt.Sprintf("column %q is not in the row (columns: %s)", fm.Column, columnList(row))}
+		}
+		if _, unavailable := v.(schema.Unavailable); unavailable {
+			continue
+		}
+		fv, err := formatValue(v, fm.Type)
+		if err != nil {
+			return nil, &mapError{Field: fm.Field, Msg: fmt.Sprintf("column %q: %v", fm.Column, err)}
+		}
+		rec[fm.Field] = fv
+	}
+	for k, v := range m.constants {
+		rec[k] = v
+	}
+	if checkRequired {
+		for _, f := range m.required {
+			if _, mapped := m.cfg.Fields[f]; !mapped {
+				if _, constant := m.cfg.Constants[f]; !constant {
+					continue // not mapped (update syncs need not map it): Zoho keeps its value
+				}
+			}
+			v, present := rec[f]
+			if !present && m.hasUnavailable(row, f) {
+				continue // a TOASTed required column is unchanged, not empty
+			}
+			if isEmpty(v) {
+				return nil, &mapError{Field: f, Msg: fmt.Sprintf("required field %s is empty (module %s requires it)", f, m.cfg.Module)}
+			}
+		}
+	}
+	return rec, nil
+}
+
+func (m *mapper) hasUnavailable(row schema.Row, field string) bool {
+	col := m.cfg.Fields[field]
+	if col == "" {
+		return false
+	}
+	v, _ := column(row, col)
+	_, u := v.(schema.Unavailable)
+	return u
+}
+
+func columnList(row schema.Row) string {
+	cols := make([]string, 0, len(row))
+	for k := range row {
+		cols = append(cols, k)
+	}
+	sort.Strings(cols)
+	if len(cols) > 12 {
+		cols = append(cols[:12], "...")
+	}
+	return strings.Join(cols, ", ")
+}
+
+// matchValues returns the values of the match_on fields in rec, in order, as
+// the text COQL compares ("" where absent).
+func (m *mapper) matchValues(rec zoho.Record) []string {
+	out := make([]string, len(m.matchOn))
+	for i, f := range m.matchOn {
+		switch v := rec[f].(type) {
+		case nil:
+		case map[string]any:
+			out[i] = fmt.Sprint(v["id"])
+		default:
+			out[i] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// hash is a fingerprint of a record's content, for "did anything change".
+func (m *mapper) hash(rec zoho.Record) uint64 {
+	keys := make([]string, 0, len(rec))
+	for k := range rec {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var h maphash.Hash
+	h.SetSeed(m.seed)
+	for _, k := range keys {
+		h.WriteString(k)
+		h.WriteByte(0)
+		fmt.Fprint(&h, rec[k])
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// builtinTypes are the Zoho types of standard fields whose format cannot be
+// guessed from the column, used when the fields metadata API is out of reach.
+var builtinTypes = map[string]map[string]string{
+	"Contacts": {"Account_Name": "lookup:Accounts", "Date_of_Birth": "date", "Email_Opt_Out": "boolean", "Email": "email"},
+	"Leads":    {"Annual_Revenue": "currency", "No_of_Employees": "integer", "Email_Opt_Out": "boolean", "Email": "email"},
+	"Accounts": {"Annual_Revenue": "currency", "Employees": "integer"},
+	"Deals":    {"Account_Name": "lookup:Accounts", "Contact_Name": "lookup:Contacts", "Closing_Date": "date", "Amount": "currency", "Probability": "integer"},
+}
+
+// fieldTypes returns the field types of a module: from metadata when given,
+// else the built-in ones.
+func fieldTypes(module string, meta []zoho.Field) map[string]*zoho.Field {
+	out := map[string]*zoho.Field{}
+	if len(meta) > 0 {
+		for i := range meta {
+			out[meta[i].APIName] = &meta[i]
+		}
+		return out
+	}
+	for name, t := range builtinTypes[module] {
+		f := &zoho.Field{APIName: name, DataType: t}
+		if mod, ok := strings.CutPrefix(t, "lookup:"); ok {
+			f.DataType, f.LookupModule = "lookup", mod
+		}
+		out[name] = f
+	}
+	return out
+}
+
+// lookupNameField is the field a lookup given by name is matched on in the
+// target module.
+func lookupNameField(module string) string {
+	switch module {
+	case "Accounts":
+		return "Account_Name"
+	case "Deals":
+		return "Deal_Name"
+	case "Contacts", "Leads":
+		return "Email"
+	}
+	return "Name"
+}

@@ -1,0 +1,51 @@
+package connector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the pipeline's Prometheus collectors (CONTRACT.md, "Metrics and
+// status"). The Zoho client registers its own (requests, latency, credits,
+// 429s, token refreshes) on the same registry.
+type metrics struct {
+	consumed     *prometheus.CounterVec   // {sync}
+	written      *prometheus.CounterVec   // {sync,module,operation}
+	skipped      *prometheus.CounterVec   // {sync,reason}
+	deadLettered *prometheus.CounterVec   // {sync,code}
+	batch        *prometheus.HistogramVec // {sync}
+	lag          *prometheus.GaugeVec     // {topic,partition}
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zohosink_records_consumed_total",
+			Help: "Kafka records taken from the sync's topics.",
+		}, []string{"sync"}),
+		written: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zohosink_records_written_total",
+			Help: "Records Zoho accepted, by operation.",
+		}, []string{"sync", "module", "operation"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zohosink_records_skipped_total",
+			Help: "Records not written, by reason: mode (the mode table skips the change), tombstone, truncate, message, unchanged (mapped fields did not change), collapsed (a later change of the same key was written instead), not_found (no Zoho record matched).",
+		}, []string{"sync", "reason"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zohosink_records_dead_lettered_total",
+			Help: "Records written to the dead-letter topic, by Zoho code or DECODE_ERROR / MAPPING_ERROR.",
+		}, []string{"sync", "code"}),
+		batch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "zohosink_batch_records",
+			Help:    "Records per Zoho write call.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 75, 100},
+		}, []string{"sync"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "zohosink_consumer_lag",
+			Help: "Records of the partition not yet done: high watermark minus the committable offset.",
+		}, []string{"topic", "partition"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.consumed, m.written, m.skipped, m.deadLettered, m.batch, m.lag)
+	}
+	return m
+}

@@ -1,0 +1,175 @@
+package connector
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"zohosink/zoho"
+)
+
+// Finding is one result of an online check.
+type Finding struct {
+	Sync    string
+	Key     string
+	Message string
+	Warning bool // worth a look, but the config can run
+}
+
+func (f Finding) String() string {
+	kind := "problem"
+	if f.Warning {
+		kind = "warning"
+	}
+	return fmt.Sprintf("%s: sync %q: %s: %s", kind, f.Sync, f.Key, f.Message)
+}
+
+// FieldsSource is what CheckOnline needs of Zoho.
+type FieldsSource interface {
+	Fields(ctx context.Context, module string) ([]zoho.Field, error)
+}
+
+// CheckOnline checks every mapped field of every sync against the org's
+// fields metadata: unknown fields (with the closest name), read-only fields,
+// constants Zoho cannot take, picklist constants not in the org's list, and
+// the mandatory fields of each module. An error is returned when the metadata
+// cannot be read at all (bad token, wrong data center, ...).
+func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource) ([]Finding, map[string][]string, error) {
+	meta := map[string][]zoho.Field{}
+	required := map[string][]string{}
+	var out []Finding
+	for i := range cfg.Syncs {
+		s := &cfg.Syncs[i]
+		fields, ok := meta[s.Module]
+		if !ok {
+			fs, err := src.Fields(ctx, s.Module)
+			if err != nil {
+				return nil, nil, fmt.Errorf("fields metadata of %s: %w", s.Module, err)
+			}
+			meta[s.Module], fields = fs, fs
+			for _, f := range fs {
+				if f.SystemMandatory {
+					required[s.Module] = append(required[s.Module], f.APIName)
+				}
+			}
+			if info, ok := Module(s.Module); ok {
+				for _, f := range info.RequiredFields {
+					if !contains(required[s.Module], f) {
+						required[s.Module] = append(required[s.Module], f)
+					}
+				}
+			}
+			sort.Strings(required[s.Module])
+		}
+		byName := map[string]*zoho.Field{}
+		for j := range fields {
+			byName[fields[j].APIName] = &fields[j]
+		}
+		check := func(key, name string) *zoho.Field {
+			f, ok := byName[name]
+			if !ok {
+				msg := fmt.Sprintf("%s is not a field of %s", name, s.Module)
+				if near := closest(name, fields); near != "" {
+					msg += fmt.Sprintf(" (did you mean %s?)", near)
+				}
+				out = append(out, Finding{Sync: s.Name, Key: key, Message: msg})
+				return nil
+			}
+			if f.ReadOnly {
+				out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is read-only in %s: Zoho ignores or refuses writes to it", name, s.Module)})
+			}
+			return f
+		}
+		for _, name := range sortedKeys(s.Fields) {
+			check(fmt.Sprintf("syncs[%d].fields.%s", i, name), name)
+		}
+		for _, name := range sortedKeys(s.Constants) {
+			f := check(fmt.Sprintf("syncs[%d].constants.%s", i, name), name)
+			if f == nil {
+				continue
+			}
+			v := s.Constants[name]
+			if _, err := formatValue(v, f); err != nil {
+				out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Message: fmt.Sprintf("%v cannot be written to a %s field: %v", v, f.DataType, err)})
+			}
+			if f.DataType == "picklist" && len(f.PickListValues) > 0 && !contains(f.PickListValues, fmt.Sprint(v)) {
+				out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Warning: true,
+					Message: fmt.Sprintf("%q is not in the org's pick list for %s (Zoho adds it; known values: %s)", fmt.Sprint(v), name, strings.Join(first10(f.PickListValues), ", "))})
+			}
+		}
+		for j, name := range s.MatchOn {
+			check(fmt.Sprintf("syncs[%d].match_on[%d]", i, j), name)
+		}
+		for j, name := range s.ClearFields {
+			check(fmt.Sprintf("syncs[%d].clear_fields[%d]", i, j), name)
+		}
+		if s.Mode != "update" && s.Mode != "remove" {
+			for _, f := range required[s.Module] {
+				if _, m := s.Fields[f]; !m {
+					if _, c := s.Constants[f]; !c {
+						out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].fields", i), Message: fmt.Sprintf("%s is mandatory in %s and not mapped: map it under fields or constants", f, s.Module)})
+					}
+				}
+			}
+		}
+	}
+	return out, required, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func first10(s []string) []string {
+	if len(s) > 10 {
+		return append(s[:10:10], "...")
+	}
+	return s
+}
+
+// closest returns the field name nearest to name (case-insensitive edit
+// distance at most a third of its length), or "".
+func closest(name string, fields []zoho.Field) string {
+	best, bestD := "", len(name)/3+1
+	for _, f := range fields {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(f.APIName)); d < bestD {
+			best, bestD = f.APIName, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

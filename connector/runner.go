@@ -1,0 +1,716 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"zohosink/zoho"
+)
+
+// Back-pressure: a partition stops being fetched when this many of its
+// records are consumed but not done, and is fetched again below resumeAt.
+// Memory stays bounded whatever the backlog.
+const (
+	pauseAt  = 5000
+	resumeAt = pauseAt / 2
+)
+
+// Runner runs every sync of a Config in one Kafka consumer group.
+//
+// # Delivery
+//
+// Offsets are committed only from each partition's checkpoint, which
+// releases the highest contiguous offset whose records are all done (written,
+// skipped by the mode table, or dead-lettered with Kafka's acknowledgement).
+// No rebalance can commit an offset whose record was not done:
+//
+//   - Polls and rebalance callbacks never interleave (BlockRebalanceOnPoll):
+//     a revoke sees every record handed out so far tracked in a checkpoint.
+//   - On revoke, the partition is marked gone first, so records still queued
+//     are dropped (not done, so not committable); pending batch entries are
+//     dropped; in-flight writes get a bounded time to finish. Only then is
+//     the checkpoint's released offset committed, and the partition forgotten:
+//     a write that finishes later marks a checkpoint nobody commits.
+//   - On loss (the group moved on without us), nothing is committed.
+//   - Commits use the member's current generation; a stale member's commit is
+//     refused by the broker.
+//
+// A crash at any moment therefore loses nothing: the records after the last
+// commit are consumed again and written again, which upsert makes harmless.
+type Runner struct {
+	cfg      *Config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	met      *metrics
+	crm      CRM
+	dec      Decoder            // one decoder for every sync (WithDecoder), or
+	decs     map[string]Decoder // one per sync, by name
+	kopts    []kgo.Opt
+	drain    time.Duration
+	workers  []*syncWorker
+	byTopic  map[string]*syncWorker
+	cl       *kgo.Client
+	dlq      *deadLetterer
+	fieldsOf func(ctx context.Context, module string) ([]zoho.Field, error)
+
+	mu        sync.Mutex
+	parts     map[tp]*partition
+	committed map[tp]int64
+
+	// Replay mode (dlq replay): consume the dead-letter topic instead.
+	replay     bool
+	maxReplays int
+	replayEnd  map[int32]int64
+	replayed   replayCounts
+
+	joined    atomic.Bool
+	fatalOnce sync.Once
+	fatalErr  error
+	cancelRun context.CancelFunc
+	httpAddr  atomic.Value // string: the address /metrics listens on
+}
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// partition is the state of one assigned partition.
+type partition struct {
+	tp       tp
+	cp       *checkpoint
+	w        *syncWorker
+	r        *Runner
+	buffered atomic.Int64
+	paused   atomic.Bool
+	gone     atomic.Bool
+	hwm      atomic.Int64
+}
+
+// done marks a record finished and resumes fetching when the backlog drained.
+func (p *partition) done(offset int64) {
+	p.cp.markDone(offset)
+	if p.buffered.Add(-1) < resumeAt && p.paused.Load() && !p.gone.Load() {
+		if p.paused.CompareAndSwap(true, false) {
+			p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+		}
+	}
+}
+
+// Option configures a Runner.
+type Option func(*Runner)
+
+// WithCRM sets the Zoho client (default: one built from the config).
+func WithCRM(c CRM) Option { return func(r *Runner) { r.crm = c } }
+
+// WithDecoder sets the decoder (default: one built from the config).
+func WithDecoder(d Decoder) Option { return func(r *Runner) { r.dec = d } }
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
+
+// WithRegistry sets the Prometheus registry metrics are registered on.
+func WithRegistry(reg *prometheus.Registry) Option { return func(r *Runner) { r.reg = reg } }
+
+// WithKafkaOpts adds franz-go options (tests, tuning).
+func WithKafkaOpts(o ...kgo.Opt) Option { return func(r *Runner) { r.kopts = append(r.kopts, o...) } }
+
+// WithDrainTimeout bounds how long shutdown waits for in-flight writes.
+func WithDrainTimeout(d time.Duration) Option { return func(r *Runner) { r.drain = d } }
+
+// WithReplay makes Run replay the dead-letter topic instead of consuming the
+// syncs' topics: each dead letter goes through its sync again, with its
+// replay count raised; one whose count reached maxReplays is left where it
+// is. Progress is committed under the group "<group_id>.replay", so a replay
+// can stop and resume. Run returns once it reached the end of the
+// dead-letter topic as it was when the replay started.
+func WithReplay(maxReplays int) Option {
+	return func(r *Runner) { r.replay, r.maxReplays = true, maxReplays }
+}
+
+// New builds a Runner from a validated config.
+func New(cfg *Config, opts ...Option) (*Runner, error) {
+	r := &Runner{cfg: cfg, log: slog.Default(), drain: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.reg == nil {
+		r.reg = prometheus.NewRegistry()
+	}
+	r.met = newMetrics(r.reg)
+	if r.crm == nil {
+		c, err := NewZohoClient(cfg, r.reg, r.log)
+		if err != nil {
+			return nil, err
+		}
+		r.crm = c
+	}
+	if f, ok := r.crm.(interface {
+		Fields(ctx context.Context, module string) ([]zoho.Field, error)
+	}); ok {
+		r.fieldsOf = f.Fields
+	}
+	if r.dec == nil {
+		decs, err := NewDecoders(cfg)
+		if err != nil {
+			return nil, err
+		}
+		r.decs = decs
+	}
+	return r, nil
+}
+
+// Registry returns the Prometheus registry the runner's metrics are on.
+func (r *Runner) Registry() *prometheus.Registry { return r.reg }
+
+func (r *Runner) fail(err error) {
+	r.fatalOnce.Do(func() {
+		r.fatalErr = err
+		r.log.Error("stopping: fatal error", "err", err)
+		if r.cancelRun != nil {
+			r.cancelRun()
+		}
+	})
+}
+
+// Run consumes and writes until ctx ends (then drains: stops fetching,
+// finishes in-flight writes within the drain timeout, commits what is done)
+// or a fatal error stops it, which it returns.
+func (r *Runner) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	r.cancelRun = cancel
+	defer cancel()
+	loopCtx, stopLoops := context.WithCancel(context.Background())
+	defer stopLoops()
+	writeCtx, abandonWrites := context.WithCancel(context.Background())
+	defer abandonWrites()
+
+	types, err := r.loadFieldTypes(runCtx)
+	if err != nil {
+		return err
+	}
+
+	kopts, err := kafkaOptions(r.cfg)
+	if err != nil {
+		return err
+	}
+	var topics []string
+	for i := range r.cfg.Syncs {
+		topics = append(topics, r.cfg.Syncs[i].Topics...)
+	}
+	if r.replay {
+		topics = []string{r.cfg.Kafka.DeadLetterTopic}
+		kopts = append(kopts, kgo.ConsumerGroup(r.cfg.Kafka.GroupID+".replay"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		if r.replayEnd, err = deadLetterEnds(runCtx, r.cfg, r.cfg.Kafka.GroupID+".replay"); err != nil {
+			return err
+		}
+	}
+	kopts = append(kopts,
+		kgo.ConsumeTopics(topics...),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(r.onAssigned),
+		kgo.OnPartitionsRevoked(r.onRevoked),
+		kgo.OnPartitionsLost(r.onLost),
+		kgo.WithLogger(kgoLogger{r.log}),
+	)
+	kopts = append(kopts, r.kopts...)
+	cl, err := kgo.NewClient(kopts...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	r.cl = cl
+	defer cl.Close()
+	r.dlq = &deadLetterer{cl: cl, topic: r.cfg.Kafka.DeadLetterTopic, ctx: loopCtx}
+	r.ensureDLQTopic(runCtx)
+
+	for i := range r.cfg.Syncs {
+		sc := &r.cfg.Syncs[i]
+		dec := r.dec
+		if dec == nil {
+			dec = r.decs[sc.Name]
+		}
+		w := newSyncWorker(sc, types[sc.Module], r.crm, dec, r.dlq, r.met, r.log, r.fail)
+		r.workers = append(r.workers, w)
+		for _, t := range sc.Topics {
+			r.byTopic[t] = w
+		}
+	}
+
+	srv, err := r.serveHTTP()
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+	}
+
+	var loops sync.WaitGroup
+	for _, w := range r.workers {
+		loops.Add(1)
+		go func() { defer loops.Done(); w.run(loopCtx, writeCtx) }()
+	}
+	commitDone := make(chan struct{})
+	go func() { defer close(commitDone); r.commitLoop(runCtx) }()
+	if r.replay {
+		go r.stopAtReplayEnd(runCtx)
+	}
+
+	r.poll(runCtx)
+	<-commitDone
+
+	// Drain: no more fetching; finish what is in flight within the bound.
+	fatal := r.fatalErr != nil
+	if !fatal {
+		for _, w := range r.workers {
+			select {
+			case w.drainCh <- struct{}{}:
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	finished := make(chan struct{})
+	go func() { loops.Wait(); close(finished) }()
+	if fatal {
+		abandonWrites()
+		stopLoops()
+	}
+	select {
+	case <-finished:
+	case <-time.After(r.drain):
+		r.log.Warn("drain timeout reached: abandoning in-flight writes (they are consumed again at the next start)", "drain_timeout", r.drain)
+		abandonWrites()
+		stopLoops()
+		<-finished
+	}
+	stopLoops()
+	// Dead letters already produced are done once Kafka acknowledges them.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = cl.Flush(fctx)
+	fcancel()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if err := r.commit(cctx, nil); err != nil {
+		r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
+	}
+	return r.fatalErr
+}
+
+// poll hands fetched records to the syncs until ctx ends.
+func (r *Runner) poll(ctx context.Context) {
+	for {
+		fetches := r.cl.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			r.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			r.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+			if isFatalKafka(err) {
+				r.fail(fmt.Errorf("kafka: topic %s partition %d: %w: check the credentials and ACLs of the consumer", t, p, err))
+			}
+		})
+		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if len(ftp.Records) == 0 {
+				return
+			}
+			p := r.partition(ftp.Topic, ftp.Partition)
+			if p == nil {
+				return
+			}
+			p.hwm.Store(ftp.HighWatermark)
+			byWorker := map[*syncWorker][]inRecord{}
+			for _, rec := range ftp.Records {
+				w := p.w
+				if r.replay {
+					if rec.Offset >= r.replayEnd[rec.Partition] {
+						continue // dead-lettered after the replay started: the next replay's
+					}
+					w, rec = r.routeReplay(rec)
+				}
+				p.cp.track(rec.Offset, rec.LeaderEpoch)
+				if w == nil {
+					p.buffered.Add(1)
+					p.done(rec.Offset)
+					continue
+				}
+				byWorker[w] = append(byWorker[w], inRecord{rec: rec, part: p})
+			}
+			n := 0
+			for _, items := range byWorker {
+				n += len(items)
+			}
+			if p.buffered.Add(int64(n)) >= pauseAt && p.paused.CompareAndSwap(false, true) {
+				r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+			}
+			for w, items := range byWorker {
+				w.input.push(items...)
+			}
+		})
+		r.cl.AllowRebalance()
+	}
+}
+
+func (r *Runner) partition(topic string, part int32) *partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := tp{topic, part}
+	if p, ok := r.parts[k]; ok {
+		return p
+	}
+	w := r.byTopic[topic]
+	if w == nil && !r.replay {
+		return nil
+	}
+	p := &partition{tp: k, cp: newCheckpoint(), w: w, r: r}
+	r.parts[k] = p
+	return p
+}
+
+func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	r.mu.Lock()
+	for t, ps := range assigned {
+		for _, p := range ps {
+			k := tp{t, p}
+			if old, ok := r.parts[k]; ok {
+				old.gone.Store(true)
+			}
+			if w := r.byTopic[t]; w != nil || r.replay {
+				r.parts[k] = &partition{tp: k, cp: newCheckpoint(), w: w, r: r}
+			}
+		}
+	}
+	r.mu.Unlock()
+	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
+	r.joined.Store(true)
+	r.log.Info("partitions assigned", "partitions", describe(assigned))
+}
+
+func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	parts := r.take(revoked)
+	// Give in-flight writes of these partitions a bounded time to finish.
+	wait := r.drain
+	if rt := r.cfg.Kafka.RebalanceTimeout.D(); rt > 0 && rt/2 < wait {
+		wait = rt / 2
+	}
+	deadline := time.After(wait)
+	byWorker := map[*syncWorker]map[*partition]bool{}
+	for _, p := range parts {
+		ws := []*syncWorker{p.w}
+		if p.w == nil { // replay: a partition feeds every sync
+			ws = r.workers
+		}
+		for _, w := range ws {
+			if byWorker[w] == nil {
+				byWorker[w] = map[*partition]bool{}
+			}
+			byWorker[w][p] = true
+		}
+	}
+	for w, set := range byWorker {
+		req := revokeReq{parts: set, done: make(chan struct{})}
+		select {
+		case w.revokes <- req:
+			select {
+			case <-req.done:
+			case <-deadline:
+			}
+		case <-deadline:
+		}
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.commit(cctx, parts); err != nil {
+		r.log.Warn("commit on revoke failed: the new owner will write those records again", "err", err)
+	}
+	r.forget(parts)
+	cl.ResumeFetchPartitions(revoked)
+	r.log.Info("partitions revoked", "partitions", describe(revoked))
+}
+
+func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	parts := r.take(lost)
+	set := map[*partition]bool{}
+	for _, p := range parts {
+		set[p] = true
+	}
+	for _, w := range r.workers {
+		select {
+		case w.revokes <- revokeReq{parts: set, done: make(chan struct{})}:
+		case <-time.After(time.Second):
+		}
+	}
+	r.forget(parts)
+	cl.ResumeFetchPartitions(lost)
+	if len(lost) > 0 {
+		r.log.Warn("partitions lost: nothing committed for them; their records will be consumed again", "partitions", describe(lost))
+	}
+}
+
+// take marks partitions gone (their queued records are dropped from now on)
+// and returns them; they stay committable until forget.
+func (r *Runner) take(m map[string][]int32) []*partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*partition
+	for t, ps := range m {
+		for _, p := range ps {
+			if pp, ok := r.parts[tp{t, p}]; ok {
+				pp.gone.Store(true)
+				out = append(out, pp)
+			}
+		}
+	}
+	return out
+}
+
+func (r *Runner) forget(parts []*partition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range parts {
+		if r.parts[p.tp] == p {
+			delete(r.parts, p.tp)
+		}
+		delete(r.committed, p.tp)
+		r.met.lag.DeleteLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part)))
+	}
+}
+
+func (r *Runner) commitLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Kafka.CommitInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := r.commit(cctx, nil); err != nil && ctx.Err() == nil {
+				r.log.Warn("offset commit failed, will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// commit commits the released offsets of parts (nil: every live partition
+// whose offset moved) and updates the lag gauges.
+func (r *Runner) commit(ctx context.Context, parts []*partition) error {
+	r.mu.Lock()
+	if parts == nil {
+		for _, p := range r.parts {
+			if !p.gone.Load() {
+				parts = append(parts, p)
+			}
+		}
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	next := map[tp]int64{}
+	for _, p := range parts {
+		off, epoch, ok := p.cp.Released()
+		if pos, known := p.cp.Position(); known {
+			r.met.lag.WithLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part))).Set(float64(max(p.hwm.Load()-pos, 0)))
+		}
+		if !ok || r.committed[p.tp] >= off {
+			continue
+		}
+		if offsets[p.tp.topic] == nil {
+			offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+		next[p.tp] = off
+	}
+	r.mu.Unlock()
+	if len(offsets) == 0 {
+		return nil
+	}
+	var cerr error
+	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					cerr = fmt.Errorf("topic %s partition %d: %w", t.Topic, p.Partition, e)
+					delete(next, tp{t.Topic, p.Partition})
+				}
+			}
+		}
+	})
+	r.mu.Lock()
+	for k, off := range next {
+		if _, live := r.parts[k]; live {
+			r.committed[k] = off
+		}
+	}
+	r.mu.Unlock()
+	return cerr
+}
+
+// ensureDLQTopic creates the dead-letter topic when it does not exist.
+func (r *Runner) ensureDLQTopic(ctx context.Context) {
+	adm := kadm.NewClient(r.cl)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := adm.CreateTopic(cctx, -1, -1, nil, r.cfg.Kafka.DeadLetterTopic)
+	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+		return
+	}
+	if _, err2 := adm.CreateTopic(cctx, 1, -1, nil, r.cfg.Kafka.DeadLetterTopic); err2 == nil || errors.Is(err2, kerr.TopicAlreadyExists) {
+		return
+	}
+	r.log.Warn("could not create the dead-letter topic; create it yourself or allow auto-creation", "topic", r.cfg.Kafka.DeadLetterTopic, "err", err)
+}
+
+// loadFieldTypes gets the Zoho type of every field of the synced modules
+// from the fields metadata API, falling back to built-in knowledge when the
+// org cannot be reached. A fatal answer (bad token, missing scope) stops here.
+func (r *Runner) loadFieldTypes(ctx context.Context) (map[string]map[string]*zoho.Field, error) {
+	out := map[string]map[string]*zoho.Field{}
+	for i := range r.cfg.Syncs {
+		mod := r.cfg.Syncs[i].Module
+		if _, ok := out[mod]; ok {
+			continue
+		}
+		var meta []zoho.Field
+		if r.fieldsOf != nil {
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			fs, err := r.fieldsOf(cctx, mod)
+			cancel()
+			switch {
+			case err == nil:
+				meta = fs
+			case zoho.IsFatal(err):
+				var ze *zoho.Error
+				if errors.As(err, &ze) && ze.Code == "OAUTH_SCOPE_MISMATCH" {
+					r.log.Warn("no scope to read fields metadata: formatting values from column types", "module", mod, "hint", "add scope ZohoCRM.settings.fields.READ")
+					break
+				}
+				return nil, err
+			default:
+				r.log.Warn("fields metadata unavailable: formatting values from column types", "module", mod, "err", err)
+			}
+		}
+		out[mod] = fieldTypes(mod, meta)
+	}
+	return out, nil
+}
+
+// Status is what /status shows.
+type Status struct {
+	Ready bool         `json:"ready"`
+	Syncs []SyncStatus `json:"syncs"`
+}
+
+// SyncStatus is one sync's state and counters.
+type SyncStatus struct {
+	Name         string    `json:"name"`
+	Module       string    `json:"module"`
+	Type         string    `json:"type"`
+	Mode         string    `json:"mode"`
+	State        string    `json:"state"`
+	Consumed     int64     `json:"consumed"`
+	Written      int64     `json:"written"`
+	Skipped      int64     `json:"skipped"`
+	DeadLettered int64     `json:"dead_lettered"`
+	Lag          int64     `json:"lag"`
+	Partitions   int       `json:"partitions"`
+	LastError    string    `json:"last_error,omitempty"`
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+}
+
+// Status returns the state of every sync.
+func (r *Runner) Status() Status {
+	lag := map[*syncWorker]int64{}
+	parts := map[*syncWorker]int{}
+	r.mu.Lock()
+	for _, p := range r.parts {
+		if p.gone.Load() {
+			continue
+		}
+		parts[p.w]++
+		if pos, known := p.cp.Position(); known {
+			lag[p.w] += max(p.hwm.Load()-pos, 0)
+		}
+	}
+	r.mu.Unlock()
+	st := Status{Ready: r.Ready()}
+	for _, w := range r.workers {
+		s := w.status
+		s.mu.Lock()
+		ss := SyncStatus{Name: s.name, Module: s.module, Type: s.typ, Mode: s.mode, State: s.st, LastError: s.lastErr, LastErrorAt: s.lastErrAt}
+		s.mu.Unlock()
+		ss.Consumed, ss.Written, ss.Skipped, ss.DeadLettered = s.consumed.Load(), s.written.Load(), s.skipped.Load(), s.deadLettered.Load()
+		ss.Lag, ss.Partitions = lag[w], parts[w]
+		st.Syncs = append(st.Syncs, ss)
+	}
+	sort.Slice(st.Syncs, func(i, j int) bool { return st.Syncs[i].Name < st.Syncs[j].Name })
+	return st
+}
+
+// Ready reports whether the group was joined and a Zoho token is at hand.
+func (r *Runner) Ready() bool {
+	if !r.joined.Load() || r.fatalErr != nil {
+		return false
+	}
+	if t, ok := r.crm.(interface{ HasToken() bool }); ok {
+		return t.HasToken()
+	}
+	return true
+}
+
+// HTTPAddr returns the address the HTTP endpoints listen on ("" before Run
+// started them or when disabled).
+func (r *Runner) HTTPAddr() string {
+	s, _ := r.httpAddr.Load().(string)
+	return s
+}
+
+func (r *Runner) serveHTTP() (*http.Server, error) {
+	addr := r.cfg.HTTP.Listen
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
+	}
+	r.httpAddr.Store(ln.Addr().String())
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv, nil
+}
+
+func describe(m map[string][]int32) string {
+	var parts []string
+	for t, ps := range m {
+		for _, p := range ps {
+			parts = append(parts, t+"/"+strconv.Itoa(int(p)))
+		}
+	}
+	sort.Strings(parts)
+	return fmt.Sprint(parts)
+}

@@ -1,0 +1,428 @@
+package schema
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Format says how record values are encoded.
+type Format int
+
+const (
+	// FormatAuto (the default) looks at each value: a first byte 0 is
+	// Confluent-framed Avro, a first non-space byte '{' is JSON.
+	FormatAuto Format = iota
+	// FormatAvro expects every value to be Confluent-framed Avro.
+	FormatAvro
+	// FormatJSON expects every value to be JSON (JsonConverter, with or
+	// without schemas).
+	FormatJSON
+)
+
+func (f Format) String() string {
+	switch f {
+	case FormatAuto:
+		return "auto"
+	case FormatAvro:
+		return "avro"
+	case FormatJSON:
+		return "json"
+	}
+	return "Format(" + strconv.Itoa(int(f)) + ")"
+}
+
+// Option configures a Decoder.
+type Option func(*config)
+
+type config struct {
+	registry *sr.Client
+	format   Format
+	err      error
+}
+
+// WithRegistry decodes Confluent-framed Avro with schemas fetched from cl.
+// Authentication and TLS are configured on cl by the caller.
+func WithRegistry(cl *sr.Client) Option {
+	return func(c *config) { c.registry = cl }
+}
+
+// WithRegistryURL builds the registry client from a URL and, when user is
+// not empty, HTTP basic auth credentials. The password is never part of an
+// error or log line. Credentials written into the URL itself
+// (http://user:pass@host) are moved to basic auth.
+func WithRegistryURL(rawURL, user, pass string) Option {
+	return func(c *config) {
+		u, err := url.Parse(rawURL)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			c.err = errf("schema registry url " + strconv.Quote(redactURL(rawURL)) + " is not an absolute http(s) url")
+			return
+		}
+		if u.User != nil {
+			if user == "" {
+				user = u.User.Username()
+				pass, _ = u.User.Password()
+			}
+			u.User = nil
+		}
+		opts := []sr.ClientOpt{sr.URLs(u.String())}
+		if user != "" {
+			opts = append(opts, sr.BasicAuth(user, pass))
+		}
+		cl, err := sr.NewClient(opts...)
+		if err != nil {
+			c.err = errf("schema registry client for " + strconv.Quote(u.String()) + ": " + redactText(err.Error(), pass))
+			return
+		}
+		c.registry = cl
+	}
+}
+
+// WithFormat fixes the value format instead of detecting it per record.
+// Keys are always detected per record (a topic commonly has StringConverter
+// keys and Avro values): Confluent-framed Avro when the key starts with byte
+// 0 and has at least 5 bytes (unless the format is FormatJSON), a clear
+// "unsupported" error for magic byte 1 (schema GUID), JSON when it starts
+// with '{', plain text (Row{"": text}) otherwise.
+func WithFormat(f Format) Option {
+	return func(c *config) {
+		if f < FormatAuto || f > FormatJSON {
+			c.err = errf("unknown format " + f.String())
+			return
+		}
+		c.format = f
+	}
+}
+
+// Decoder turns Kafka records written by Debezium into Changes.
+//
+// It is safe for concurrent use by many goroutines. Writer schemas are
+// fetched from the registry once per id (one request in flight per id,
+// however many goroutines need it), compiled once and kept for the life of
+// the Decoder; every record is decoded with its own writer schema, so a new
+// schema id mid-partition needs no restart.
+type Decoder struct {
+	format  Format
+	schemas *schemaCache
+	hasReg  bool
+	json    jsonSchemaCache
+}
+
+// NewDecoder returns a Decoder. Without a registry option it decodes JSON
+// and tombstones only; Avro records then fail with a Retryable error
+// wrapping ErrNoRegistry (a configuration problem: nothing is dead-lettered
+// for it, the pipeline stalls until someone configures the registry).
+func NewDecoder(opts ...Option) (*Decoder, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.err != nil {
+		return nil, wrapErr("schema: new decoder", c.err)
+	}
+	return &Decoder{
+		format:  c.format,
+		schemas: newSchemaCache(c.registry),
+		hasReg:  c.registry != nil,
+	}, nil
+}
+
+// Decode decodes one record.
+//
+// A nil or empty value is a tombstone (OpTombstone, the key decoded). An
+// error is an *Error: IsRetryable says whether decoding the same record
+// later may succeed (the registry was unreachable or ctx ended); any other
+// error is about the record itself and will not go away. Decode never
+// panics on any input.
+func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
+	ch := Change{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+
+	for _, h := range m.Headers {
+		switch h.Key {
+		case "__key_schema_id":
+			if len(m.Key) > 0 {
+				return Change{}, d.fail(&m, "key", 0, wrapErr("schema id in header __key_schema_id", ErrUnsupportedFraming))
+			}
+		case "__value_schema_id":
+			if len(m.Value) > 0 {
+				return Change{}, d.fail(&m, "value", 0, wrapErr("schema id in header __value_schema_id", ErrUnsupportedFraming))
+			}
+		}
+	}
+
+	if len(m.Key) > 0 {
+		key, id, err := d.decodeKey(ctx, m.Key)
+		if err != nil {
+			return Change{}, d.fail(&m, "key", id, err)
+		}
+		ch.Key = key
+		ch.KeyString = KeyString(key)
+	}
+
+	if len(m.Value) == 0 {
+		ch.Op = OpTombstone
+		ch.Timestamp = m.Timestamp
+		return ch, nil
+	}
+	id, err := d.decodeValue(ctx, &m, &ch)
+	if err != nil {
+		return Change{}, d.fail(&m, "value", id, err)
+	}
+	ch.SchemaID = id
+	return ch, nil
+}
+
+func (d *Decoder) fail(m *Message, stage string, id int, err error) error {
+	class := PerRecord
+	if isRetryableCause(err) {
+		class = Retryable
+	}
+	return &Error{Class: class, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, SchemaID: id, Stage: stage, Err: err}
+}
+
+// frame reads Confluent framing: magic 0 and a 4-byte big-endian id.
+func frame(b []byte) (int, []byte, error) {
+	if len(b) > 0 && b[0] == 1 {
+		return 0, nil, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
+	}
+	if len(b) < 5 {
+		return 0, nil, wrapErr(strconv.Itoa(len(b))+" bytes are too short for Confluent framing (magic byte and 4-byte schema id)", ErrBadFraming)
+	}
+	if b[0] != 0 {
+		return 0, nil, wrapErr("magic byte 0x"+strconv.FormatUint(uint64(b[0]), 16)+" is not 0", ErrBadFraming)
+	}
+	id := binary.BigEndian.Uint32(b[1:5])
+	if id > 1<<31-1 {
+		return 0, nil, wrapErr("schema id "+strconv.FormatUint(uint64(id), 10)+" out of range", ErrBadFraming)
+	}
+	return int(id), b[5:], nil
+}
+
+// decodeAvro decodes a framed datum with its writer schema. The id is
+// returned as soon as it is known, for errors.
+func (d *Decoder) avroDatum(ctx context.Context, b []byte) (*writerSchema, []byte, int, error) {
+	id, body, err := frame(b)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	ws, err := d.schemas.get(ctx, id)
+	if err != nil {
+		return nil, nil, id, err
+	}
+	return ws, body, id, nil
+}
+
+func trailing(r *reader) error {
+	if r.pos != len(r.b) {
+		return errf(strconv.Itoa(len(r.b)-r.pos) + " bytes after the datum")
+	}
+	return nil
+}
+
+func (d *Decoder) decodeKey(ctx context.Context, k []byte) (Row, int, error) {
+	if k[0] == 1 && len(k) >= 17 && d.format != FormatJSON {
+		return nil, 0, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
+	}
+	if k[0] == 0 && len(k) >= 5 && d.format != FormatJSON {
+		ws, body, id, err := d.avroDatum(ctx, k)
+		if err != nil {
+			return nil, id, err
+		}
+		r := &reader{b: body, s: string(body)}
+		v, err := r.value(ws.root)
+		if err != nil {
+			return nil, id, wrapErr("avro datum", err)
+		}
+		if err := trailing(r); err != nil {
+			return nil, id, err
+		}
+		switch v := v.(type) {
+		case nil:
+			return nil, id, nil
+		case Row:
+			return v, id, nil
+		}
+		return Row{"": v}, id, nil
+	}
+	if firstNonSpace(k) == '{' {
+		v, err := parseJSON(k)
+		if err != nil {
+			return nil, 0, err
+		}
+		obj, _ := v.(map[string]any)
+		val, sch, err := d.unwrapJSON(obj)
+		if err != nil {
+			return nil, 0, err
+		}
+		var conv any
+		if sch != nil {
+			if conv, err = fromJSON(sch, val, 0); err != nil {
+				return nil, 0, err
+			}
+		} else {
+			conv = schemaless(val, 0)
+		}
+		switch c := conv.(type) {
+		case nil:
+			return nil, 0, nil
+		case Row:
+			return c, 0, nil
+		}
+		return Row{"": conv}, 0, nil
+	}
+	return plainKey(k), 0, nil
+}
+
+// unwrapJSON returns the payload and compiled schema of a
+// {"schema","payload"} object, or obj itself and nil when it is not one.
+func (d *Decoder) unwrapJSON(obj map[string]any) (any, *node, error) {
+	if len(obj) != 2 {
+		return obj, nil, nil
+	}
+	payload, okP := obj["payload"]
+	sch, okS := obj["schema"]
+	if !okP || !okS {
+		return obj, nil, nil
+	}
+	if sch == nil {
+		return payload, nil, nil
+	}
+	raw, err := json.Marshal(sch)
+	if err != nil {
+		return nil, nil, wrapErr("schema", err)
+	}
+	n, err := d.json.get(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return payload, n, nil
+}
+
+func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int, error) {
+	v := m.Value
+	format := d.format
+	if format == FormatAuto {
+		switch {
+		case v[0] == 0 || v[0] == 1:
+			format = FormatAvro
+		case firstNonSpace(v) == '{':
+			format = FormatJSON
+		default:
+			return 0, wrapErr("value is neither Confluent-framed Avro (magic byte 0) nor a JSON object (first byte 0x"+strconv.FormatUint(uint64(v[0]), 16)+")", ErrBadFraming)
+		}
+	}
+	if format == FormatJSON {
+		return 0, d.decodeJSONValue(m, ch)
+	}
+	if !d.hasReg {
+		if _, _, err := frame(v); err != nil {
+			return 0, err
+		}
+		return 0, &causeError{err: ErrNoRegistry, retryable: true}
+	}
+	ws, body, id, err := d.avroDatum(ctx, v)
+	if err != nil {
+		return id, err
+	}
+	r := &reader{b: body, s: string(body)}
+	if ws.env != nil {
+		p, err := r.readEnvelope(ws.root, ws.env)
+		if err != nil {
+			return id, wrapErr("avro datum", err)
+		}
+		if err := trailing(r); err != nil {
+			return id, err
+		}
+		return id, p.apply(ch, m)
+	}
+	val, err := r.value(ws.root)
+	if err != nil {
+		return id, wrapErr("avro datum", err)
+	}
+	if err := trailing(r); err != nil {
+		return id, err
+	}
+	row, ok := val.(Row)
+	if !ok {
+		if val == nil { // a null datum: ExtractNewRecordState's delete
+			ch.Op = OpTombstone
+			ch.Timestamp = m.Timestamp
+			return id, nil
+		}
+		return id, errf("value is neither a Debezium envelope nor a flattened row (not a record)")
+	}
+	return id, flatten(row, ch, m)
+}
+
+func (d *Decoder) decodeJSONValue(m *Message, ch *Change) error {
+	v, err := parseJSON(m.Value)
+	if err != nil {
+		return err
+	}
+	if v == nil { // the JSON literal null
+		ch.Op = OpTombstone
+		ch.Timestamp = m.Timestamp
+		return nil
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return errf("JSON value is not an object")
+	}
+	payload, sch, err := d.unwrapJSON(obj)
+	if err != nil {
+		return err
+	}
+	if payload == nil {
+		ch.Op = OpTombstone
+		ch.Timestamp = m.Timestamp
+		return nil
+	}
+	var conv any
+	if sch != nil {
+		if conv, err = fromJSON(sch, payload, 0); err != nil {
+			return wrapErr("payload", err)
+		}
+	} else {
+		conv = schemaless(payload, 0)
+	}
+	row, ok := conv.(Row)
+	if !ok {
+		return errf("payload is not an object")
+	}
+	names := make(map[string]bool, len(row))
+	for k := range row {
+		names[k] = true
+	}
+	if sch != nil {
+		names = make(map[string]bool, len(sch.fields))
+		for _, f := range sch.fields {
+			names[f.name] = true
+		}
+	}
+	if isEnvelope(names) {
+		p := partsFromRow(row)
+		return p.apply(ch, m)
+	}
+	return flatten(row, ch, m)
+}
+
+// redactURL removes a password from a URL for messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable url)"
+	}
+	return u.Redacted()
+}
+
+func redactText(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "xxxxx")
+}

@@ -1,0 +1,431 @@
+package zoho
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// apiVersion is the CRM REST API version the client speaks.
+const apiVersion = "v8"
+
+// creditsRemainingPause is how long a call waits when Zoho's last
+// X-API-CREDITS-REMAINING was below the call's cost.
+const creditsRemainingPause = time.Minute
+
+// Client is a Zoho CRM API client. It is safe for concurrent use: all
+// goroutines share one access token, one limiter of calls in flight, one
+// credit ledger and one optional rate limiter.
+//
+// Every call is retried on retryable failures (429, 5xx, timeouts, network
+// errors, an unreachable or throttling token endpoint) with exponential
+// back-off and full jitter, up to WithMaxRetries times; per-record
+// rejections are returned in Results and never retried. A call returns an
+// *Error only when it failed as a whole.
+type Client struct {
+	opts     clientOptions
+	hc       *http.Client
+	accounts string
+	tokens   tokenCache
+	ledger   *CreditLedger
+	gate     *gate
+	complex  complexPool
+	limiter  *rate.Limiter
+	metrics  *Metrics
+	logger   *slog.Logger
+
+	backoffBase, backoffMax time.Duration
+	creditsRemaining        atomic.Int64 // last X-API-CREDITS-REMAINING, -1 unknown
+}
+
+// NewClient returns a client configured by opts. It checks the options and
+// returns an error naming every option at fault; it makes no network call
+// (CheckToken does).
+func NewClient(opts ...Opt) (*Client, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{opts: o, metrics: o.metrics, backoffBase: 500 * time.Millisecond, backoffMax: 30 * time.Second}
+	if o.backoffBase > 0 {
+		c.backoffBase = o.backoffBase
+	}
+	if o.backoffMax > 0 {
+		c.backoffMax = o.backoffMax
+	}
+	c.hc = o.httpClient
+	if c.hc == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		c.hc = &http.Client{Transport: tr}
+	}
+	c.accounts = o.accountsURL
+	if c.accounts == "" {
+		c.accounts, _ = AccountsURL(o.dataCenter, o.environment)
+	}
+	c.logger = o.logger
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
+	}
+	c.tokens.c = c
+	c.ledger = NewCreditLedger(o.budget, o.now)
+	limit := editionConcurrency[o.edition]
+	if o.maxConc > 0 && o.maxConc < limit {
+		limit = o.maxConc
+	}
+	c.gate = newGate(limit)
+	c.complex = make(complexPool, complexConcurrency)
+	if o.rps > 0 {
+		burst := int(o.rps)
+		if burst < 1 {
+			burst = 1
+		}
+		c.limiter = rate.NewLimiter(rate.Limit(o.rps), burst)
+	}
+	c.creditsRemaining.Store(-1)
+	return c, nil
+}
+
+// WithBackoff sets the retry back-off: the wait before retry n is a random
+// duration in [0, min(max, base*2^(n-1))] (full jitter), or Zoho's
+// Retry-After when it sent one. Defaults: base 500ms, max 30s.
+func WithBackoff(base, max time.Duration) Opt {
+	return func(o *clientOptions) { o.backoffBase, o.backoffMax = base, max }
+}
+
+// String describes the client with every secret redacted.
+func (c *Client) String() string { return c.opts.String() }
+
+// GoString is String, so that %#v redacts secrets too.
+func (c *Client) GoString() string { return c.opts.String() }
+
+func (c *Client) log() *slog.Logger { return c.logger }
+
+// APIDomain returns the base URL API calls go to now: WithAPIDomain, else
+// the api_domain of the last token response, else the data center's.
+func (c *Client) APIDomain() string {
+	if c.opts.apiDomain != "" {
+		return c.opts.apiDomain
+	}
+	c.tokens.mu.Lock()
+	d := c.tokens.apiDomain
+	c.tokens.mu.Unlock()
+	if d != "" {
+		return d
+	}
+	d, _ = APIDomainFor(c.opts.dataCenter, c.opts.environment)
+	return d
+}
+
+// CheckToken gets an access token, or reuses the cached one, retrying
+// retryable failures like any call. It is for readiness checks and
+// `validate --online`.
+func (c *Client) CheckToken(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		_, _, err := c.tokens.get(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctxError(ctx, OpToken, "")
+		}
+		if !IsRetryable(err) || !c.retryAllowed(attempt) {
+			return err
+		}
+		if werr := c.retryWait(ctx, OpToken, "", attempt+1, err); werr != nil {
+			return werr
+		}
+	}
+}
+
+// HasToken reports whether an unexpired access token is cached now.
+func (c *Client) HasToken() bool {
+	exp, ok := c.tokens.expiryTime()
+	return ok && c.opts.now().Before(exp)
+}
+
+// Stats is a snapshot of the client's limiter and token.
+type Stats struct {
+	CreditsUsed24h   int       // credits of the calls made in the last 24 hours (by the documented costs)
+	CreditBudget     int       // WithDailyCreditBudget (0: none)
+	CreditsRemaining int       // Zoho's last X-API-CREDITS-REMAINING, -1 when it sent none
+	ConcurrencyLimit int       // the current limit of calls in flight (lowered after 429s)
+	InFlight         int       // calls in flight now
+	TokenExpiry      time.Time // expiry of the cached access token; zero when none
+}
+
+// Stats returns a snapshot of the limiter and the token.
+func (c *Client) Stats() Stats {
+	limit, inUse := c.gate.stats()
+	exp, ok := c.tokens.expiryTime()
+	if !ok {
+		exp = time.Time{}
+	}
+	return Stats{
+		CreditsUsed24h:   c.ledger.Used(),
+		CreditBudget:     c.ledger.Budget(),
+		CreditsRemaining: int(c.creditsRemaining.Load()),
+		ConcurrencyLimit: limit,
+		InFlight:         inUse,
+		TokenExpiry:      exp,
+	}
+}
+
+// call is one API call to make.
+type call struct {
+	op      Operation
+	module  string
+	method  string
+	path    string     // after /crm/v8
+	query   url.Values // may be nil
+	body    []byte     // nil: no body
+	records int        // records or ids in the call; 0 when not a write
+	cost    int        // credits
+	complex bool       // a write of more than 10 records
+}
+
+// reply is Zoho's answer to a call that did not fail as a whole.
+type reply struct {
+	status int
+	body   apiBody
+	items  []apiItem // data[] as items, for writes
+}
+
+// apiBody is every shape of CRM API answer the client reads.
+type apiBody struct {
+	Data    json.RawMessage `json:"data"`
+	Info    *apiInfo        `json:"info"`
+	Fields  json.RawMessage `json:"fields"`
+	Code    string          `json:"code"`
+	Status  string          `json:"status"`
+	Message string          `json:"message"`
+	Details map[string]any  `json:"details"`
+}
+
+type apiInfo struct {
+	Count       int  `json:"count"`
+	MoreRecords bool `json:"more_records"`
+}
+
+// apiItem is one item of data[] in a write's answer, or an error object.
+type apiItem struct {
+	Code           string         `json:"code"`
+	Status         string         `json:"status"`
+	Message        string         `json:"message"`
+	Details        map[string]any `json:"details"`
+	Action         string         `json:"action"`
+	DuplicateField *string        `json:"duplicate_field"`
+}
+
+func (it *apiItem) ok() bool {
+	if it.Status != "" {
+		return strings.EqualFold(it.Status, "success")
+	}
+	return it.Code == "SUCCESS"
+}
+
+// do sends c through the limiter, with token handling and retries.
+func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
+	refreshed := false
+	for attempt := 0; ; attempt++ {
+		rep, gen, err := c.attempt(ctx, cl)
+		if err == nil {
+			return rep, nil
+		}
+		var ze *Error
+		if errors.As(err, &ze) && ze.Code == "INVALID_TOKEN" {
+			if !refreshed {
+				// One shared refresh and one retry, not counted as a retry.
+				refreshed = true
+				c.tokens.invalidate(gen)
+				attempt--
+				continue
+			}
+			ze.Class = Fatal
+			ze.Message = "Zoho refused a freshly refreshed access token at " + c.APIDomain() + " (" + ze.Message + ")"
+			ze.Hint = fmt.Sprintf("check data_center (this client uses %s, accounts %s): the token may be for another data center; then run `zohosink auth` again", c.opts.dataCenter, c.accounts)
+			return nil, ze
+		}
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, cl.op, cl.module)
+		}
+		if !IsRetryable(err) || !c.retryAllowed(attempt) {
+			return nil, err
+		}
+		if werr := c.retryWait(ctx, cl.op, cl.module, attempt+1, err); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+func (c *Client) retryAllowed(attempt int) bool {
+	return c.opts.maxRetries < 0 || attempt < c.opts.maxRetries
+}
+
+// retryWait tells WithOnRetry and waits before retry number n.
+func (c *Client) retryWait(ctx context.Context, op Operation, module string, n int, err error) error {
+	d := c.backoff(n)
+	var ze *Error
+	if errors.As(err, &ze) && ze.RetryAfter > 0 {
+		d = ze.RetryAfter
+	}
+	if c.opts.onRetry != nil {
+		c.opts.onRetry(op, module, n, err)
+	}
+	c.log().Info("zoho: retrying", "operation", string(op), "module", module, "attempt", n, "wait", d, "error", err.Error())
+	if sleep(ctx, d) != nil {
+		return ctxError(ctx, op, module)
+	}
+	return nil
+}
+
+// backoff is full jitter: random in [0, min(max, base*2^(n-1))].
+func (c *Client) backoff(n int) time.Duration {
+	d := c.backoffBase
+	for i := 1; i < n && d < c.backoffMax; i++ {
+		d *= 2
+	}
+	if d > c.backoffMax {
+		d = c.backoffMax
+	}
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d + 1)
+}
+
+// attempt makes one HTTP attempt: limiter, token, send, classify.
+func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) {
+	if err := c.waitCredits(ctx, cl); err != nil {
+		return nil, 0, err
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, 0, ctxError(ctx, cl.op, cl.module)
+		}
+	}
+	tok, gen, err := c.tokens.get(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if cl.complex {
+		if err := c.complex.acquire(ctx); err != nil {
+			return nil, gen, ctxError(ctx, cl.op, cl.module)
+		}
+		defer c.complex.release()
+	}
+	seen, err := c.gate.acquire(ctx)
+	if err != nil {
+		return nil, gen, ctxError(ctx, cl.op, cl.module)
+	}
+	out := outcomeNeutral
+	defer func() { c.gate.release(seen, out) }()
+
+	base := c.APIDomain()
+	u := base + "/crm/" + apiVersion + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	actx, cancel := context.WithTimeout(ctx, c.opts.reqTimeout)
+	defer cancel()
+	var rd io.Reader
+	if cl.body != nil {
+		rd = bytes.NewReader(cl.body)
+	}
+	req, err := http.NewRequestWithContext(actx, cl.method, u, rd)
+	if err != nil {
+		return nil, gen, &Error{Class: Fatal, Op: cl.op, Module: cl.module, Message: "cannot build a request to " + base + cl.path + " (check api_domain)", Err: err}
+	}
+	req.Header.Set("Authorization", "Zoho-oauthtoken "+string(tok))
+	req.Header.Set("Accept", "application/json")
+	if cl.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		resp.Body.Close()
+	}
+	dur := time.Since(start)
+	if err != nil {
+		c.metrics.request(cl.module, cl.op, "network_error", dur)
+		if ctx.Err() != nil {
+			return nil, gen, ctxError(ctx, cl.op, cl.module)
+		}
+		msg := "no answer from " + base + ": " + scrubURLError(err)
+		if actx.Err() != nil {
+			msg = fmt.Sprintf("no answer from %s within %s (WithRequestTimeout)", base, c.opts.reqTimeout)
+		}
+		return nil, gen, &Error{Class: Retryable, Op: cl.op, Module: cl.module, Code: "network_error", Message: msg, Err: err}
+	}
+	if v := resp.Header.Get("X-API-CREDITS-REMAINING"); v != "" {
+		if n, perr := strconv.Atoi(strings.TrimSpace(v)); perr == nil {
+			c.creditsRemaining.Store(int64(n))
+		}
+	}
+	rep, code, cerr := c.classify(cl, resp, body)
+	c.metrics.request(cl.module, cl.op, code, dur)
+	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusUnauthorized {
+		c.metrics.charged(cl.cost)
+	}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests || code == "TOO_MANY_REQUESTS":
+		out = outcomeThrottled
+		c.metrics.throttled()
+	case cerr == nil:
+		out = outcomeSuccess
+	}
+	return rep, gen, cerr
+}
+
+// waitCredits keeps to the daily budget and to Zoho's reported remaining
+// credits. Policy for X-API-CREDITS-REMAINING: when the last value Zoho sent
+// is below this call's cost, the call waits creditsRemainingPause once and
+// forgets the value (the next answer reports a fresh one); a 429 then backs
+// off as usual.
+func (c *Client) waitCredits(ctx context.Context, cl *call) error {
+	if rem := c.creditsRemaining.Load(); rem >= 0 && rem < int64(cl.cost) {
+		c.log().Warn("zoho: few API credits remain; pausing", "remaining", rem, "cost", cl.cost, "wait", creditsRemainingPause)
+		if sleep(ctx, creditsRemainingPause) != nil {
+			return ctxError(ctx, cl.op, cl.module)
+		}
+		c.creditsRemaining.CompareAndSwap(rem, -1)
+	}
+	for {
+		w := c.ledger.Reserve(cl.cost)
+		if w == 0 {
+			return nil
+		}
+		c.log().Info("zoho: daily credit budget reached; waiting", "budget", c.ledger.Budget(), "wait", w)
+		if sleep(ctx, w) != nil {
+			return ctxError(ctx, cl.op, cl.module)
+		}
+	}
+}
+
+// ctxError is the error of a call whose context ended.
+func ctxError(ctx context.Context, op Operation, module string) error {
+	err := ctx.Err()
+	if err == nil {
+		err = context.Canceled
+	}
+	return &Error{Class: Retryable, Op: op, Module: module, Message: "gave up: " + err.Error(), Err: err}
+}

@@ -1,0 +1,193 @@
+package zoho
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// creditWindow is the rolling window of Zoho's API credit limit.
+const creditWindow = 24 * time.Hour
+
+// CreditLedger tracks API credits spent over a rolling 24 hours and, with a
+// budget, says how long a call must wait so that the sum over any 24 hours
+// stays within it. It is safe for concurrent use.
+//
+// The Client keeps one; it is exported so that pacing can be checked over a
+// simulated day with a clock the caller controls.
+type CreditLedger struct {
+	budget int
+	now    func() time.Time
+
+	mu      sync.Mutex
+	entries []creditEntry // in time order
+	used    int           // sum of entries
+}
+
+type creditEntry struct {
+	at   time.Time
+	cost int
+}
+
+// NewCreditLedger returns a ledger for budget credits per rolling 24 hours
+// (0 or less: no budget, the ledger only counts) reading time from now (nil:
+// time.Now).
+func NewCreditLedger(budget int, now func() time.Time) *CreditLedger {
+	if now == nil {
+		now = time.Now
+	}
+	return &CreditLedger{budget: budget, now: now}
+}
+
+// Reserve records cost credits as spent now and returns 0 if they fit in the
+// budget. Otherwise it records nothing and returns the exact time until
+// enough of the oldest spending leaves the window for cost to fit; the caller
+// waits that long and calls Reserve again. A cost above the whole budget fits
+// only once the window is empty.
+func (l *CreditLedger) Reserve(cost int) (wait time.Duration) {
+	if cost < 0 {
+		cost = 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	if l.budget > 0 && l.used+cost > l.budget && l.used > 0 {
+		// Drop the oldest entries, in order, until cost fits.
+		need := l.used + cost - l.budget
+		freed := 0
+		for _, e := range l.entries {
+			freed += e.cost
+			if freed >= need || freed == l.used {
+				w := e.at.Add(creditWindow).Sub(now)
+				if w <= 0 {
+					w = time.Nanosecond
+				}
+				return w
+			}
+		}
+	}
+	l.entries = append(l.entries, creditEntry{at: now, cost: cost})
+	l.used += cost
+	return 0
+}
+
+// Used returns the credits spent in the 24 hours ending now.
+func (l *CreditLedger) Used() int {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.prune(now)
+	return l.used
+}
+
+// Budget returns the ledger's budget (0: none).
+func (l *CreditLedger) Budget() int { return l.budget }
+
+// prune drops entries that left the window: an entry spent at t counts
+// while now < t+24h.
+func (l *CreditLedger) prune(now time.Time) {
+	cut := now.Add(-creditWindow)
+	i := 0
+	for i < len(l.entries) && !l.entries[i].at.After(cut) {
+		l.used -= l.entries[i].cost
+		i++
+	}
+	if i > 0 {
+		l.entries = append(l.entries[:0:0], l.entries[i:]...)
+	}
+}
+
+// gate is a counting semaphore whose limit adapts to 429 answers: halved
+// (never below 1) when Zoho says too many requests, raised by one after a
+// run of successes as long as the current limit, up to max. Waiters are woken
+// by closing a channel that is replaced on every change.
+type gate struct {
+	max int
+
+	mu        sync.Mutex
+	limit     int
+	inUse     int
+	successes int
+	wake      chan struct{}
+}
+
+func newGate(max int) *gate {
+	return &gate{max: max, limit: max, wake: make(chan struct{})}
+}
+
+// acquire takes a slot and returns the limit at the time it was taken.
+func (g *gate) acquire(ctx context.Context) (int, error) {
+	for {
+		g.mu.Lock()
+		if g.inUse < g.limit {
+			g.inUse++
+			l := g.limit
+			g.mu.Unlock()
+			return l, nil
+		}
+		ch := g.wake
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+type outcome int
+
+const (
+	outcomeNeutral outcome = iota
+	outcomeSuccess
+	outcomeThrottled
+)
+
+// release gives a slot back. A throttled call halves the limit it saw when
+// it started, so concurrent 429s of one burst halve it once.
+func (g *gate) release(seen int, o outcome) {
+	g.mu.Lock()
+	g.inUse--
+	switch o {
+	case outcomeThrottled:
+		n := seen / 2
+		if n < 1 {
+			n = 1
+		}
+		if n < g.limit {
+			g.limit = n
+		}
+		g.successes = 0
+	case outcomeSuccess:
+		g.successes++
+		if g.limit < g.max && g.successes >= g.limit {
+			g.limit++
+			g.successes = 0
+		}
+	}
+	close(g.wake)
+	g.wake = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gate) stats() (limit, inUse int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.limit, g.inUse
+}
+
+// complexPool bounds complex calls (writes of more than 10 records) to
+// Zoho's sub-concurrency of 10.
+type complexPool chan struct{}
+
+func (p complexPool) acquire(ctx context.Context) error {
+	select {
+	case p <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p complexPool) release() { <-p }
