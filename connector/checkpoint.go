@@ -34,18 +34,21 @@ type checkpoint struct {
 
 func newCheckpoint() *checkpoint { return &checkpoint{released: -1, releasedEpoch: -1} }
 
-// track registers a consumed record. Offsets must be tracked in increasing
-// order (as a partition is consumed).
-func (c *checkpoint) track(offset int64, epoch int32) {
+// track registers a consumed record and reports whether it is new. Offsets
+// must be tracked in increasing order (as a partition is consumed); an
+// offset at or below one tracked already is refused (the caller drops the
+// record: its first copy is on its way).
+func (c *checkpoint) track(offset int64, epoch int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := len(c.offsets); n > c.head && c.offsets[n-1] >= offset {
-		return // re-delivered after a seek: already tracked
+	if n := len(c.offsets); (n > 0 && c.offsets[n-1] >= offset) || (c.released > offset) {
+		return false
 	}
 	c.offsets = append(c.offsets, offset)
 	c.done = append(c.done, false)
 	c.epochs = append(c.epochs, epoch)
 	c.pending++
+	return true
 }
 
 // markDone marks offset done and advances the released offset over every
@@ -94,6 +97,15 @@ func (c *checkpoint) Position() (int64, bool) {
 		return c.offsets[c.head], true
 	}
 	return c.released, c.released >= 0
+}
+
+// Window returns how many offsets lie between the first record not done and
+// the last one tracked: what back-pressure bounds, so that one record that
+// never finishes cannot let the others pile up behind it.
+func (c *checkpoint) Window() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.offsets) - c.head
 }
 
 // Pending returns how many tracked records are not done yet.

@@ -39,7 +39,6 @@ type dlqInfo struct {
 type deadLetterer struct {
 	cl    *kgo.Client
 	topic string
-	ctx   context.Context
 }
 
 // send produces a copy of the consumed record with the error headers. done is
@@ -82,5 +81,7 @@ func (d *deadLetterer) send(orig *kgo.Record, info dlqInfo, done func(error)) {
 	add(hdrCode, info.code)
 	add(hdrField, info.field)
 	add(hdrReplayCount, replays)
-	d.cl.Produce(d.ctx, rec, func(_ *kgo.Record, err error) { done(err) })
+	// Not tied to any run context: a dead letter produced is acknowledged or
+	// refused by Kafka, never cancelled by a shutdown racing it.
+	d.cl.Produce(context.Background(), rec, func(_ *kgo.Record, err error) { done(err) })
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -31,8 +32,17 @@ const (
 // knowledge) the value is formatted from its own type. The error says what is
 // wrong in words a user can act on; the caller adds the field and column.
 func formatValue(v any, f *zoho.Field) (any, error) {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return nil, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%v has no JSON form", x)
+		}
+	case float32:
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, fmt.Errorf("%v has no JSON form", x)
+		}
 	}
 	dt := ""
 	if f != nil {

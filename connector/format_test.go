@@ -2,6 +2,7 @@ package connector
 
 import (
 	"encoding/json"
+	"math"
 	"math/big"
 	"reflect"
 	"strings"
@@ -59,6 +60,8 @@ func TestFormatValue(t *testing.T) {
 		{"unknown type: date", schema.Date{Year: 2024, Month: 1, Day: 2}, nil, "2024-01-02", ""},
 		{"unknown type: json", schema.JSON(`{"a":1}`), nil, `{"a":1}`, ""},
 		{"null", nil, ft("text", 10), nil, ""},
+		{"NaN", math.NaN(), ft("double", 0), nil, "no JSON form"},
+		{"infinity", math.Inf(1), nil, nil, "no JSON form"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

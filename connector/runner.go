@@ -78,9 +78,11 @@ type Runner struct {
 	replayEnd  map[int32]int64
 	replayed   replayCounts
 
+	commitMu  sync.Mutex    // one commit at a time: a late commit never lowers an offset
+	loopsDone chan struct{} // closed once every sync's loop returned
 	joined    atomic.Bool
 	fatalOnce sync.Once
-	fatalErr  error
+	fatalErr  atomic.Pointer[error]
 	cancelRun context.CancelFunc
 	httpAddr  atomic.Value // string: the address /metrics listens on
 }
@@ -92,23 +94,45 @@ type tp struct {
 
 // partition is the state of one assigned partition.
 type partition struct {
-	tp       tp
-	cp       *checkpoint
-	w        *syncWorker
-	r        *Runner
-	buffered atomic.Int64
-	paused   atomic.Bool
-	gone     atomic.Bool
-	hwm      atomic.Int64
+	tp   tp
+	cp   *checkpoint
+	w    *syncWorker // nil in replay mode, where records are routed one by one
+	r    *Runner
+	gone atomic.Bool
+	hwm  atomic.Int64
+	// ctx ends when the partition is forgotten (revoked or lost): in-flight
+	// writes of its records stop then.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	pauseMu sync.Mutex
+	paused  bool
+}
+
+func (r *Runner) newPartition(k tp, w *syncWorker) *partition {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &partition{tp: k, cp: newCheckpoint(), w: w, r: r, ctx: ctx, cancel: cancel}
 }
 
 // done marks a record finished and resumes fetching when the backlog drained.
 func (p *partition) done(offset int64) {
 	p.cp.markDone(offset)
-	if p.buffered.Add(-1) < resumeAt && p.paused.Load() && !p.gone.Load() {
-		if p.paused.CompareAndSwap(true, false) {
-			p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
-		}
+	p.backpressure()
+}
+
+// backpressure pauses fetching the partition while pauseAt records wait
+// behind its first unfinished one, and resumes it below resumeAt.
+func (p *partition) backpressure() {
+	n := p.cp.Window()
+	p.pauseMu.Lock()
+	defer p.pauseMu.Unlock()
+	switch {
+	case !p.paused && n >= pauseAt && !p.gone.Load():
+		p.paused = true
+		p.r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+	case p.paused && n < resumeAt:
+		p.paused = false
+		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
 	}
 }
 
@@ -145,7 +169,7 @@ func WithReplay(maxReplays int) Option {
 
 // New builds a Runner from a validated config.
 func New(cfg *Config, opts ...Option) (*Runner, error) {
-	r := &Runner{cfg: cfg, log: slog.Default(), drain: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}}
+	r := &Runner{cfg: cfg, log: slog.Default(), drain: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{})}
 	for _, o := range opts {
 		o(r)
 	}
@@ -180,7 +204,7 @@ func (r *Runner) Registry() *prometheus.Registry { return r.reg }
 
 func (r *Runner) fail(err error) {
 	r.fatalOnce.Do(func() {
-		r.fatalErr = err
+		r.fatalErr.Store(&err)
 		r.log.Error("stopping: fatal error", "err", err)
 		if r.cancelRun != nil {
 			r.cancelRun()
@@ -203,6 +227,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	types, err := r.loadFieldTypes(runCtx)
 	if err != nil {
 		return err
+	}
+	// The workers exist before the client joins the group: its callbacks
+	// route partitions to them.
+	r.dlq = &deadLetterer{topic: r.cfg.Kafka.DeadLetterTopic}
+	for i := range r.cfg.Syncs {
+		sc := &r.cfg.Syncs[i]
+		dec := r.dec
+		if dec == nil {
+			dec = r.decs[sc.Name]
+		}
+		w := newSyncWorker(sc, types[sc.Module], r.crm, dec, r.dlq, r.met, r.log, r.fail)
+		r.workers = append(r.workers, w)
+		for _, t := range sc.Topics {
+			r.byTopic[t] = w
+		}
 	}
 
 	kopts, err := kafkaOptions(r.cfg)
@@ -236,21 +275,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	r.cl = cl
 	defer cl.Close()
-	r.dlq = &deadLetterer{cl: cl, topic: r.cfg.Kafka.DeadLetterTopic, ctx: loopCtx}
+	r.dlq.cl = cl
 	r.ensureDLQTopic(runCtx)
-
-	for i := range r.cfg.Syncs {
-		sc := &r.cfg.Syncs[i]
-		dec := r.dec
-		if dec == nil {
-			dec = r.decs[sc.Name]
-		}
-		w := newSyncWorker(sc, types[sc.Module], r.crm, dec, r.dlq, r.met, r.log, r.fail)
-		r.workers = append(r.workers, w)
-		for _, t := range sc.Topics {
-			r.byTopic[t] = w
-		}
-	}
 
 	srv, err := r.serveHTTP()
 	if err != nil {
@@ -265,6 +291,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		loops.Add(1)
 		go func() { defer loops.Done(); w.run(loopCtx, writeCtx) }()
 	}
+	go func() { loops.Wait(); close(r.loopsDone) }()
 	commitDone := make(chan struct{})
 	go func() { defer close(commitDone); r.commitLoop(runCtx) }()
 	if r.replay {
@@ -275,32 +302,31 @@ func (r *Runner) Run(ctx context.Context) error {
 	<-commitDone
 
 	// Drain: no more fetching; finish what is in flight within the bound.
-	fatal := r.fatalErr != nil
-	if !fatal {
+	// After a fatal error nothing more is written.
+	if r.fatal() == nil {
 		for _, w := range r.workers {
 			select {
 			case w.drainCh <- struct{}{}:
-			case <-time.After(time.Second):
+			case <-r.loopsDone:
 			}
 		}
-	}
-	finished := make(chan struct{})
-	go func() { loops.Wait(); close(finished) }()
-	if fatal {
+	} else {
 		abandonWrites()
 		stopLoops()
 	}
+	drainTimer := time.NewTimer(r.drain)
 	select {
-	case <-finished:
-	case <-time.After(r.drain):
+	case <-r.loopsDone:
+	case <-drainTimer.C:
 		r.log.Warn("drain timeout reached: abandoning in-flight writes (they are consumed again at the next start)", "drain_timeout", r.drain)
 		abandonWrites()
 		stopLoops()
-		<-finished
+		<-r.loopsDone
 	}
+	drainTimer.Stop()
 	stopLoops()
 	// Dead letters already produced are done once Kafka acknowledges them.
-	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = cl.Flush(fctx)
 	fcancel()
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -308,7 +334,27 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.commit(cctx, nil); err != nil {
 		r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
 	}
-	return r.fatalErr
+	// Nothing is left to commit on the revoke that closing the client runs.
+	r.mu.Lock()
+	all := make([]*partition, 0, len(r.parts))
+	for _, p := range r.parts {
+		p.gone.Store(true)
+		all = append(all, p)
+	}
+	r.mu.Unlock()
+	r.forget(all)
+	if err := r.fatal(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// fatal returns the error that stopped the runner, if one did.
+func (r *Runner) fatal() error {
+	if p := r.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // poll hands fetched records to the syncs until ctx ends.
@@ -346,21 +392,16 @@ func (r *Runner) poll(ctx context.Context) {
 					}
 					w, rec = r.routeReplay(rec)
 				}
-				p.cp.track(rec.Offset, rec.LeaderEpoch)
+				if !p.cp.track(rec.Offset, rec.LeaderEpoch) {
+					continue // delivered twice: the first copy is on its way
+				}
 				if w == nil {
-					p.buffered.Add(1)
 					p.done(rec.Offset)
 					continue
 				}
 				byWorker[w] = append(byWorker[w], inRecord{rec: rec, part: p})
 			}
-			n := 0
-			for _, items := range byWorker {
-				n += len(items)
-			}
-			if p.buffered.Add(int64(n)) >= pauseAt && p.paused.CompareAndSwap(false, true) {
-				r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
-			}
+			p.backpressure()
 			for w, items := range byWorker {
 				w.input.push(items...)
 			}
@@ -380,7 +421,7 @@ func (r *Runner) partition(topic string, part int32) *partition {
 	if w == nil && !r.replay {
 		return nil
 	}
-	p := &partition{tp: k, cp: newCheckpoint(), w: w, r: r}
+	p := r.newPartition(k, w)
 	r.parts[k] = p
 	return p
 }
@@ -392,9 +433,10 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 			k := tp{t, p}
 			if old, ok := r.parts[k]; ok {
 				old.gone.Store(true)
+				old.cancel()
 			}
 			if w := r.byTopic[t]; w != nil || r.replay {
-				r.parts[k] = &partition{tp: k, cp: newCheckpoint(), w: w, r: r}
+				r.parts[k] = r.newPartition(k, w)
 			}
 		}
 	}
@@ -409,12 +451,16 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		return
 	}
 	parts := r.take(revoked)
+	if len(parts) == 0 {
+		return
+	}
 	// Give in-flight writes of these partitions a bounded time to finish.
 	wait := r.drain
 	if rt := r.cfg.Kafka.RebalanceTimeout.D(); rt > 0 && rt/2 < wait {
 		wait = rt / 2
 	}
-	deadline := time.After(wait)
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
 	byWorker := map[*syncWorker]map[*partition]bool{}
 	for _, p := range parts {
 		ws := []*syncWorker{p.w}
@@ -428,17 +474,32 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 			byWorker[w][p] = true
 		}
 	}
+	expired := false
 	for w, set := range byWorker {
+		if expired {
+			break
+		}
 		req := revokeReq{parts: set, done: make(chan struct{})}
 		select {
 		case w.revokes <- req:
 			select {
 			case <-req.done:
-			case <-deadline:
+			case <-r.loopsDone:
+			case <-deadline.C:
+				expired = true
 			}
-		case <-deadline:
+		case <-r.loopsDone:
+		case <-deadline.C:
+			expired = true
 		}
 	}
+	if expired {
+		r.log.Warn("revoke: in-flight writes did not finish in time; abandoning them (the new owner writes those changes)", "wait", wait)
+	}
+	// Dead letters produced for these partitions are done once acknowledged.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = cl.Flush(fctx)
+	fcancel()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := r.commit(cctx, parts); err != nil {
@@ -451,6 +512,7 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 
 func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
 	parts := r.take(lost)
+	r.forget(parts) // their in-flight writes stop now; nothing is committed
 	set := map[*partition]bool{}
 	for _, p := range parts {
 		set[p] = true
@@ -458,10 +520,10 @@ func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int
 	for _, w := range r.workers {
 		select {
 		case w.revokes <- revokeReq{parts: set, done: make(chan struct{})}:
+		case <-r.loopsDone:
 		case <-time.After(time.Second):
 		}
 	}
-	r.forget(parts)
 	cl.ResumeFetchPartitions(lost)
 	if len(lost) > 0 {
 		r.log.Warn("partitions lost: nothing committed for them; their records will be consumed again", "partitions", describe(lost))
@@ -489,6 +551,7 @@ func (r *Runner) forget(parts []*partition) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range parts {
+		p.cancel()
 		if r.parts[p.tp] == p {
 			delete(r.parts, p.tp)
 		}
@@ -517,6 +580,8 @@ func (r *Runner) commitLoop(ctx context.Context) {
 // commit commits the released offsets of parts (nil: every live partition
 // whose offset moved) and updates the lag gauges.
 func (r *Runner) commit(ctx context.Context, parts []*partition) error {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
 	r.mu.Lock()
 	if parts == nil {
 		for _, p := range r.parts {
@@ -673,7 +738,7 @@ func (r *Runner) Status() Status {
 
 // Ready reports whether the group was joined and a Zoho token is at hand.
 func (r *Runner) Ready() bool {
-	if !r.joined.Load() || r.fatalErr != nil {
+	if !r.joined.Load() || r.fatal() != nil {
 		return false
 	}
 	if t, ok := r.crm.(interface{ HasToken() bool }); ok {

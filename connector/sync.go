@@ -45,8 +45,9 @@ const (
 	guardWindow = 200
 	guardMin    = 100
 	guardRatio  = 0.9
-	// lastStateCap bounds the per-key fingerprints kept to skip no-op updates.
-	lastStateCap = 500_000
+	// cacheCap bounds the per-key fingerprints and ids kept to skip no-op
+	// updates and save id look-ups.
+	cacheCap = 500_000
 )
 
 // inRecord is one consumed Kafka record on its way through a sync.
@@ -72,8 +73,8 @@ type entry struct {
 	collapsed []inRecord // earlier records of the key superseded by this one
 	since     time.Time
 	id        string // the Zoho id when known before the write (cache)
-	idCached  bool
-	removed   bool // replaced or revoked: ignore when met in a list
+	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
+	removed   bool   // launched, replaced or revoked: ignore when met in the queue
 }
 
 type batch struct {
@@ -135,14 +136,15 @@ type syncWorker struct {
 
 	// --- owned by the loop goroutine ---
 	pending        map[string]*entry
-	lists          [actClearFields + 1][]*entry
+	queue          []*entry // pending entries in arrival order (with removed ones until compaction)
+	counts         [actClearFields + 1]int
 	inflightKeys   map[string]bool
 	inflightMatch  map[string]bool
 	inflight       int
 	inflightByPart map[*partition]int
 	waitingRevokes []revokeReq
-	idCache        map[string]string // row key -> Zoho id
-	lastState      map[string]uint64 // row key -> fingerprint of the last state queued
+	idCache        map[string]string // row key -> Zoho id learned from a write
+	lastWritten    map[string]uint64 // row key -> fingerprint of the last state Zoho accepted
 	guard          [guardWindow]bool
 	guardCodes     [guardWindow]string
 	guardN         int
@@ -171,7 +173,7 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 		inflightMatch:  map[string]bool{},
 		inflightByPart: map[*partition]int{},
 		idCache:        map[string]string{},
-		lastState:      map[string]uint64{},
+		lastWritten:    map[string]uint64{},
 	}
 }
 
@@ -181,6 +183,7 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 func (w *syncWorker) run(ctx, writeCtx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	drain := w.drainCh
 	for {
 		select {
 		case <-ctx.Done():
@@ -195,9 +198,9 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 			w.complete(res)
 		case req := <-w.revokes:
 			w.revoke(req)
-		case <-w.drainCh:
+		case <-drain:
 			w.draining = true
-			w.drainCh = nil
+			drain = nil
 		case <-timer.C:
 		}
 		next := w.flush(writeCtx, time.Now())
@@ -220,16 +223,15 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	if r.part.gone.Load() {
 		return // revoked while queued: the next owner consumes it
 	}
-	w.met.consumed.WithLabelValues(w.cfg.Name).Inc()
-	w.status.consumed.Add(1)
-
 	ch, err := w.decode(ctx, r)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !r.part.gone.Load() {
+			w.countConsumed()
 			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "decode", code: "DECODE_ERROR", msg: err.Error()}, nil)
 		}
 		return
 	}
+	w.countConsumed()
 	act := actionFor(w.cfg.Type, w.cfg.Mode, w.cfg.RemoveAction, ch.Op)
 	if act == actSkip {
 		w.skip(r, skipReason(ch.Op))
@@ -257,7 +259,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		}
 		if !hasAny(match) {
 			if _, ok := w.idCache[key]; !ok {
-				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
+				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
 					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
 			}
@@ -275,13 +277,16 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		if err != nil {
 			var me *mapError
 			errors.As(err, &me)
-			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", code: "MAPPING_ERROR", field: me.Field, msg: err.Error()}, nil)
+			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: me.Field, msg: err.Error()}, nil)
 			return
 		}
 		match = w.mapper.matchValues(rec)
 	}
 
-	// An update whose mapped fields did not change costs nothing.
+	// An update whose mapped fields did not change costs nothing: neither
+	// against the event's before image, nor against the last state Zoho
+	// accepted for the key when nothing else of the key is waiting or in
+	// flight (which could still change Zoho after it).
 	var fp uint64
 	if act == actUpsert || act == actUpdate || act == actInsert {
 		fp = w.mapper.hash(rec) ^ uint64(act)
@@ -291,32 +296,38 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.lastState[key]; ok && last == fp {
+		_, waiting := w.pending[key]
+		if last, ok := w.lastWritten[key]; ok && last == fp && !waiting && !w.inflightKeys[key] {
 			w.skip(r, "unchanged")
 			return
 		}
-		if len(w.lastState) >= lastStateCap {
-			clear(w.lastState)
-		}
-		w.lastState[key] = fp
-	} else {
-		delete(w.lastState, key)
 	}
 
-	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now()}
+	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp}
 	for i, v := range match {
 		if v != "" {
 			e.matchKeys = append(e.matchKeys, strings.ToLower(w.cfg.MatchOn[i]+"="+v))
 		}
 	}
-	if old, ok := w.pending[key]; ok {
-		// Collapse: the key's last change is the only one worth writing.
+	if old, ok := w.pending[key]; ok && old.act == act {
+		// Collapse: of several waiting writes of one kind, the key's last
+		// change is the only one worth making. Writes of different kinds
+		// (an upsert, then an untag) all run, in order, so the outcome does
+		// not depend on how changes fell into batches.
 		old.removed = true
+		w.counts[old.act]--
 		e.collapsed = append(old.collapsed, old.in)
 		e.since = old.since
 	}
 	w.pending[key] = e
-	w.lists[act] = append(w.lists[act], e)
+	w.queue = append(w.queue, e)
+	w.counts[act]++
+}
+
+// countConsumed counts a record that reached the sync's logic.
+func (w *syncWorker) countConsumed() {
+	w.met.consumed.WithLabelValues(w.cfg.Name).Inc()
+	w.status.consumed.Add(1)
 }
 
 // decode decodes a record, retrying while the schema registry is out of
@@ -337,6 +348,9 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 		if !schema.IsRetryable(err) {
 			return ch, err
 		}
+		if r.part.gone.Load() {
+			return ch, err // revoked meanwhile: the next owner decodes it
+		}
 		w.status.setState(stateRetrying, err.Error())
 		if attempt == 0 || attempt%10 == 0 {
 			w.log.Warn("schema registry unavailable, retrying", "topic", r.rec.Topic, "partition", r.rec.Partition, "offset", r.rec.Offset, "err", err)
@@ -354,16 +368,23 @@ func (w *syncWorker) skip(r inRecord, reason string) {
 }
 
 // readyCount counts entries waiting to be written.
-func (w *syncWorker) readyCount() int { return len(w.pending) }
+func (w *syncWorker) readyCount() int {
+	n := 0
+	for _, c := range w.counts {
+		n += c
+	}
+	return n
+}
 
 // flush launches every batch that is full, has lingered long enough, or is
 // due because the sync is draining. It returns how long until the next
 // linger deadline.
 func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duration {
+	w.compact()
 	linger := w.cfg.Linger.D()
 	next := time.Hour
 	for act := actUpsert; act <= actClearFields; act++ {
-		for w.inflight < maxInflightBatches {
+		for w.inflight < maxInflightBatches && w.counts[act] > 0 {
 			b, oldest := w.formBatch(act, now, linger)
 			if b == nil {
 				if !oldest.IsZero() {
@@ -379,52 +400,52 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 	return next
 }
 
-// formBatch gathers up to batch_size entries of one action that may be
-// written now: none whose key or match values are in flight, no two with the
-// same match value. It returns nil (and the oldest waiting entry's time)
-// when the batch is neither full nor due.
-func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) (*batch, time.Time) {
-	list := w.lists[act]
-	// Drop replaced entries from the front and compact when mostly dead.
-	live := 0
-	for _, e := range list {
+// compact drops removed entries from the queue once they are most of it.
+func (w *syncWorker) compact() {
+	if len(w.queue) < 64 || w.readyCount()*2 > len(w.queue) {
+		return
+	}
+	kept := w.queue[:0]
+	for _, e := range w.queue {
 		if !e.removed {
-			live++
+			kept = append(kept, e)
 		}
 	}
-	if live == 0 {
-		w.lists[act] = list[:0]
-		return nil, time.Time{}
-	}
-	if live*2 < len(list) {
-		kept := list[:0]
-		for _, e := range list {
-			if !e.removed {
-				kept = append(kept, e)
-			}
-		}
-		for i := len(kept); i < len(list); i++ {
-			list[i] = nil
-		}
-		list = kept
-		w.lists[act] = list
-	}
+	clear(w.queue[len(kept):])
+	w.queue = kept
+}
+
+// formBatch gathers up to batch_size entries of one action that may be
+// written now, in arrival order. An entry waits while its key or one of its
+// match values is in flight, or belongs to an earlier waiting entry (of any
+// action): so the writes of one key, and of one match value, reach Zoho in
+// the order their changes happened, and no batch holds a match value twice.
+// It returns nil (and the oldest eligible entry's time) when the batch is
+// neither full nor due.
+func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) (*batch, time.Time) {
 	size := w.cfg.BatchSize
 	var picked []*entry
 	var oldest time.Time
-	used := map[string]bool{}
-	for _, e := range list {
+	reserved := map[string]bool{}
+	for _, e := range w.queue {
 		if len(picked) == size {
 			break
 		}
-		if e.removed || w.inflightKeys[e.key] {
+		if e.removed {
 			continue
 		}
-		if conflict(e.matchKeys, w.inflightMatch) || conflict(e.matchKeys, used) {
+		if e.in.part.gone.Load() {
+			w.drop(e) // revoked: the next owner writes it
 			continue
 		}
+		blocked := e.act != act || w.inflightKeys[e.key] || reserved[e.key] ||
+			conflict(e.matchKeys, w.inflightMatch) || conflict(e.matchKeys, reserved)
+		reserved[e.key] = true
 		for _, k := range e.matchKeys {
-			used[k] = true
+			reserved[k] = true
+		}
+		if blocked {
+			continue
 		}
 		picked = append(picked, e)
 		if oldest.IsZero() || e.since.Before(oldest) {
@@ -440,6 +461,17 @@ func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) 
 	return &batch{act: act, entries: picked}, oldest
 }
 
+// drop forgets a pending entry whose partition was revoked; its records are
+// not done and will be consumed again by the partition's next owner.
+func (w *syncWorker) drop(e *entry) {
+	e.removed = true
+	w.counts[e.act]--
+	if w.pending[e.key] == e {
+		delete(w.pending, e.key)
+	}
+	w.status.consumed.Add(-int64(1 + len(e.collapsed)))
+}
+
 func conflict(keys []string, set map[string]bool) bool {
 	for _, k := range keys {
 		if set[k] {
@@ -451,22 +483,42 @@ func conflict(keys []string, set map[string]bool) bool {
 
 // launch marks a batch's keys in flight and writes it in a goroutine.
 func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
+	// The write ends when any of its partitions is gone (revoked past the
+	// wait, or lost): the partition's next owner writes those changes, and a
+	// late write of ours must not land after theirs.
+	ctx, cancel := context.WithCancel(writeCtx)
+	parts := map[*partition]bool{}
 	for _, e := range b.entries {
 		e.removed = true
-		delete(w.pending, e.key)
+		w.counts[e.act]--
+		if w.pending[e.key] == e {
+			delete(w.pending, e.key)
+		}
 		w.inflightKeys[e.key] = true
 		for _, k := range e.matchKeys {
 			w.inflightMatch[k] = true
 		}
 		w.inflightByPart[e.in.part]++
-		if id, ok := w.idCache[e.key]; ok && b.act.needsID() {
-			e.id, e.idCached = id, true
+		parts[e.in.part] = true
+		// A removal with no match value to look up (a before image with key
+		// columns only) falls back on the id an earlier write returned.
+		if b.act.needsID() && !hasAny(e.match) {
+			e.id = w.idCache[e.key]
 		}
+	}
+	var stops []func() bool
+	for p := range parts {
+		stops = append(stops, context.AfterFunc(p.ctx, cancel))
 	}
 	w.inflight++
 	w.met.batch.WithLabelValues(w.cfg.Name).Observe(float64(len(b.entries)))
 	go func() {
-		w.results <- w.write(writeCtx, b)
+		res := w.write(ctx, b)
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+		w.results <- res
 	}()
 }
 
@@ -490,28 +542,38 @@ func (w *syncWorker) complete(res batchResult) {
 		o := res.outcomes[i]
 		switch o.kind {
 		case outAbandoned:
-			delete(w.lastState, e.key) // not written: do not skip its state later
+			if e.in.part.gone.Load() {
+				w.status.consumed.Add(-int64(1 + len(e.collapsed))) // the next owner counts them
+			}
 			continue
 		case outWritten:
 			w.met.written.WithLabelValues(w.cfg.Name, w.cfg.Module, string(o.op)).Inc()
 			w.status.written.Add(1)
-			if o.id != "" && e.act != actDelete {
-				if len(w.idCache) >= lastStateCap {
-					clear(w.idCache)
-				}
+			if len(w.idCache) >= cacheCap {
+				clear(w.idCache)
+			}
+			if len(w.lastWritten) >= cacheCap {
+				clear(w.lastWritten)
+			}
+			switch {
+			case e.act == actDelete:
+				delete(w.idCache, e.key)
+				delete(w.lastWritten, e.key)
+			case o.id != "":
 				w.idCache[e.key] = o.id
 			}
-			if e.act == actDelete {
-				delete(w.idCache, e.key)
+			if e.fp != 0 {
+				w.lastWritten[e.key] = e.fp
+			} else {
+				delete(w.lastWritten, e.key)
 			}
 			e.in.part.done(e.in.rec.Offset)
 			w.noteGuard(false, "")
 		case outSkipped:
+			delete(w.lastWritten, e.key)
 			w.skip(e.in, o.reason)
 		case outDeadLetter:
-			if w.lastState[e.key] != 0 {
-				delete(w.lastState, e.key)
-			}
+			delete(w.lastWritten, e.key)
 			w.deadLetter(e.in, o, res.b)
 		}
 		for _, c := range e.collapsed {
@@ -580,13 +642,15 @@ func (w *syncWorker) noteGuard(dead bool, why string) {
 // revoke drops the pending entries of revoked partitions and answers once
 // their in-flight writes are finished.
 func (w *syncWorker) revoke(req revokeReq) {
-	for key, e := range w.pending {
-		if req.parts[e.in.part] {
-			e.removed = true
-			delete(w.pending, key)
-			delete(w.lastState, key)
+	for _, e := range w.queue {
+		if !e.removed && req.parts[e.in.part] {
+			w.drop(e)
 		}
 	}
+	// Another member may write these keys while they are away: what we
+	// learned of them (ids, last states written) may go stale.
+	clear(w.idCache)
+	clear(w.lastWritten)
 	w.waitingRevokes = append(w.waitingRevokes, req)
 	w.answerRevokes()
 }
@@ -872,8 +936,8 @@ func (w *syncWorker) call(ctx context.Context, b *batch, out []outcome) error {
 			}
 			continue
 		}
-		if e.idCached && (b.act == actDelete || b.act == actUntag || b.act == actClearFields) && r.Err.Code == "INVALID_DATA" {
-			out[i] = outcome{kind: outSkipped, reason: "not_found"} // the record is gone already
+		if b.act == actDelete && r.Err.Code == "INVALID_DATA" && (r.Err.APIName == "" || r.Err.APIName == "id") {
+			out[i] = outcome{kind: outSkipped, reason: "not_found"} // deleted meanwhile: what the delete wanted
 			continue
 		}
 		out[i] = outcome{kind: outDeadLetter, stage: "write", op: b.act.operation(), code: r.Err.Code, field: r.Err.APIName, msg: r.Err.Message}
@@ -895,13 +959,20 @@ func (w *syncWorker) tag(ctx context.Context, b *batch, idx []int, out []outcome
 	err := w.retry(ctx, func() error {
 		var err error
 		results, err = w.crm.AddTags(ctx, w.cfg.Module, ids, []string{w.cfg.Tag})
+		if err == nil && len(results) != len(ids) {
+			err = &zoho.Error{Class: zoho.Retryable, Op: zoho.OpAddTags, Module: w.cfg.Module, Message: fmt.Sprintf("Zoho answered %d tag results for %d records", len(results), len(ids))}
+		}
 		return err
 	})
 	if err != nil {
+		// Written but not tagged: not done, so consumed and written again.
+		for _, i := range idx {
+			out[i] = outcome{kind: outAbandoned}
+		}
 		return err
 	}
 	for j, i := range idx {
-		if j < len(results) && !results[j].OK() {
+		if !results[j].OK() {
 			re := results[j].Err
 			out[i] = outcome{kind: outDeadLetter, stage: "write", op: zoho.OpAddTags, code: re.Code, field: re.APIName, msg: "written but not tagged: " + re.Message, id: out[i].id}
 		}

@@ -225,13 +225,43 @@ type apiInfo struct {
 
 // apiItem is one item of data[] in a write's answer, or an error object.
 type apiItem struct {
-	Code           string         `json:"code"`
-	Status         string         `json:"status"`
-	Message        string         `json:"message"`
-	Details        map[string]any `json:"details"`
-	Action         string         `json:"action"`
-	DuplicateField *string        `json:"duplicate_field"`
+	Code           string      `json:"code"`
+	Status         string      `json:"status"`
+	Message        string      `json:"message"`
+	Details        itemDetails `json:"details"`
+	Action         string      `json:"action"`
+	DuplicateField *string     `json:"duplicate_field"`
 }
+
+// itemDetails is an item's details: its id, read at once, and the raw
+// object, decoded in full only for errors.
+type itemDetails struct {
+	id  string
+	raw []byte
+}
+
+func (d *itemDetails) UnmarshalJSON(b []byte) error {
+	d.raw = append([]byte(nil), b...)
+	var x struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(b, &x) == nil { // a non-string id is not an id
+		d.id = x.ID
+	}
+	return nil
+}
+
+// detailsMap decodes details (only errors need all of it).
+func (it *apiItem) detailsMap() map[string]any {
+	var m map[string]any
+	if len(it.Details.raw) > 0 {
+		_ = json.Unmarshal(it.Details.raw, &m)
+	}
+	return m
+}
+
+// detailsID returns details.id when it is a string.
+func (it *apiItem) detailsID() string { return it.Details.id }
 
 func (it *apiItem) ok() bool {
 	if it.Status != "" {
@@ -262,6 +292,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
 			ze.Hint = fmt.Sprintf("check data_center (this client uses %s, accounts %s): the token may be for another data center; then run `zohosink auth` again", c.opts.dataCenter, c.accounts)
 			return nil, ze
 		}
+		// Another failure: a later INVALID_TOKEN (say, after hours of
+		// retries) earns its own refresh again.
+		refreshed = false
 		if ctx.Err() != nil {
 			return nil, ctxError(ctx, cl.op, cl.module)
 		}
@@ -288,7 +321,7 @@ func (c *Client) retryWait(ctx context.Context, op Operation, module string, n i
 	if c.opts.onRetry != nil {
 		c.opts.onRetry(op, module, n, err)
 	}
-	c.log().Info("zoho: retrying", "operation", string(op), "module", module, "attempt", n, "wait", d, "error", err.Error())
+	c.log().Debug("zoho: retrying", "operation", string(op), "module", module, "attempt", n, "wait", d, "error", err.Error())
 	if sleep(ctx, d) != nil {
 		return ctxError(ctx, op, module)
 	}
@@ -312,26 +345,31 @@ func (c *Client) backoff(n int) time.Duration {
 
 // attempt makes one HTTP attempt: limiter, token, send, classify.
 func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) {
-	if err := c.waitCredits(ctx, cl); err != nil {
+	charged, err := c.waitCredits(ctx, cl)
+	if err != nil {
 		return nil, 0, err
 	}
 	if c.limiter != nil {
 		if err := c.limiter.Wait(ctx); err != nil {
+			c.ledger.refund(charged, cl.cost)
 			return nil, 0, ctxError(ctx, cl.op, cl.module)
 		}
 	}
 	tok, gen, err := c.tokens.get(ctx)
 	if err != nil {
+		c.ledger.refund(charged, cl.cost)
 		return nil, 0, err
 	}
 	if cl.complex {
 		if err := c.complex.acquire(ctx); err != nil {
+			c.ledger.refund(charged, cl.cost)
 			return nil, gen, ctxError(ctx, cl.op, cl.module)
 		}
 		defer c.complex.release()
 	}
 	seen, err := c.gate.acquire(ctx)
 	if err != nil {
+		c.ledger.refund(charged, cl.cost)
 		return nil, gen, ctxError(ctx, cl.op, cl.module)
 	}
 	out := outcomeNeutral
@@ -383,8 +421,11 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 	}
 	rep, code, cerr := c.classify(cl, resp, body)
 	c.metrics.request(cl.module, cl.op, code, dur)
-	if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusUnauthorized {
+	if cerr == nil {
 		c.metrics.charged(cl.cost)
+	} else {
+		// Zoho does not charge calls it refused as a whole.
+		c.ledger.refund(charged, cl.cost)
 	}
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests || code == "TOO_MANY_REQUESTS":
@@ -401,22 +442,26 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 // is below this call's cost, the call waits creditsRemainingPause once and
 // forgets the value (the next answer reports a fresh one); a 429 then backs
 // off as usual.
-func (c *Client) waitCredits(ctx context.Context, cl *call) error {
+func (c *Client) waitCredits(ctx context.Context, cl *call) (time.Time, error) {
 	if rem := c.creditsRemaining.Load(); rem >= 0 && rem < int64(cl.cost) {
 		c.log().Warn("zoho: few API credits remain; pausing", "remaining", rem, "cost", cl.cost, "wait", creditsRemainingPause)
 		if sleep(ctx, creditsRemainingPause) != nil {
-			return ctxError(ctx, cl.op, cl.module)
+			return time.Time{}, ctxError(ctx, cl.op, cl.module)
 		}
 		c.creditsRemaining.CompareAndSwap(rem, -1)
 	}
+	logged := false
 	for {
-		w := c.ledger.Reserve(cl.cost)
+		w, at := c.ledger.reserve(cl.cost)
 		if w == 0 {
-			return nil
+			return at, nil
 		}
-		c.log().Info("zoho: daily credit budget reached; waiting", "budget", c.ledger.Budget(), "wait", w)
-		if sleep(ctx, w) != nil {
-			return ctxError(ctx, cl.op, cl.module)
+		if !logged {
+			c.log().Info("zoho: daily credit budget reached; waiting", "budget", c.ledger.Budget(), "wait", w)
+			logged = true
+		}
+		if sleep(ctx, min(w, clockPoll)) != nil {
+			return time.Time{}, ctxError(ctx, cl.op, cl.module)
 		}
 	}
 }

@@ -10,4 +10,51 @@
 // retry, or a fatal one that a person must fix, with a message saying how.
 //
 // The simulator in package zohotest answers like Zoho does, for tests.
+//
+// # Results
+//
+// A write returns one Result per input record, in input order, and a nil
+// error whenever Zoho answered record by record (200, 201, 207, or 400 with
+// per-record errors in data[]). A Result's Err is Zoho's rejection of that
+// record; the client never retries it. The error is an *Error only when the
+// call failed as a whole, after the client's own retries. Batches of 0 or
+// more than 100 records are refused before anything is sent (Fatal).
+//
+// # Tokens
+//
+// A Client holds one access token for all goroutines. It is refreshed five
+// minutes before expiry by one goroutine while the others wait for it; at
+// most 10 tokens are minted per rolling 10 minutes (Zoho's limit), waiting
+// when that budget is spent. An INVALID_TOKEN answer forces one shared
+// refresh and one retry of the call; a second one in a row is Fatal and
+// says to check the data center and run `zohosink auth` again. The token
+// endpoint's "Access Denied" throttle is retried after 30-60 seconds.
+//
+// # Limiter
+//
+// Every API attempt passes, in order:
+//   - the credit ledger (CreditLedger): with WithDailyCreditBudget, an
+//     attempt whose cost (insert/update/upsert 1 per 10 records; delete,
+//     tags and fields 1; COQL 1, 2 or 3 by LIMIT) would push the credits of
+//     the rolling 24 hours over the budget waits until enough older calls
+//     leave the window. Calls Zoho refuses as a whole are refunded.
+//   - Zoho's X-API-CREDITS-REMAINING: when the last value Zoho sent is below
+//     the attempt's cost, the attempt waits one minute once and forgets the
+//     value (the next answer reports a fresh one); a 429 then backs off.
+//   - the optional rate limiter (WithRequestsPerSecond).
+//   - the sub-concurrency pool of 10 for writes of more than 10 records.
+//   - the concurrency limit: min(edition limit, WithMaxConcurrency). A 429
+//     halves it (not below 1); it grows back by one after as many successes
+//     in a row as the current limit.
+//
+// Retryable failures (429, 5xx, timeouts, network errors, the token endpoint
+// unreachable or throttling) are retried up to WithMaxRetries times with
+// exponential back-off and full jitter (base 500ms, cap 30s), or after
+// Retry-After when Zoho sends it. When the context ends the call returns an
+// *Error of class Retryable wrapping ctx.Err().
+//
+// # Secrets
+//
+// The client secret, the refresh token and access tokens never appear in
+// errors, logs, String or GoString output.
 package zoho

@@ -488,6 +488,8 @@ func TestHostileBodies(t *testing.T) {
 		{"NO_PERMISSION", 403, `{"code":"NO_PERMISSION","message":"permission denied","status":"error","details":{}}`, zoho.Fatal, "lacks permission"},
 		{"INTERNAL_ERROR", 500, `{"code":"INTERNAL_ERROR","message":"Internal Server Error","status":"error","details":{}}`, zoho.Retryable, "INTERNAL_ERROR"},
 		{"bare 404", 404, ``, zoho.Fatal, "check data_center / api_domain"},
+		{"204 to a write", 204, ``, zoho.Retryable, "no body for 2 records"},
+		{"401 without a code", 401, `{"status":"error"}`, zoho.Fatal, "unexpected response"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -519,5 +521,95 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 	if got := c.Stats().ConcurrencyLimit; got != 5 {
 		t.Errorf("concurrency limit after a 429 = %d, want 5 (halved from standard's 10)", got)
+	}
+}
+
+// TestCreditsRemainingPause: when Zoho reports fewer credits than the next
+// call costs, the call pauses before it is sent.
+func TestCreditsRemainingPause(t *testing.T) {
+	w := watchSecrets(t)
+	r := newReplay(t)
+	r.answer(201, fixture(t, "f1-insert-http-201-all-succeeded.json"), http.Header{"X-Api-Credits-Remaining": {"0"}})
+	c := r.client(t, w)
+	res, err := c.Insert(context.Background(), "Leads", recs(1), zoho.WriteOptions{})
+	if w.Err(err) != nil || !res[0].OK() {
+		t.Fatalf("insert: %v %v", res, err)
+	}
+	if got := c.Stats().CreditsRemaining; got != 0 {
+		t.Fatalf("CreditsRemaining = %d, want 0 from the header", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Insert(ctx, "Leads", recs(1), zoho.WriteOptions{})
+		done <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(w.log.String(), "few API credits remain") {
+		if time.Now().After(deadline) {
+			t.Fatal("the call did not pause")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := w.Err(<-done); !zoho.IsRetryable(err) || !strings.Contains(err.Error(), "gave up") {
+		t.Errorf("err = %v, want a retryable context error", err)
+	}
+	if n := r.apiCalls.Load(); n != 1 {
+		t.Errorf("%d API calls, want 1: the paused call must not be sent", n)
+	}
+}
+
+// TestNoCredentials: a client without credentials says which option is
+// missing when it first needs a token.
+func TestNoCredentials(t *testing.T) {
+	c, err := zoho.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.CheckToken(context.Background())
+	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "WithCredentials") {
+		t.Errorf("err = %v, want fatal naming WithCredentials", err)
+	}
+}
+
+// TestScopeNamedPerOperation: OAUTH_SCOPE_MISMATCH names the scope each
+// kind of call needs.
+func TestScopeNamedPerOperation(t *testing.T) {
+	w := watchSecrets(t)
+	r := newReplay(t)
+	r.answer(401, fixture(t, "f10-oauth-scope-mismatch-http-401.json"), nil)
+	c := r.client(t, w)
+	ctx := context.Background()
+	tests := []struct {
+		call  func() error
+		scope string
+	}{
+		{func() error { _, err := c.Update(ctx, "Deals", recs(1), zoho.WriteOptions{}); return err }, "ZohoCRM.modules.Deals.UPDATE"},
+		{func() error { _, err := c.Upsert(ctx, "Accounts", recs(1), zoho.WriteOptions{}); return err }, "ZohoCRM.modules.Accounts.CREATE and .UPDATE"},
+		{func() error { _, err := c.Delete(ctx, "Contacts", ids(1), true); return err }, "ZohoCRM.modules.Contacts.DELETE"},
+		{func() error { _, err := c.AddTags(ctx, "Leads", ids(1), []string{"x"}); return err }, "ZohoCRM.modules.Leads.UPDATE"},
+		{func() error { _, _, err := c.Query(ctx, "select id from Leads limit 2000"); return err }, "ZohoCRM.coql.READ"},
+		{func() error { _, err := c.Fields(ctx, "Leads"); return err }, "ZohoCRM.settings.fields.READ"},
+	}
+	for _, tt := range tests {
+		err := w.Err(tt.call())
+		if !zoho.IsFatal(err) || !strings.Contains(err.Error(), tt.scope) {
+			t.Errorf("err = %v, want fatal naming %s", err, tt.scope)
+		}
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	re := &zoho.RecordError{Code: "INVALID_DATA", Message: "invalid data", APIName: "Email"}
+	if got := re.Error(); got != "zoho: INVALID_DATA: invalid data (field Email)" || zoho.ClassOf(re) != zoho.PerRecord {
+		t.Errorf("RecordError = %q class %s", got, zoho.ClassOf(re))
+	}
+	e := &zoho.Error{Class: zoho.Fatal, Op: zoho.OpInsert, Module: "Leads", HTTPStatus: 401, Code: "OAUTH_SCOPE_MISMATCH", Message: "m", Hint: "h"}
+	if got := e.Error(); got != "zoho insert Leads: OAUTH_SCOPE_MISMATCH: m (HTTP 401). h" {
+		t.Errorf("Error = %q", got)
+	}
+	if !zoho.IsRetryable(fmt.Errorf("wrapped: %w", context.Canceled)) || zoho.Fatal.String() != "fatal" {
+		t.Error("unknown errors are retryable")
 	}
 }

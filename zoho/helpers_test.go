@@ -80,7 +80,11 @@ func (w *secretWatch) Logger() *slog.Logger {
 }
 
 // Secret adds strings that must never appear.
-func (w *secretWatch) Secret(s ...string) { w.mu.Lock(); w.secrets = append(w.secrets, s...); w.mu.Unlock() }
+func (w *secretWatch) Secret(s ...string) {
+	w.mu.Lock()
+	w.secrets = append(w.secrets, s...)
+	w.mu.Unlock()
+}
 
 // Err records an error's text (and %+v / %#v forms) for checking; it returns err.
 func (w *secretWatch) Err(err error) error {

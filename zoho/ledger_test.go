@@ -23,10 +23,10 @@ func TestCreditLedgerExactWait(t *testing.T) {
 	}{
 		{0, 6, 0, 6},
 		{time.Hour, 4, 0, 10},
-		{time.Hour, 1, 22 * time.Hour, 10},    // the 6 spent at 0h leave at 24h
-		{21 * time.Hour, 5, time.Hour, 10},    // 23h: still one hour to go
-		{time.Hour, 5, 0, 9},                  // 24h: the 6 left; 4 + 5
-		{0, 2, time.Hour, 9},                  // the 4 of 1h leave at 25h
+		{time.Hour, 1, 22 * time.Hour, 10},     // the 6 spent at 0h leave at 24h
+		{21 * time.Hour, 5, time.Hour, 10},     // 23h: still one hour to go
+		{time.Hour, 5, 0, 9},                   // 24h: the 6 left; 4 + 5
+		{0, 2, time.Hour, 9},                   // the 4 of 1h leave at 25h
 		{2 * time.Hour, 20, 22 * time.Hour, 5}, // above the budget: waits for an empty window
 		{22 * time.Hour, 20, 0, 20},
 	}

@@ -45,6 +45,12 @@ func NewCreditLedger(budget int, now func() time.Time) *CreditLedger {
 // waits that long and calls Reserve again. A cost above the whole budget fits
 // only once the window is empty.
 func (l *CreditLedger) Reserve(cost int) (wait time.Duration) {
+	wait, _ = l.reserve(cost)
+	return wait
+}
+
+// reserve is Reserve, also returning when the credits were recorded.
+func (l *CreditLedger) reserve(cost int) (time.Duration, time.Time) {
 	if cost < 0 {
 		cost = 0
 	}
@@ -63,13 +69,28 @@ func (l *CreditLedger) Reserve(cost int) (wait time.Duration) {
 				if w <= 0 {
 					w = time.Nanosecond
 				}
-				return w
+				return w, time.Time{}
 			}
 		}
 	}
 	l.entries = append(l.entries, creditEntry{at: now, cost: cost})
 	l.used += cost
-	return 0
+	return 0, now
+}
+
+// refund takes back cost credits recorded at at (a call Zoho refused as a
+// whole, which it does not charge).
+func (l *CreditLedger) refund(at time.Time, cost int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.entries) - 1; i >= 0; i-- {
+		e := &l.entries[i]
+		if e.at.Equal(at) && e.cost >= cost {
+			e.cost -= cost
+			l.used -= cost
+			return
+		}
+	}
 }
 
 // Used returns the credits spent in the 24 hours ending now.

@@ -88,3 +88,7 @@ func (m *Metrics) tokenRefresh(result string) {
 	}
 	m.tokenRefreshes.WithLabelValues(result).Inc()
 }
+
+// RateLimited returns the counter of 429 answers, for tests and dashboards
+// built in process.
+func (m *Metrics) RateLimited() prometheus.Counter { return m.rateLimited }

@@ -14,13 +14,6 @@ import (
 // maxTagIDs is Zoho's limit of records per tag call.
 const maxTagIDs = 500
 
-// writeBody is the JSON body of insert, update and upsert.
-type writeBody struct {
-	Data                 []Record  `json:"data"`
-	DuplicateCheckFields []string  `json:"duplicate_check_fields,omitempty"`
-	Trigger              *[]string `json:"trigger,omitempty"`
-}
-
 // Insert creates records in module: POST /crm/v8/{module}. It returns one
 // Result per record, in input order, and a nil error whenever Zoho answered
 // record by record (201, 207, or 400 with per-record errors). 1 to 100
@@ -56,14 +49,11 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 	if err := checkModule(op, module); err != nil {
 		return nil, err
 	}
-	wb := writeBody{Data: recs}
+	var dup []string
 	if op == OpUpsert {
-		wb.DuplicateCheckFields = o.DuplicateCheckFields
+		dup = o.DuplicateCheckFields
 	}
-	if o.Trigger != nil {
-		wb.Trigger = &o.Trigger
-	}
-	body, err := json.Marshal(wb)
+	body, err := encodeWrite(recs, dup, o.Trigger)
 	if err != nil {
 		return nil, &Error{Class: Fatal, Op: op, Module: module, Message: "cannot encode the records as JSON: " + err.Error(), Err: err}
 	}

@@ -61,8 +61,8 @@ func (s secret) String() string {
 	}
 	return "REDACTED"
 }
-func (s secret) GoString() string          { return s.String() }
-func (s secret) LogValue() slog.Value      { return slog.StringValue(s.String()) }
+func (s secret) GoString() string             { return s.String() }
+func (s secret) LogValue() slog.Value         { return slog.StringValue(s.String()) }
 func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // WithDataCenter sets the Zoho data center: us, eu, in, au, jp, ca, cn or sa
@@ -92,7 +92,9 @@ func WithAPIDomain(url string) Opt { return func(o *clientOptions) { o.apiDomain
 
 // WithAccountsURL overrides the accounts base URL; the token endpoint is
 // accounts + "/oauth/v2/token".
-func WithAccountsURL(url string) Opt { return func(o *clientOptions) { o.accountsURL = trimSlash(url) } }
+func WithAccountsURL(url string) Opt {
+	return func(o *clientOptions) { o.accountsURL = trimSlash(url) }
+}
 
 // WithCredentials sets the OAuth client and the refresh token (from
 // `zohosink auth` or ExchangeCode). They are never logged or printed.

@@ -24,22 +24,46 @@ func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, st
 	st := resp.StatusCode
 	rep := &reply{status: st}
 	if st == http.StatusNoContent || (len(strings.TrimSpace(string(raw))) == 0 && st/100 == 2) {
+		if cl.records > 0 {
+			return nil, strconv.Itoa(st), &Error{Class: Retryable, Op: cl.op, Module: cl.module, HTTPStatus: st,
+				Message: fmt.Sprintf("unexpected response: no body for %d records", cl.records), RequestID: requestID(resp, nil)}
+		}
 		return rep, "SUCCESS", nil
 	}
-	if err := json.Unmarshal(raw, &rep.body); err != nil {
-		return nil, strconv.Itoa(st), c.garbled(cl, resp, raw, err)
-	}
-	b := &rep.body
-	// A top-level error object.
-	if len(b.Data) == 0 && b.Code != "" && !strings.EqualFold(b.Status, "success") {
-		return nil, b.Code, c.requestError(cl, resp, b.Code, b.Message, b.Details)
-	}
 	isWrite := cl.records > 0
-	if len(b.Data) > 0 && (isWrite || st/100 != 2) {
-		var items []apiItem
-		if err := json.Unmarshal(b.Data, &items); err != nil {
+	b := &rep.body
+	var items []apiItem
+	hasData := false
+	if isWrite {
+		// One pass: data[] straight into items.
+		var wb struct {
+			Data    []apiItem      `json:"data"`
+			Code    string         `json:"code"`
+			Status  string         `json:"status"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
+		}
+		if err := json.Unmarshal(raw, &wb); err != nil {
 			return nil, strconv.Itoa(st), c.garbled(cl, resp, raw, err)
 		}
+		items, hasData = wb.Data, len(wb.Data) > 0
+		b.Code, b.Status, b.Message, b.Details = wb.Code, wb.Status, wb.Message, wb.Details
+	} else {
+		if err := json.Unmarshal(raw, b); err != nil {
+			return nil, strconv.Itoa(st), c.garbled(cl, resp, raw, err)
+		}
+		if len(b.Data) > 0 && st/100 != 2 {
+			if err := json.Unmarshal(b.Data, &items); err != nil {
+				return nil, strconv.Itoa(st), c.garbled(cl, resp, raw, err)
+			}
+			hasData = len(items) > 0
+		}
+	}
+	// A top-level error object.
+	if !hasData && b.Code != "" && !strings.EqualFold(b.Status, "success") {
+		return nil, b.Code, c.requestError(cl, resp, b.Code, b.Message, b.Details)
+	}
+	if hasData {
 		if len(items) > 0 {
 			first := items[0]
 			allErr, sameReqCode := true, requestCodes[first.Code]
@@ -53,7 +77,7 @@ func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, st
 			}
 			pagedOK := st == http.StatusOK || st == http.StatusCreated || st == http.StatusMultiStatus || st == http.StatusAccepted || st == http.StatusBadRequest
 			if allErr && (!pagedOK || sameReqCode || (isWrite && len(items) != cl.records)) {
-				return nil, first.Code, c.requestError(cl, resp, first.Code, first.Message, first.Details)
+				return nil, first.Code, c.requestError(cl, resp, first.Code, first.Message, first.detailsMap())
 			}
 		}
 		if isWrite && len(items) != cl.records {
@@ -132,12 +156,19 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 		e.Hint = "give that user's profile the permission in Zoho CRM (Setup > Users and Control > Profiles), or authorize as another user with `zohosink auth`"
 	case code == "INVALID_MODULE":
 		e.Class = Fatal
-		e.Message = fmt.Sprintf("Zoho knows no module %q (%s)", cl.module, msg)
+		if cl.module != "" {
+			e.Message = fmt.Sprintf("Zoho knows no module %q (%s)", cl.module, msg)
+		} else {
+			e.Message = "Zoho knows no such module (" + msg + ")"
+		}
 		e.Hint = "use a module API name such as " + strings.Join(Modules, ", ") + " (names are case-sensitive and plural)"
 	case code == "INVALID_URL_PATTERN" || st == http.StatusNotFound:
 		e.Class = Fatal
 		e.Message = fmt.Sprintf("Zoho does not know the URL %s/crm/%s%s (%s)", c.APIDomain(), apiVersion, cl.path, e.Message)
 		e.Hint = c.urlHint()
+	case code == "LIMIT_EXCEEDED" && cl.op == OpCOQL:
+		e.Class = Fatal
+		e.Message = "the query exceeds a COQL limit (" + msg + "): at most 50 values in an \"in\" and a LIMIT of 2000"
 	case code == "LIMIT_EXCEEDED":
 		e.Class = Fatal
 		e.Message = fmt.Sprintf("Zoho refused %d records in one call (%s): a bug in the caller, the limit is %d", cl.records, msg, MaxRecordsPerCall)
@@ -216,7 +247,7 @@ func results(items []apiItem, ids []string, withAction bool) []Result {
 	for i := range items {
 		it := &items[i]
 		r := &out[i]
-		if id, ok := it.Details["id"].(string); ok {
+		if id := it.detailsID(); id != "" {
 			r.ID = id
 		} else if ids != nil {
 			r.ID = ids[i]
@@ -240,9 +271,9 @@ func recordError(it *apiItem) *RecordError {
 	if re.Code == "" {
 		re.Code = "UNKNOWN"
 	}
-	if len(it.Details) > 0 {
-		re.Details = make(map[string]any, len(it.Details))
-		for k, v := range it.Details {
+	if d := it.detailsMap(); len(d) > 0 {
+		re.Details = make(map[string]any, len(d))
+		for k, v := range d {
 			switch k {
 			case "api_name":
 				re.APIName, _ = v.(string)

@@ -125,7 +125,9 @@ func (t *tokenCache) refresh(ctx context.Context) error {
 	t.mu.Lock()
 	t.mints = append(t.mints, o.now())
 	t.mu.Unlock()
-	tr, err := postToken(ctx, t.c.hc, t.c.accounts, form, false)
+	pctx, cancel := context.WithTimeout(ctx, o.reqTimeout)
+	defer cancel()
+	tr, err := postToken(pctx, t.c.hc, t.c.accounts, form, false)
 	if err != nil {
 		result := "failure"
 		var ze *Error
@@ -153,6 +155,7 @@ func (t *tokenCache) refresh(ctx context.Context) error {
 // waitMintBudget waits until fewer than mintLimit tokens were minted in the
 // last mintWindow.
 func (t *tokenCache) waitMintBudget(ctx context.Context) error {
+	logged := false
 	for {
 		now := t.c.opts.now()
 		t.mu.Lock()
@@ -170,8 +173,11 @@ func (t *tokenCache) waitMintBudget(ctx context.Context) error {
 		if wait <= 0 {
 			return nil
 		}
-		t.c.log().Warn("zoho: waiting before minting another access token (at most 10 per 10 minutes)", "wait", wait)
-		if err := sleep(ctx, wait); err != nil {
+		if !logged {
+			t.c.log().Warn("zoho: waiting before minting another access token (at most 10 per 10 minutes)", "wait", wait)
+			logged = true
+		}
+		if err := sleep(ctx, min(wait, clockPoll)); err != nil {
 			return ctxError(ctx, OpToken, "")
 		}
 	}
@@ -186,6 +192,10 @@ func (t *tokenCache) expiryTime() (time.Time, bool) {
 func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// clockPoll is the longest a wait computed from the clock sleeps before
+// reading the clock again, so that a clock set by WithClock may jump.
+const clockPoll = 250 * time.Millisecond
 
 // sleep waits d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {

@@ -1,0 +1,202 @@
+package test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"zohosink/connector"
+)
+
+func TestHelpShowsExamples(t *testing.T) {
+	for _, cmd := range [][]string{{"run"}, {"validate"}, {"demo"}, {"auth"}, {"dlq", "inspect"}, {"zoho-sim"}} {
+		code, stdout, stderr := runCmd(t, nil, append(cmd, "--help")...)
+		out := stdout + stderr
+		if code != 0 || !strings.Contains(out, "Example") || !strings.Contains(out, "zohosink "+cmd[0]) {
+			t.Errorf("%v --help: exit %d, output:\n%s", cmd, code, out)
+		}
+	}
+	code, stdout, _ := runCmd(t, nil, "version")
+	if code != 0 || !strings.HasPrefix(stdout, "zohosink ") || !strings.Contains(stdout, "go1.") {
+		t.Errorf("version: exit %d, %q", code, stdout)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	s := newStack(t, 1, []string{"wh.public.customers"})
+	env := []string{"ZOHO_SECRET=" + s.sim.Credentials().ClientSecret}
+	good := s.config(`kafka: {brokers: ["{{.Broker}}"]}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "${ZOHO_SECRET}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
+`, nil)
+	code, stdout, stderr := runCmd(t, env, "validate", "--config", good)
+	if code != 0 || !strings.Contains(stdout, "contacts") {
+		t.Fatalf("valid config: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if strings.Contains(stdout+stderr, s.sim.Credentials().ClientSecret) {
+		t.Fatal("validate printed the client secret")
+	}
+	code, stdout, stderr = runCmd(t, env, "validate", "--config", good, "--online")
+	if code != 0 || !strings.Contains(stdout, "Contacts requires") || !strings.Contains(stdout, "Last_Name") {
+		t.Fatalf("valid config online: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+
+	// Several problems at once, each naming the sync and the key.
+	bad := s.config(`kafka: {brokers: ["{{.Broker}}"]}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: mars, client_id: x, client_secret: y, refresh_token: z}
+syncs:
+  - {name: leads, topics: [t1], module: Leads, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
+  - {name: deals, topics: [t2], module: Deals, type: model, mode: mirror, fields: {Deal_Name: name}, batch_size: 500}
+`, nil)
+	code, stdout, stderr = runCmd(t, nil, "validate", "--config", bad)
+	if code == 0 {
+		t.Fatalf("invalid config accepted:\n%s", stdout)
+	}
+	for _, want := range []string{"zoho.data_center", `sync "leads"`, "Company", `sync "deals"`, "mode", "batch_size", "Stage"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("the problems do not mention %q:\n%s", want, stderr)
+		}
+	}
+
+	// Online: a field the org does not have.
+	typo := s.config(`kafka: {brokers: ["{{.Broker}}"]}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Mailing_Cty: city}}
+`, nil)
+	code, _, stderr = runCmd(t, nil, "validate", "--config", typo, "--online")
+	if code == 0 || !strings.Contains(stderr, "Mailing_Cty") || !strings.Contains(stderr, "Mailing_City") {
+		t.Fatalf("an unknown field online: exit %d, stderr:\n%s", code, stderr)
+	}
+
+	// A revoked refresh token: one clear line saying what to do.
+	s.sim.RevokeRefreshToken(s.sim.Credentials().RefreshToken)
+	code, _, stderr = runCmd(t, env, "validate", "--config", good, "--online")
+	if code == 0 || !strings.Contains(stderr, "zohosink auth") {
+		t.Fatalf("revoked token online: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestAuthGrantToken(t *testing.T) {
+	s := newStack(t, 1, nil)
+	c := s.sim.Credentials()
+	grant := s.sim.GrantToken("ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ")
+	file := filepath.Join(t.TempDir(), "refresh_token")
+	code, stdout, stderr := runCmd(t, nil, "auth", "--data-center", "us", "--client-id", c.ClientID, "--client-secret", c.ClientSecret,
+		"--grant-token", grant, "--accounts-url", s.sim.URL, "--write", file)
+	if code != 0 {
+		t.Fatalf("auth: exit %d\n%s%s", code, stdout, stderr)
+	}
+	m := regexp.MustCompile(`refresh_token: (\S+)`).FindStringSubmatch(stdout)
+	if m == nil || !strings.Contains(stdout, "api_domain: "+s.sim.URL) {
+		t.Fatalf("auth output lacks the refresh token or api_domain:\n%s", stdout)
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("--write file: %v, mode %v", err, st.Mode())
+	}
+	data, _ := os.ReadFile(file)
+	if strings.TrimSpace(string(data)) != m[1] {
+		t.Fatalf("the file holds %q, stdout said %q", data, m[1])
+	}
+	// The grant token is single-use.
+	code, _, stderr = runCmd(t, nil, "auth", "--client-id", c.ClientID, "--client-secret", c.ClientSecret, "--grant-token", grant, "--accounts-url", s.sim.URL)
+	if code == 0 || !strings.Contains(stderr, "zohosink auth") && !strings.Contains(strings.ToLower(stderr), "grant") {
+		t.Fatalf("a used grant token: exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// Dead letters after a broken mapping: inspect shows them with their
+// reasons; after the mapping is fixed, replay writes them and the replay
+// does not replay twice.
+func TestDeadLetterInspectAndReplay(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	var recs []*kgo.Record
+	for id := 0; id < 30; id++ {
+		row := map[string]any{"id": int64(id), "email": email(id), "last_name": "Last" + strconv.Itoa(id), "title": "T", "phone": "1", "note": nil}
+		if id%3 == 0 {
+			row["last_name"] = nil // required by Contacts: dead-lettered at stage map
+		}
+		recs = append(recs, event(t, enc, 'c', nil, row))
+	}
+	s.produce(recs...)
+	broken := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: dlq, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
+`, nil)
+	p := start(t, nil, "run", "--config", broken)
+	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlq", topic) })
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	code, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", broken)
+	if code != 0 || strings.Count(stdout, "MAPPING_ERROR") != 10 || !strings.Contains(stdout, "Last_Name") || !strings.Contains(stdout, topic) {
+		t.Fatalf("dlq inspect: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCmd(t, nil, "dlq", "inspect", "--config", broken, "--json", "--limit", "2")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 2 {
+		t.Fatalf("dlq inspect --json --limit 2: exit %d, %d lines", code, len(lines))
+	}
+	var d connector.DeadLetter
+	if err := json.Unmarshal([]byte(lines[0]), &d); err != nil || d.Code != "MAPPING_ERROR" || d.Field != "Last_Name" || d.Stage != "map" || d.Sync != "contacts" {
+		t.Fatalf("dlq inspect --json: %v %+v", err, d)
+	}
+
+	// The fix: a constant fills the missing last name. Replay writes them.
+	fixed := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: dlq, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Email: email}, constants: {Last_Name: Unknown}, linger: 100ms}
+`, nil)
+	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixed)
+	if code != 0 || !strings.Contains(stdout, "replayed 10") {
+		t.Fatalf("dlq replay: exit %d\n%s%s", code, stdout, stderr)
+	}
+	n := 0
+	for _, rec := range s.sim.Records("Contacts") {
+		if rec["Last_Name"] == "Unknown" {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Fatalf("%d replayed contacts in Zoho, want 10", n)
+	}
+	// A second replay has nothing left to do.
+	code, stdout, _ = runCmd(t, nil, "dlq", "replay", "--config", fixed)
+	if code != 0 || !strings.Contains(stdout, "replayed 0") {
+		t.Fatalf("second replay: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	code, stdout, stderr := runCmd(t, nil, "demo", "--records", "40")
+	if code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"consumed = written + skipped + dead-lettered", "Zoho API:", "credits", "DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA", "at the end of every partition"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("the demo's summary lacks %q:\n%s", want, stdout)
+		}
+	}
+}
