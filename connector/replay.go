@@ -2,12 +2,14 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -96,6 +98,9 @@ func deadLetterEnds(ctx context.Context, cfg *Config, group string) (map[int32]i
 		return nil, fmt.Errorf("dead-letter topic %s: %w", cfg.Kafka.DeadLetterTopic, err)
 	}
 	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		committed, err = nil, nil // the first replay of this group
+	}
 	if err != nil {
 		return nil, fmt.Errorf("replay group %s: %w", group, err)
 	}

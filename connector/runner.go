@@ -329,10 +329,18 @@ func (r *Runner) Run(ctx context.Context) error {
 	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = cl.Flush(fctx)
 	fcancel()
+	// The final commit may meet a rebalance in progress: try again for a while.
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
-	if err := r.commit(cctx, nil); err != nil {
-		r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
+	for {
+		err := r.commit(cctx, nil)
+		if err == nil {
+			break
+		}
+		if cctx.Err() != nil || !sleepCtx(cctx, 200*time.Millisecond) {
+			r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
+			break
+		}
 	}
 	// Nothing is left to commit on the revoke that closing the client runs.
 	r.mu.Lock()
@@ -610,7 +618,10 @@ func (r *Runner) commit(ctx context.Context, parts []*partition) error {
 	if len(offsets) == 0 {
 		return nil
 	}
+	// Only what the broker confirmed counts as committed: a request that
+	// failed as a whole (a cancelled context, a rebalance) commits nothing.
 	var cerr error
+	confirmed := map[tp]int64{}
 	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 		if err != nil {
 			cerr = err
@@ -618,15 +629,19 @@ func (r *Runner) commit(ctx context.Context, parts []*partition) error {
 		}
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
+				k := tp{t.Topic, p.Partition}
 				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
 					cerr = fmt.Errorf("topic %s partition %d: %w", t.Topic, p.Partition, e)
-					delete(next, tp{t.Topic, p.Partition})
+					continue
+				}
+				if off, ok := next[k]; ok {
+					confirmed[k] = off
 				}
 			}
 		}
 	})
 	r.mu.Lock()
-	for k, off := range next {
+	for k, off := range confirmed {
 		if _, live := r.parts[k]; live {
 			r.committed[k] = off
 		}

@@ -203,10 +203,16 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 			drain = nil
 		case <-timer.C:
 		}
-		next := w.flush(writeCtx, time.Now())
-		if w.draining && w.inflight == 0 && w.readyCount() == 0 {
-			return
+		// Draining: no new batch starts; the loop ends once the writes in
+		// flight are done. What waits is not done, so not committed: the next
+		// start consumes it again.
+		if w.draining {
+			if w.inflight == 0 {
+				return
+			}
+			continue
 		}
+		next := w.flush(writeCtx, time.Now())
 		if !timer.Stop() {
 			select {
 			case <-timer.C:
@@ -455,7 +461,7 @@ func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) 
 	if len(picked) == 0 {
 		return nil, time.Time{}
 	}
-	if len(picked) < size && !w.draining && now.Sub(oldest) < linger {
+	if len(picked) < size && now.Sub(oldest) < linger {
 		return nil, oldest
 	}
 	return &batch{act: act, entries: picked}, oldest

@@ -58,12 +58,13 @@ zoho: {data_center: mars, client_id: x, client_secret: y, refresh_token: z}
 syncs:
   - {name: leads, topics: [t1], module: Leads, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
   - {name: deals, topics: [t2], module: Deals, type: model, mode: mirror, fields: {Deal_Name: name}, batch_size: 500}
+  - {name: deals2, topics: [t3], module: Deals, type: model, mode: insert, fields: {Deal_Name: name}}
 `, nil)
 	code, stdout, stderr = runCmd(t, nil, "validate", "--config", bad)
 	if code == 0 {
 		t.Fatalf("invalid config accepted:\n%s", stdout)
 	}
-	for _, want := range []string{"zoho.data_center", `sync "leads"`, "Company", `sync "deals"`, "mode", "batch_size", "Stage"} {
+	for _, want := range []string{"zoho.data_center", `sync "leads"`, "Company", `sync "deals"`, "mode", "batch_size", `sync "deals2"`, "Stage"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("the problems do not mention %q:\n%s", want, stderr)
 		}
@@ -183,9 +184,9 @@ syncs:
 		t.Fatalf("%d replayed contacts in Zoho, want 10", n)
 	}
 	// A second replay has nothing left to do.
-	code, stdout, _ = runCmd(t, nil, "dlq", "replay", "--config", fixed)
+	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixed)
 	if code != 0 || !strings.Contains(stdout, "replayed 0") {
-		t.Fatalf("second replay: exit %d\n%s", code, stdout)
+		t.Fatalf("second replay: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 

@@ -228,6 +228,13 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A signal sent before the Go runtime installed the handler would kill
+	// the process outright: wait until it says it started.
+	eventually(t, 30*time.Second, "zohosink started", func() (bool, string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return strings.Contains(p.out.String(), "zohosink starting") || p.exited, "no start line yet"
+	})
 	go func() {
 		p.err = p.cmd.Wait()
 		p.mu.Lock()

@@ -77,7 +77,7 @@ func TestModeTableEndToEnd(t *testing.T) {
 schema_registry: {url: "{{.Registry}}"}
 zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
 http: {listen: "127.0.0.1:0"}
-log: {level: warn}
+log: {level: info}
 syncs:
 `)
 	for _, c := range cases {

@@ -40,7 +40,7 @@ zoho:
   accounts_url: "{{.Zoho}}"
   request_timeout: {{.Timeout}}
 http: {listen: "127.0.0.1:0"}
-log: {level: warn}
+log: {level: info}
 syncs:
   - name: contacts
     topics: [wh.public.customers]
@@ -76,15 +76,16 @@ func history(t testing.TB, enc *schematest.Encoder, n, keys int, seed uint64) ([
 		switch {
 		case prev == nil:
 			recs = append(recs, event(t, enc, 'c', nil, row))
-		case r.IntN(10) == 0: // only an unsynced column changes
+			delete(rejected, id)
+		case r.IntN(10) == 0: // only an unsynced column changes: the synced state stays
 			row = clone(prev)
 			row["note"] = "changed " + strconv.Itoa(len(recs))
 			recs = append(recs, event(t, enc, 'u', prev, row))
 		default:
 			recs = append(recs, event(t, enc, 'u', prev, row))
+			delete(rejected, id)
 		}
 		last[id] = row
-		delete(rejected, id)
 		if r.IntN(200) == 0 { // a change Zoho rejects: a malformed email
 			bad := clone(row)
 			bad["email"] = fmt.Sprintf("broken-%d", id)
@@ -152,23 +153,24 @@ func TestTenThousandChangesUnderFaults(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(time.Millisecond, 15*time.Millisecond))
 	enc := s.register(contactsTable)
-	recs, want, rejected := history(t, enc, 10_000, 1500, 42)
+	recs, want, rejected := history(t, enc, 10_000, 5000, 42)
 	s.produce(recs...)
-	s.sim.SetFaultRate(zohotest.FaultInternalError, 0.05)
-	s.sim.SetFaultRate(zohotest.FaultTooManyRequests, 0.05)
-	s.sim.SetFaultRate(zohotest.FaultSlow, 0.01)
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0.15)
+	s.sim.SetFaultRate(zohotest.FaultTooManyRequests, 0.15)
+	s.sim.SetFaultRate(zohotest.FaultDrop, 0.05)
+	s.sim.SetFaultRate(zohotest.FaultSlow, 0.05)
 	s.sim.SetSlowDuration(3 * time.Second)
 
-	path := contactsCfg(s, "load", "", "1s", "300ms")
+	path := contactsCfg(s, "load", "", "1s", "100ms")
 	p := start(t, nil, "run", "--config", path)
 	eventually(t, 4*time.Minute, "all offsets committed", func() (bool, string) { return s.committedAtEnd("load", topic) })
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(60 * time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.output())
 	}
-	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
-	s.sim.SetFaultRate(zohotest.FaultTooManyRequests, 0)
-	s.sim.SetFaultRate(zohotest.FaultSlow, 0)
+	for _, f := range []zohotest.Fault{zohotest.FaultInternalError, zohotest.FaultTooManyRequests, zohotest.FaultDrop, zohotest.FaultSlow} {
+		s.sim.SetFaultRate(f, 0)
+	}
 	checkFinalState(t, s, want)
 
 	dls := s.deadLetters("load.dlq")
@@ -182,11 +184,17 @@ func TestTenThousandChangesUnderFaults(t *testing.T) {
 	if len(rejected) > 0 && len(dls) == 0 {
 		t.Fatalf("%d keys ended with a rejected change, but the dead-letter topic is empty", len(rejected))
 	}
+	statuses := map[int]int{}
 	for _, r := range s.sim.Requests() {
+		statuses[r.Status]++
 		if r.Operation == "upsert" && r.Records > 100 {
 			t.Errorf("a write of %d records: more than Zoho's 100", r.Records)
 		}
 	}
+	if statuses[500] == 0 || statuses[429] == 0 {
+		t.Errorf("the simulator answered %v: the faults were not exercised", statuses)
+	}
+	t.Logf("Zoho answers by status: %v", statuses)
 	if peak := s.sim.PeakConcurrency(); peak > 10 {
 		t.Errorf("peak concurrency %d, above the standard edition's 10", peak)
 	}
@@ -297,9 +305,9 @@ func TestBatchingCollapseAndNoOps(t *testing.T) {
 // restart has nothing left to write.
 func TestGracefulShutdown(t *testing.T) {
 	topic := contactsTable.Topic()
-	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(50*time.Millisecond, 100*time.Millisecond))
+	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(150*time.Millisecond, 250*time.Millisecond))
 	enc := s.register(contactsTable)
-	recs, want, _ := history(t, enc, 1500, 600, 3)
+	recs, want, _ := history(t, enc, 4000, 3000, 3)
 	s.produce(recs...)
 	path := contactsCfg(s, "graceful", "", "10s", "200ms")
 
@@ -324,6 +332,9 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	// What it wrote is committed: a restart writes only what was left.
+	if ok, _ := s.committedAtEnd("graceful", topic); ok {
+		t.Fatal("the first run finished everything before SIGTERM: the test did not stop it mid-run")
+	}
 	p2 := start(t, nil, "run", "--config", path)
 	eventually(t, 2*time.Minute, "all offsets committed after restart", func() (bool, string) { return s.committedAtEnd("graceful", topic) })
 	p2.signal(syscall.SIGTERM)
