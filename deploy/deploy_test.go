@@ -6,6 +6,8 @@
 package deploy_test
 
 import (
+	"zohosink/connector"
+
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -1139,7 +1141,7 @@ func parseTables(t *testing.T, name string) map[string]*sqlTable {
 // checkSyncsAgainstWarehouse checks each sync's topics against the Debezium
 // connector (prefix, included tables) and the sample schema (columns mapped
 // exist; audience removals can see the matched columns of deleted rows).
-func checkSyncsAgainstWarehouse(t *testing.T, where string, cfg *zohosinkConfig, conn connectorFile, included []string, tables map[string]*sqlTable) {
+func checkSyncsAgainstWarehouse(t *testing.T, where string, cfg *connector.Config, conn connectorFile, included []string, tables map[string]*sqlTable) {
 	t.Helper()
 	prefix := conn.Config["topic.prefix"]
 	for _, s := range cfg.Syncs {

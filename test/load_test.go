@@ -51,6 +51,10 @@ func BenchmarkPipeline(b *testing.B) {
 				go func() { done <- r.Run(ctx) }()
 				for {
 					st := r.Status()
+					if len(st.Syncs) == 0 {
+						time.Sleep(5 * time.Millisecond)
+						continue
+					}
 					if n := st.Syncs[0].Written + st.Syncs[0].Skipped + st.Syncs[0].DeadLettered; n == int64(len(recs)) {
 						break
 					}

@@ -56,7 +56,16 @@ func loadValid(path string, stderr io.Writer) (*connector.Config, error) {
 	}
 	cfg, err := connector.Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		// One problem a line, each naming the key and line.
+		lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
+		if len(lines) == 1 {
+			return nil, fmt.Errorf("config %s: %s", path, lines[0])
+		}
+		fmt.Fprintf(stderr, "zohosink: config %s cannot be read:\n", path)
+		for _, l := range lines {
+			fmt.Fprintf(stderr, "  %s\n", strings.TrimSpace(l))
+		}
+		return nil, errSilent
 	}
 	if err := cfg.Validate(); err != nil {
 		var ve *connector.ValidationError

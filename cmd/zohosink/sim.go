@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"zohosink/zoho/zohotest"
 )
@@ -35,6 +37,9 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	refresh := fs.String("refresh-token", "", "provision this refresh token")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if !slices.Contains(zohotest.Editions(), *edition) {
+		return &exitError{code: 2, err: fmt.Errorf("--edition %q: one of %s", *edition, strings.Join(zohotest.Editions(), ", "))}
 	}
 	opts := []zohotest.Option{zohotest.WithEdition(*edition), zohotest.WithUsers(*users)}
 	if *credits > 0 {
