@@ -14,7 +14,7 @@ import (
 )
 
 // fixtureDir holds real Zoho bodies (see its SOURCES.md).
-const fixtureDir = "../../shared/zoho/fixtures"
+const fixtureDir = "testdata/fixtures" // copies of ../shared/zoho/fixtures (SOURCES.md says where each comes from)
 
 // fixture reads a fixture body; a missing fixture fails the test.
 func fixture(t testing.TB, name string) []byte {

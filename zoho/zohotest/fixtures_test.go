@@ -11,13 +11,13 @@ import (
 	"testing"
 )
 
-const fixturesDir = "../../../shared/zoho/fixtures"
+const fixturesDir = "../testdata/fixtures" // copies of ../shared/zoho/fixtures (SOURCES.md says where each comes from)
 
 func loadFixture(t *testing.T, prefix string) (any, string) {
 	t.Helper()
 	matches, _ := filepath.Glob(filepath.Join(fixturesDir, prefix+"-*.json"))
 	if len(matches) != 1 {
-		t.Fatalf("fixture %s-*.json not found under %s (the shared/ folder must sit beside the repository clone)", prefix, fixturesDir)
+		t.Fatalf("fixture %s-*.json not found under %s", prefix, fixturesDir)
 	}
 	b, err := os.ReadFile(matches[0])
 	if err != nil {
