@@ -81,10 +81,10 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource) ([]Finding,
 			}
 			return f
 		}
-		for _, name := range sortedKeys(s.Fields) {
+		for _, name := range sortedNames(s.Fields) {
 			check(fmt.Sprintf("syncs[%d].fields.%s", i, name), name)
 		}
-		for _, name := range sortedKeys(s.Constants) {
+		for _, name := range sortedNames(s.Constants) {
 			f := check(fmt.Sprintf("syncs[%d].constants.%s", i, name), name)
 			if f == nil {
 				continue
@@ -126,15 +126,6 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func first10(s []string) []string {
 	if len(s) > 10 {
 		return append(s[:10:10], "...")
@@ -147,29 +138,9 @@ func first10(s []string) []string {
 func closest(name string, fields []zoho.Field) string {
 	best, bestD := "", len(name)/3+1
 	for _, f := range fields {
-		if d := editDistance(strings.ToLower(name), strings.ToLower(f.APIName)); d < bestD {
+		if d := keyDistance(strings.ToLower(name), strings.ToLower(f.APIName)); d < bestD {
 			best, bestD = f.APIName, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

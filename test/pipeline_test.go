@@ -103,6 +103,31 @@ func history(t testing.TB, enc *schematest.Encoder, n, keys int, seed uint64) ([
 	return recs, want, rejected
 }
 
+// upserts waits until Zoho received at least n upsert calls.
+func upserts(t *testing.T, s *stack, n int) {
+	t.Helper()
+	eventually(t, 60*time.Second, "some writes done", func() (bool, string) {
+		got := 0
+		for _, r := range s.sim.Requests() {
+			if r.Operation == "upsert" {
+				got++
+			}
+		}
+		return got >= n, fmt.Sprintf("%d upserts", got)
+	})
+}
+
+// upsertedRecords counts the records of every upsert Zoho received.
+func upsertedRecords(s *stack) int {
+	n := 0
+	for _, r := range s.sim.Requests() {
+		if r.Operation == "upsert" {
+			n += r.Records
+		}
+	}
+	return n
+}
+
 func clone(m map[string]any) map[string]any {
 	c := make(map[string]any, len(m))
 	for k, v := range m {
@@ -211,15 +236,7 @@ func TestKillMidBatchLosesNothing(t *testing.T) {
 	path := contactsCfg(s, "crash", "zohosink-0", "10s", "200ms")
 
 	p := start(t, nil, "run", "--config", path)
-	eventually(t, 60*time.Second, "some writes done", func() (bool, string) {
-		n := 0
-		for _, r := range s.sim.Requests() {
-			if r.Operation == "upsert" {
-				n++
-			}
-		}
-		return n >= 5, fmt.Sprintf("%d upserts", n)
-	})
+	upserts(t, s, 5)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -312,24 +329,13 @@ func TestGracefulShutdown(t *testing.T) {
 	path := contactsCfg(s, "graceful", "", "10s", "200ms")
 
 	p := start(t, nil, "run", "--config", path)
-	eventually(t, 60*time.Second, "some writes done", func() (bool, string) {
-		n := 0
-		for _, r := range s.sim.Requests() {
-			if r.Operation == "upsert" {
-				n++
-			}
-		}
-		return n >= 3, fmt.Sprintf("%d upserts", n)
-	})
+	upserts(t, s, 3)
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(45 * time.Second); code != 0 {
 		t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, p.output())
 	}
-	writesBefore := 0
-	for _, r := range s.sim.Requests() {
-		if r.Operation == "upsert" {
-			writesBefore += r.Records
-		}
+	if upsertedRecords(s) == 0 {
+		t.Fatal("nothing was written before SIGTERM")
 	}
 	// What it wrote is committed: a restart writes only what was left.
 	if ok, _ := s.committedAtEnd("graceful", topic); ok {
@@ -341,12 +347,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if code := p2.wait(45 * time.Second); code != 0 {
 		t.Fatalf("exit %d; output:\n%s", code, p2.output())
 	}
-	total := 0
-	for _, r := range s.sim.Requests() {
-		if r.Operation == "upsert" {
-			total += r.Records
-		}
-	}
+	total := upsertedRecords(s)
 	// Records written before the stop and committed are not written again:
 	// allow one commit interval's worth of repeats.
 	if total > len(recs)+200 {
