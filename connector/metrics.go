@@ -2,6 +2,8 @@ package connector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"zohosink/schema"
 )
 
 // metrics are the pipeline's Prometheus collectors (CONTRACT.md, "Metrics and
@@ -48,4 +50,25 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		reg.MustRegister(m.consumed, m.written, m.skipped, m.deadLettered, m.batch, m.lag)
 	}
 	return m
+}
+
+// initSync creates a sync's series at zero, so dashboards and alerts see 0
+// rather than no data before the first record.
+func (m *metrics) initSync(sc *SyncConfig) {
+	m.consumed.WithLabelValues(sc.Name)
+	for _, reason := range []string{"mode", "tombstone", "unchanged", "collapsed", "not_found"} {
+		m.skipped.WithLabelValues(sc.Name, reason)
+	}
+	for _, code := range []string{"DECODE_ERROR", "MAPPING_ERROR"} {
+		m.deadLettered.WithLabelValues(sc.Name, code)
+	}
+	ops := map[string]bool{}
+	for _, op := range []schema.Op{schema.OpCreate, schema.OpUpdate, schema.OpDelete} {
+		if a := actionFor(sc.Type, sc.Mode, sc.RemoveAction, op); a != actSkip {
+			ops[string(a.operation())] = true
+		}
+	}
+	for op := range ops {
+		m.written.WithLabelValues(sc.Name, sc.Module, op)
+	}
 }

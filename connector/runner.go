@@ -238,6 +238,8 @@ func (r *Runner) Run(ctx context.Context) error {
 			dec = r.decs[sc.Name]
 		}
 		w := newSyncWorker(sc, types[sc.Module], r.crm, dec, r.dlq, r.met, r.log, r.fail)
+		w.stopped = func() bool { return r.fatal() != nil }
+		r.met.initSync(sc)
 		r.workers = append(r.workers, w)
 		for _, t := range sc.Topics {
 			r.byTopic[t] = w
@@ -779,6 +781,7 @@ func (r *Runner) serveHTTP() (*http.Server, error) {
 		return nil, fmt.Errorf("http.listen %s: %w", addr, err)
 	}
 	r.httpAddr.Store(ln.Addr().String())
+	r.log.Info("serving /metrics, /healthz, /readyz and /status", "addr", ln.Addr().String())
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return srv, nil

@@ -126,6 +126,7 @@ type syncWorker struct {
 	status  *syncStatus
 	log     *slog.Logger
 	fatal   func(error)
+	stopped func() bool // a fatal error stopped the runner
 	input   *recordQueue
 	results chan batchResult
 	revokes chan revokeReq
@@ -163,6 +164,7 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 		status:         newSyncStatus(cfg),
 		log:            log.With("sync", cfg.Name),
 		fatal:          fatal,
+		stopped:        func() bool { return false },
 		input:          newRecordQueue(),
 		results:        make(chan batchResult, maxInflightBatches),
 		revokes:        make(chan revokeReq),
@@ -191,6 +193,9 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 		case <-w.input.signal:
 			if !w.draining {
 				for _, r := range w.input.take() {
+					if w.stopped() {
+						break // a fatal error: nothing more is handled or committed
+					}
 					w.handle(ctx, r)
 				}
 			}

@@ -1,0 +1,161 @@
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const opsConfig = `kafka: {brokers: ["{{.Broker}}"], group_id: ops, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+log: {level: debug}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Title: title}, linger: 100ms}
+`
+
+func httpAddr(t *testing.T, p *proc) string {
+	t.Helper()
+	var addr string
+	eventually(t, 30*time.Second, "the HTTP endpoints", func() (bool, string) {
+		m := regexp.MustCompile(`"msg":"serving /metrics[^"]*","addr":"([^"]+)"`).FindStringSubmatch(p.output())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil, "no address logged yet"
+	})
+	return addr
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The HTTP endpoints answer as CONTRACT.md says, and neither they nor the
+// logs (at debug level) show a secret.
+func TestStatusMetricsAndNoSecrets(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	var recs []*kgo.Record
+	for id := 0; id < 20; id++ {
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	}
+	s.produce(recs...)
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	base := "http://" + httpAddr(t, p)
+	eventually(t, 30*time.Second, "ready and caught up", func() (bool, string) {
+		code, _ := get(t, base+"/readyz")
+		ok, why := s.committedAtEnd("ops", topic)
+		return code == 200 && ok, why
+	})
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz: %d %s", code, body)
+	}
+	code, body := get(t, base+"/status")
+	var st struct {
+		Ready bool `json:"ready"`
+		Syncs []struct {
+			Name, Module, Mode, State string
+			Consumed, Written, Lag    int64
+		} `json:"syncs"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		t.Fatalf("/status: %d %v\n%s", code, err, body)
+	}
+	if !st.Ready || len(st.Syncs) != 1 || st.Syncs[0].Name != "contacts" || st.Syncs[0].State != "running" || st.Syncs[0].Written != 20 || st.Syncs[0].Lag != 0 {
+		t.Errorf("/status: %+v", st)
+	}
+	_, metrics := get(t, base+"/metrics")
+	for _, m := range []string{`zohosink_records_consumed_total{sync="contacts"} 20`, `zohosink_records_written_total{module="Contacts",operation="upsert",sync="contacts"} 20`,
+		"zohosink_zoho_requests_total", "zohosink_zoho_request_duration_seconds_bucket", "zohosink_zoho_credits_used_total", "zohosink_batch_records_bucket",
+		"zohosink_consumer_lag", `zohosink_token_refreshes_total{result="success"} 1`, "zohosink_zoho_rate_limited_total", "zohosink_records_skipped_total", "zohosink_records_dead_lettered_total"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	c := s.sim.Credentials()
+	secrets := []string{c.ClientSecret, c.RefreshToken}
+	for _, r := range s.sim.Requests() {
+		if r.Operation != "token" {
+			continue
+		}
+		var tok struct{ AccessToken string `json:"access_token"` }
+		_ = json.Unmarshal(r.Body, &tok)
+	}
+	for _, where := range []struct{ name, text string }{{"logs", p.output()}, {"/status", body}, {"/metrics", metrics}} {
+		for _, sec := range secrets {
+			if sec != "" && strings.Contains(where.text, sec) {
+				t.Errorf("a secret appears in %s", where.name)
+			}
+		}
+		if strings.Contains(where.text, "Zoho-oauthtoken ") {
+			t.Errorf("an access token header appears in %s", where.name)
+		}
+	}
+}
+
+// A revoked refresh token stops the process with exit 1 and one line that
+// says what to do; nothing is committed past what was done.
+func TestRevokedTokenIsFatal(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	s.produce(event(t, enc, 'c', nil, map[string]any{"id": int64(1), "email": email(1), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	s.sim.RevokeRefreshToken(s.sim.Credentials().RefreshToken)
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	if code := p.wait(60 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.output())
+	}
+	lines := strings.Split(strings.TrimSpace(p.output()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.HasPrefix(last, "zohosink run: ") || !strings.Contains(last, "zohosink auth") {
+		t.Fatalf("the last line does not say what to do: %q", last)
+	}
+	if ok, _ := s.committedAtEnd("ops", topic); ok {
+		t.Fatal("the record was committed though nothing was written")
+	}
+}
+
+// A broken mapping that makes Zoho reject record after record stops the
+// sync rather than dead-letter the whole topic.
+func TestMassDeadLetterGuard(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	var recs []*kgo.Record
+	for id := 0; id < 1000; id++ {
+		// Every title is longer than Zoho's 100 characters for Title.
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": strings.Repeat("x", 150), "phone": nil, "note": nil}))
+	}
+	s.produce(recs...)
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	if code := p.wait(60 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.output())
+	}
+	if out := p.output(); !strings.Contains(out, "stopping rather than dead-letter the whole topic") {
+		t.Fatalf("no word of the guard:\n%s", out[max(0, len(out)-2000):])
+	}
+	if n := len(s.deadLetters("ops.dlq")); n >= 1000 || n < 100 {
+		t.Fatalf("%d records dead-lettered: the guard should stop well before the whole topic", n)
+	}
+}
