@@ -178,7 +178,7 @@ func New(cfg *Config, opts ...Option) (*Runner, error) {
 	}
 	r.met = newMetrics(r.reg)
 	if r.crm == nil {
-		c, err := NewZohoClient(cfg, r.reg, r.log)
+		c, err := NewZohoClient(cfg, r.reg, r.log, zoho.WithOnRetry(r.onZohoRetry))
 		if err != nil {
 			return nil, err
 		}
@@ -197,6 +197,19 @@ func New(cfg *Config, opts ...Option) (*Runner, error) {
 		r.decs = decs
 	}
 	return r, nil
+}
+
+// onZohoRetry shows a retried Zoho call in the status of the syncs writing
+// to its module; their next finished batch shows them running again.
+func (r *Runner) onZohoRetry(op zoho.Operation, module string, attempt int, err error) {
+	for _, w := range r.workers {
+		if module == "" || w.cfg.Module == module {
+			w.status.setState(stateRetrying, fmt.Sprintf("Zoho %s (attempt %d): %v", op, attempt, err))
+		}
+	}
+	if attempt == 1 || attempt%10 == 0 {
+		r.log.Warn("Zoho call failed, retrying", "operation", op, "module", module, "attempt", attempt, "err", err)
+	}
 }
 
 // Registry returns the Prometheus registry the runner's metrics are on.

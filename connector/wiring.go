@@ -14,7 +14,7 @@ import (
 // NewZohoClient builds the Zoho client of a config, with its metrics on reg.
 // The client retries transient trouble until the write's context ends: the
 // pipeline decides when to give up (shutdown), never the client.
-func NewZohoClient(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*zoho.Client, error) {
+func NewZohoClient(cfg *Config, reg prometheus.Registerer, log *slog.Logger, extra ...zoho.Opt) (*zoho.Client, error) {
 	z := cfg.Zoho
 	opts := []zoho.Opt{
 		zoho.WithDataCenter(z.DataCenter),
@@ -37,6 +37,7 @@ func NewZohoClient(cfg *Config, reg prometheus.Registerer, log *slog.Logger) (*z
 	if reg != nil {
 		opts = append(opts, zoho.WithMetrics(zoho.NewMetrics(reg)))
 	}
+	opts = append(opts, extra...)
 	c, err := zoho.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("zoho: %w", err)

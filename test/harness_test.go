@@ -49,7 +49,11 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "reading", f, err)
 		}
 	}
-	build := exec.Command("go", "build", "-o", binary, "./cmd/zohosink")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("ZOHOSINK_TEST_RACE") != "" {
+		args = append(args, "-race") // CI: the end-to-end runs under the race detector too
+	}
+	build := exec.Command("go", append(args, "./cmd/zohosink")...)
 	build.Dir = root
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"zohosink/zoho/zohotest"
 )
 
 const opsConfig = `kafka: {brokers: ["{{.Broker}}"], group_id: ops, commit_interval: 200ms}
@@ -157,5 +159,63 @@ func TestMassDeadLetterGuard(t *testing.T) {
 	}
 	if n := len(s.deadLetters("ops.dlq")); n >= 1000 || n < 100 {
 		t.Fatalf("%d records dead-lettered: the guard should stop well before the whole topic", n)
+	}
+}
+
+// While the schema registry is down, records wait (the sync shows
+// retrying), nothing is dead-lettered; when it is back, they are written.
+// The same for Zoho answering 500 to every call.
+func TestOutagesAreRetriedNotDeadLettered(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	s.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error_code":50003,"message":"down"}`))
+		return true
+	})
+	var recs []*kgo.Record
+	for id := 0; id < 50; id++ {
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	}
+	s.produce(recs...)
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	base := "http://" + httpAddr(t, p)
+	state := func() string {
+		_, body := get(t, base+"/status")
+		var st struct {
+			Syncs []struct {
+				State     string `json:"state"`
+				LastError string `json:"last_error"`
+			} `json:"syncs"`
+		}
+		_ = json.Unmarshal([]byte(body), &st)
+		if len(st.Syncs) == 0 {
+			return ""
+		}
+		return st.Syncs[0].State + ": " + st.Syncs[0].LastError
+	}
+	eventually(t, 30*time.Second, "the sync shows the registry outage", func() (bool, string) {
+		st := state()
+		return strings.HasPrefix(st, "retrying") && strings.Contains(st, "registry"), st
+	})
+	s.reg.ClearInterceptors()
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
+	eventually(t, 30*time.Second, "the sync shows the Zoho outage", func() (bool, string) {
+		st := state()
+		return strings.HasPrefix(st, "retrying") && strings.Contains(st, "INTERNAL_ERROR"), st
+	})
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
+	eventually(t, 60*time.Second, "all written and committed", func() (bool, string) { return s.committedAtEnd("ops", topic) })
+	if n := len(s.sim.Records("Contacts")); n != 50 {
+		t.Errorf("%d contacts in Zoho, want 50", n)
+	}
+	if dls := s.deadLetters("ops.dlq"); len(dls) != 0 {
+		t.Errorf("%d records dead-lettered for an outage: %+v", len(dls), dls[0])
+	}
+	eventually(t, 10*time.Second, "running again", func() (bool, string) { st := state(); return strings.HasPrefix(st, "running"), st })
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
