@@ -246,7 +246,8 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	eventually(t, 30*time.Second, "zohosink started", func() (bool, string) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		return strings.Contains(p.out.String(), "zohosink starting") || p.exited, "no start line yet"
+		out := p.out.String()
+		return strings.Contains(out, "zohosink starting") || strings.Contains(out, "simulator") || p.exited, "no start line yet"
 	})
 	go func() {
 		p.err = p.cmd.Wait()

@@ -355,3 +355,37 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	checkFinalState(t, s, want)
 }
+
+// Two processes in one consumer group share the partitions: a second one
+// joining mid-run makes the first give up partitions with writes in flight,
+// and then the first one stops. Nothing is lost, nothing is committed before
+// it is done, and Zoho ends with the last state of every key.
+func TestTwoProcessesRebalance(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(200*time.Millisecond, 300*time.Millisecond), zohotest.WithConcurrency(2))
+	enc := s.register(contactsTable)
+	recs, want, _ := history(t, enc, 12000, 10000, 11)
+	s.produce(recs...)
+	cfgA := contactsCfg(s, "shared", "zohosink-a", "10s", "200ms")
+	cfgB := contactsCfg(s, "shared", "zohosink-b", "10s", "200ms")
+
+	a := start(t, nil, "run", "--config", cfgA)
+	upserts(t, s, 3)
+	b := start(t, nil, "run", "--config", cfgB)
+	eventually(t, 60*time.Second, "the first process gives partitions to the second", func() (bool, string) {
+		return strings.Contains(a.output(), "partitions revoked") && strings.Contains(b.output(), "partitions assigned"), "no rebalance yet"
+	})
+	if ok, _ := s.committedAtEnd("shared", topic); ok {
+		t.Fatal("everything was done before the rebalance: the test did not test what it says")
+	}
+	a.signal(syscall.SIGTERM)
+	if code := a.wait(60 * time.Second); code != 0 {
+		t.Fatalf("first process: exit %d\n%s", code, a.output())
+	}
+	eventually(t, 3*time.Minute, "all offsets committed", func() (bool, string) { return s.committedAtEnd("shared", topic) })
+	b.signal(syscall.SIGTERM)
+	if code := b.wait(60 * time.Second); code != 0 {
+		t.Fatalf("second process: exit %d\n%s", code, b.output())
+	}
+	checkFinalState(t, s, want)
+}
