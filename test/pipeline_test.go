@@ -362,9 +362,9 @@ func TestGracefulShutdown(t *testing.T) {
 // it is done, and Zoho ends with the last state of every key.
 func TestTwoProcessesRebalance(t *testing.T) {
 	topic := contactsTable.Topic()
-	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(200*time.Millisecond, 300*time.Millisecond), zohotest.WithConcurrency(2))
+	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(400*time.Millisecond, 600*time.Millisecond))
 	enc := s.register(contactsTable)
-	recs, want, _ := history(t, enc, 12000, 10000, 11)
+	recs, want, _ := history(t, enc, 16000, 14000, 11)
 	s.produce(recs...)
 	cfgA := contactsCfg(s, "shared", "zohosink-a", "10s", "200ms")
 	cfgB := contactsCfg(s, "shared", "zohosink-b", "10s", "200ms")
