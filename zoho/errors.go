@@ -90,7 +90,7 @@ func (e *Error) Error() string {
 		s += fmt.Sprintf(" (HTTP %d)", e.HTTPStatus)
 	}
 	if e.Hint != "" {
-		s += ". " + e.Hint
+		s += ". " + strings.ToUpper(e.Hint[:1]) + e.Hint[1:]
 	}
 	return s
 }

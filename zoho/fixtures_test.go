@@ -226,7 +226,7 @@ func TestFixturesRequestErrors(t *testing.T) {
 		{"f10-oauth-scope-mismatch-http-401.json", 401, zoho.OpInsert, 2, "OAUTH_SCOPE_MISMATCH", zoho.Fatal,
 			[]string{"ZohoCRM.modules.Leads.CREATE", "ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ", "zohosink auth"}, 1},
 		{"f11-invalid-token.json", 401, zoho.OpUpsert, 2, "INVALID_TOKEN", zoho.Fatal, []string{"data center", "zohosink auth"}, 2},
-		{"f12-invalid-url-pattern-http-404.json", 404, zoho.OpInsert, 1, "INVALID_URL_PATTERN", zoho.Fatal, []string{"check data_center / api_domain"}, 1},
+		{"f12-invalid-url-pattern-http-404.json", 404, zoho.OpInsert, 1, "INVALID_URL_PATTERN", zoho.Fatal, []string{"Check data_center / api_domain"}, 1},
 		{"f14-delete-without-ids-http-400.json", 400, zoho.OpDelete, 2, "REQUIRED_PARAM_MISSING", zoho.Fatal, []string{"One of the expected parameter is missing"}, 1},
 		{"f15-429-too-many-requests-low-confidence.json", 429, zoho.OpUpsert, 20, "TOO_MANY_REQUESTS", zoho.Retryable, nil, 1},
 	}
@@ -387,7 +387,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		class    zoho.Class
 		contains string
 	}{
-		{"revoked refresh token, HTTP 200", 200, `{"error":"invalid_code"}`, zoho.Fatal, "run `zohosink auth` again"},
+		{"revoked refresh token, HTTP 200", 200, `{"error":"invalid_code"}`, zoho.Fatal, "Run `zohosink auth` again"},
 		{"invalid client, HTTP 200", 200, `{"error":"invalid_client"}`, zoho.Fatal, "client id or secret is wrong"},
 		{"invalid client, HTTP 400", 400, `{"error":"invalid_client"}`, zoho.Fatal, "client id or secret is wrong"},
 		{"5xx", 503, `<html>down</html>`, zoho.Retryable, "token endpoint"},
@@ -487,7 +487,7 @@ func TestHostileBodies(t *testing.T) {
 		{"error wrapped in data[] for a batch", 400, `{"data":[{"code":"INVALID_MODULE","message":"the module name given seems to be invalid","status":"error","details":{}}]}`, zoho.Fatal, "Contacts, Leads, Accounts, Deals"},
 		{"NO_PERMISSION", 403, `{"code":"NO_PERMISSION","message":"permission denied","status":"error","details":{}}`, zoho.Fatal, "lacks permission"},
 		{"INTERNAL_ERROR", 500, `{"code":"INTERNAL_ERROR","message":"Internal Server Error","status":"error","details":{}}`, zoho.Retryable, "INTERNAL_ERROR"},
-		{"bare 404", 404, ``, zoho.Fatal, "check data_center / api_domain"},
+		{"bare 404", 404, ``, zoho.Fatal, "Check data_center / api_domain"},
 		{"204 to a write", 204, ``, zoho.Retryable, "no body for 2 records"},
 		{"401 without a code", 401, `{"status":"error"}`, zoho.Fatal, "unexpected response"},
 	}
@@ -606,7 +606,7 @@ func TestErrorText(t *testing.T) {
 		t.Errorf("RecordError = %q class %s", got, zoho.ClassOf(re))
 	}
 	e := &zoho.Error{Class: zoho.Fatal, Op: zoho.OpInsert, Module: "Leads", HTTPStatus: 401, Code: "OAUTH_SCOPE_MISMATCH", Message: "m", Hint: "h"}
-	if got := e.Error(); got != "zoho insert Leads: OAUTH_SCOPE_MISMATCH: m (HTTP 401). h" {
+	if got := e.Error(); got != "zoho insert Leads: OAUTH_SCOPE_MISMATCH: m (HTTP 401). H" {
 		t.Errorf("Error = %q", got)
 	}
 	if !zoho.IsRetryable(fmt.Errorf("wrapped: %w", context.Canceled)) || zoho.Fatal.String() != "fatal" {

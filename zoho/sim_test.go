@@ -373,7 +373,7 @@ func TestSimFatalAuth(t *testing.T) {
 		{"revoked refresh token", func(srv *zohotest.Server) []zoho.Opt {
 			srv.RevokeRefreshToken(srv.Credentials().RefreshToken)
 			return nil
-		}, []string{"invalid or revoked", "run `zohosink auth` again"}},
+		}, []string{"invalid or revoked", "Run `zohosink auth` again"}},
 		{"invalid client secret", func(srv *zohotest.Server) []zoho.Opt {
 			cr := srv.Credentials()
 			return []zoho.Opt{zoho.WithCredentials(cr.ClientID, "wrong-secret-value", cr.RefreshToken)}
@@ -382,7 +382,7 @@ func TestSimFatalAuth(t *testing.T) {
 			other := zohotest.NewServer()
 			t.Cleanup(other.Close)
 			return []zoho.Opt{zoho.WithAPIDomain(other.URL)}
-		}, []string{"check data_center", "zohosink auth"}},
+		}, []string{"Check data_center", "zohosink auth"}},
 		{"scope mismatch", func(srv *zohotest.Server) []zoho.Opt {
 			srv.AddRefreshToken("1000.readonly.token", "ZohoCRM.modules.Contacts.READ")
 			cr := srv.Credentials()
