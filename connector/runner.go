@@ -408,15 +408,15 @@ func (r *Runner) poll(ctx context.Context) {
 			p.hwm.Store(ftp.HighWatermark)
 			byWorker := map[*syncWorker][]inRecord{}
 			for _, rec := range ftp.Records {
-				w := p.w
-				if r.replay {
-					if rec.Offset >= r.replayEnd[rec.Partition] {
-						continue // dead-lettered after the replay started: the next replay's
-					}
-					w, rec = r.routeReplay(rec)
+				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
+					continue // dead-lettered after the replay started: the next replay's
 				}
 				if !p.cp.track(rec.Offset, rec.LeaderEpoch) {
 					continue // delivered twice: the first copy is on its way
+				}
+				w := p.w
+				if r.replay {
+					w, rec = r.routeReplay(rec)
 				}
 				if w == nil {
 					p.done(rec.Offset)
