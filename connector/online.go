@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"zohosink/schema"
 	"zohosink/zoho"
 )
 
@@ -35,7 +36,12 @@ type FieldsSource interface {
 // constants Zoho cannot take, picklist constants not in the org's list, and
 // the mandatory fields of each module. An error is returned when the metadata
 // cannot be read at all (bad token, wrong data center, ...).
-func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource) ([]Finding, map[string][]string, error) {
+//
+// columns, when not nil, gives the columns of each topic (from its writer
+// schema); each mapped column is then checked against its field's type: a
+// column that can never fill the field is a problem, one whose values may
+// or may not fit (text into a date field) a warning.
+func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map[string][]schema.Column) ([]Finding, map[string][]string, error) {
 	meta := map[string][]zoho.Field{}
 	required := map[string][]string{}
 	var out []Finding
@@ -82,7 +88,31 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource) ([]Finding,
 			return f
 		}
 		for _, name := range sortedNames(s.Fields) {
-			check(fmt.Sprintf("syncs[%d].fields.%s", i, name), name)
+			key := fmt.Sprintf("syncs[%d].fields.%s", i, name)
+			f := check(key, name)
+			if f == nil || columns == nil {
+				continue
+			}
+			for _, topic := range s.Topics {
+				cols, known := columns[topic]
+				if !known {
+					continue
+				}
+				kind, found := "", false
+				for _, c := range cols {
+					if strings.EqualFold(c.Name, s.Fields[name]) {
+						kind, found = c.Kind, true
+					}
+				}
+				switch {
+				case !found && !s.FieldsDefaulted:
+					out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("column %q is not in topic %s (its columns: %s)", s.Fields[name], topic, columnNames(cols))})
+				case found:
+					if msg, warn := columnFits(kind, f); msg != "" {
+						out = append(out, Finding{Sync: s.Name, Key: key, Warning: warn, Message: fmt.Sprintf("column %q of topic %s is %s, field %s is %s: %s", s.Fields[name], topic, kind, name, f.DataType, msg)})
+					}
+				}
+			}
 		}
 		for _, name := range sortedNames(s.Constants) {
 			f := check(fmt.Sprintf("syncs[%d].constants.%s", i, name), name)
@@ -143,4 +173,77 @@ func closest(name string, fields []zoho.Field) string {
 		}
 	}
 	return best
+}
+
+func columnNames(cols []schema.Column) string {
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// columnFits says whether values of a column kind can fill a Zoho field:
+// "" when they always can, else why not, and whether it is only a warning
+// (some values may fit).
+func columnFits(kind string, f *zoho.Field) (string, bool) {
+	is := func(kinds ...string) bool {
+		for _, k := range kinds {
+			if k == kind {
+				return true
+			}
+		}
+		return false
+	}
+	switch f.DataType {
+	case "date", "datetime":
+		switch {
+		case is(schema.KindDate, schema.KindTimestamp):
+			return "", false
+		case is(schema.KindString):
+			return "each value must be a date in ISO form, or the record is dead-lettered", true
+		}
+		return "these values are never dates", false
+	case "integer", "bigint":
+		switch {
+		case is(schema.KindInt, schema.KindLong, schema.KindBoolean):
+			if f.DataType == "integer" && kind == schema.KindLong {
+				return "values above 9 digits are dead-lettered (Zoho integers take 9 digits)", true
+			}
+			return "", false
+		case is(schema.KindDecimal, schema.KindDouble, schema.KindString):
+			return "values with a fraction or not a number are dead-lettered", true
+		}
+		return "these values are never whole numbers", false
+	case "double", "currency", "decimal", "percent":
+		switch {
+		case is(schema.KindInt, schema.KindLong, schema.KindDouble, schema.KindDecimal):
+			return "", false
+		case is(schema.KindString):
+			return "values that are not numbers are dead-lettered", true
+		}
+		return "these values are never numbers", false
+	case "boolean":
+		switch {
+		case is(schema.KindBoolean):
+			return "", false
+		case is(schema.KindInt, schema.KindLong, schema.KindString):
+			return "only 0/1 and true/false-like values are taken", true
+		}
+		return "these values are never booleans", false
+	case "multiselectpicklist":
+		if is(schema.KindArray, schema.KindString, schema.KindJSON) {
+			return "", false
+		}
+		return "these values are never lists", false
+	case "lookup", "ownerlookup":
+		if is(schema.KindString, schema.KindLong, schema.KindInt, schema.KindDecimal) {
+			return "", false
+		}
+		return "a lookup takes a record id or name", false
+	}
+	if is(schema.KindRecord) {
+		return "a nested record has no text form", false
+	}
+	return "", false
 }

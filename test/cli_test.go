@@ -82,6 +82,20 @@ syncs:
 		t.Fatalf("an unknown field online: exit %d, stderr:\n%s", code, stderr)
 	}
 
+	// Online, against the topic's schema in the registry: a column that can
+	// never fill its field, and a column the table does not have.
+	s.register(contactsTable)
+	types := s.config(`kafka: {brokers: ["{{.Broker}}"]}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Date_of_Birth: id, Mailing_City: city}}
+`, nil)
+	code, _, stderr = runCmd(t, nil, "validate", "--config", types, "--online")
+	if code == 0 || !strings.Contains(stderr, `column "id" of topic wh.public.customers is long, field Date_of_Birth is date`) || !strings.Contains(stderr, `column "city" is not in topic wh.public.customers`) {
+		t.Fatalf("column types online: exit %d, stderr:\n%s", code, stderr)
+	}
+
 	// A revoked refresh token: one clear line saying what to do.
 	s.sim.RevokeRefreshToken(s.sim.Credentials().RefreshToken)
 	code, _, stderr = runCmd(t, env, "validate", "--config", good, "--online")

@@ -104,4 +104,3 @@ func newLogger(cfg *connector.Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
-

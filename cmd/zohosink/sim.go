@@ -66,4 +66,3 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	return err
 }
-

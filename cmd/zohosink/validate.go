@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sr"
+
 	"zohosink/connector"
+	"zohosink/schema"
 )
 
 const validateUsage = `
@@ -53,7 +56,8 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("online: %w", err)
 	}
 	fmt.Fprintf(stdout, "online: got a Zoho token; API domain %s\n", client.APIDomain())
-	findings, required, err := connector.CheckOnline(octx, cfg, client)
+	columns := topicColumns(octx, cfg, stdout)
+	findings, required, err := connector.CheckOnline(octx, cfg, client, columns)
 	if err != nil {
 		return fmt.Errorf("online: %w", err)
 	}
@@ -80,4 +84,39 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	fmt.Fprintln(stdout, "online: every mapped field exists and is writable")
 	return nil
+}
+
+// topicColumns reads each topic's latest value schema from the registry
+// (subject <topic>-value), for checking column types against field types.
+// A topic with no schema yet, or a registry out of reach, is only said.
+func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) map[string][]schema.Column {
+	if cfg.SchemaRegistry.URL == "" {
+		return nil
+	}
+	opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry.URL)}
+	if cfg.SchemaRegistry.Username != "" {
+		opts = append(opts, sr.BasicAuth(cfg.SchemaRegistry.Username, cfg.SchemaRegistry.Password.Reveal()))
+	}
+	cl, err := sr.NewClient(opts...)
+	if err != nil {
+		fmt.Fprintf(stdout, "online: schema registry: %v (column types not checked)\n", err)
+		return nil
+	}
+	out := map[string][]schema.Column{}
+	for i := range cfg.Syncs {
+		for _, topic := range cfg.Syncs[i].Topics {
+			ss, err := cl.SchemaByVersion(ctx, topic+"-value", -1)
+			if err != nil {
+				fmt.Fprintf(stdout, "online: no value schema for topic %s in the registry (%v): its column types are not checked\n", topic, err)
+				continue
+			}
+			cols, err := schema.ColumnsOf(ss.Schema.Schema)
+			if err != nil {
+				fmt.Fprintf(stdout, "online: topic %s: %v\n", topic, err)
+				continue
+			}
+			out[topic] = cols
+		}
+	}
+	return out
 }
