@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -210,8 +211,19 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	if o.Keep {
 		addr := runner.HTTPAddr()
-		fmt.Fprintf(out, "\nEverything stays up until Ctrl-C:\n  Kafka broker     %s   (kcat -b %s -L)\n  schema registry  %s\n  Zoho simulator   %s   (records: GET %s/crm/v8/Contacts with a token from %s/oauth/v2/token)\n  metrics          http://%s/metrics\n  status           http://%s/status\n  dead letters     topic %s: zohosink dlq inspect --config with kafka.brokers [%q]\n",
-			broker, broker, reg.URL(), sim.URL, sim.URL, sim.URL, addr, addr, cfg.Kafka.DeadLetterTopic, broker)
+		cfgFile := ""
+		if dir, err := os.MkdirTemp("", "zohosink-demo"); err == nil {
+			cfgFile = filepath.Join(dir, "demo.yaml")
+			if err := os.WriteFile(cfgFile, cfgText.Bytes(), 0o600); err != nil {
+				cfgFile = ""
+			}
+			defer os.RemoveAll(dir)
+		}
+		fmt.Fprintf(out, "\nEverything stays up until Ctrl-C:\n  Kafka broker     %s   (kcat -b %s -L)\n  schema registry  %s\n  Zoho simulator   %s   (client_id %s, client_secret %s, refresh_token %s: demo credentials)\n  metrics          http://%s/metrics\n  status           http://%s/status\n",
+			broker, broker, reg.URL(), sim.URL, creds.ClientID, creds.ClientSecret, creds.RefreshToken, addr, addr)
+		if cfgFile != "" {
+			fmt.Fprintf(out, "  the demo's config %s; try:\n    zohosink dlq inspect --config %s\n    zohosink validate --config %s --online\n", cfgFile, cfgFile, cfgFile)
+		}
 		<-ctx.Done()
 	}
 	stop()
