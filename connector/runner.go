@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,6 +87,12 @@ type Runner struct {
 	fatalErr  atomic.Pointer[error]
 	cancelRun context.CancelFunc
 	httpAddr  atomic.Value // string: the address /metrics listens on
+
+	finalCommitFailed atomic.Bool
+
+	waiting       atomic.Value // string: what the start waits for (/readyz)
+	kafkaConnErr  atomic.Value // string: the last broker connection failure, "" once one succeeds
+	kafkaGroupErr atomic.Value // string: the last group management failure, "" once partitions are assigned
 }
 
 type tp struct {
@@ -237,12 +245,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	writeCtx, abandonWrites := context.WithCancel(context.Background())
 	defer abandonWrites()
 
-	types, err := r.loadFieldTypes(runCtx)
-	if err != nil {
-		return err
-	}
 	// The workers exist before the client joins the group: its callbacks
-	// route partitions to them.
+	// route partitions to them. They get their field types once the
+	// metadata is read, before their loops start.
 	r.dlq = &deadLetterer{topic: r.cfg.Kafka.DeadLetterTopic}
 	for i := range r.cfg.Syncs {
 		sc := &r.cfg.Syncs[i]
@@ -250,7 +255,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		if dec == nil {
 			dec = r.decs[sc.Name]
 		}
-		w := newSyncWorker(sc, types[sc.Module], r.crm, dec, r.dlq, r.met, r.log, r.fail)
+		w := newSyncWorker(sc, nil, r.crm, dec, r.dlq, r.met, r.log, r.fail)
 		w.stopped = func() bool { return r.fatal() != nil }
 		r.met.initSync(sc)
 		r.workers = append(r.workers, w)
@@ -258,6 +263,28 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.byTopic[t] = w
 		}
 	}
+	// /healthz, /readyz and /status answer from the start, so probes and
+	// users see what a slow start waits for; a port in use fails at once.
+	srv, err := r.serveHTTP()
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer srv.Close()
+	}
+
+	r.setWaiting("reading the fields metadata of the Zoho modules")
+	types, err := r.loadFieldTypes(runCtx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: nothing was consumed
+		}
+		return err
+	}
+	for _, w := range r.workers {
+		w.setTypes(types[w.cfg.Module])
+	}
+	r.setWaiting("joining the consumer group " + r.groupID())
 
 	kopts, err := kafkaOptions(r.cfg)
 	if err != nil {
@@ -281,7 +308,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(r.onAssigned),
 		kgo.OnPartitionsRevoked(r.onRevoked),
 		kgo.OnPartitionsLost(r.onLost),
-		kgo.WithLogger(kgoLogger{r.log}),
+		kgo.WithLogger(newKgoLogger(r.log)),
+		kgo.WithHooks(kafkaWatch{r}),
 	)
 	kopts = append(kopts, r.kopts...)
 	cl, err := kgo.NewClient(kopts...)
@@ -291,15 +319,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	r.cl = cl
 	defer cl.Close()
 	r.dlq.cl = cl
-	r.ensureDLQTopic(runCtx)
-
-	srv, err := r.serveHTTP()
-	if err != nil {
-		return err
-	}
-	if srv != nil {
-		defer srv.Close()
-	}
+	go r.ensureDLQTopic(runCtx)
 
 	var loops sync.WaitGroup
 	for _, w := range r.workers {
@@ -354,6 +374,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if cctx.Err() != nil || !sleepCtx(cctx, 200*time.Millisecond) {
 			r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
+			r.finalCommitFailed.Store(true)
 			break
 		}
 	}
@@ -370,6 +391,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Stopped says in a sentence how a Run that returned nil ended.
+func (r *Runner) Stopped() string {
+	switch {
+	case !r.joined.Load():
+		return "stopped before joining the consumer group " + r.groupID() + ": nothing was consumed"
+	case r.finalCommitFailed.Load():
+		return "stopped: the final commit failed, so the records since the last commit will be written again at the next start"
+	}
+	return "stopped: offsets of finished records committed"
 }
 
 // fatal returns the error that stopped the runner, if one did.
@@ -466,6 +498,7 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	r.mu.Unlock()
 	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
 	r.joined.Store(true)
+	r.kafkaGroupErr.Store("")
 	r.log.Info("partitions assigned", "partitions", describe(assigned))
 }
 
@@ -665,59 +698,127 @@ func (r *Runner) commit(ctx context.Context, parts []*partition) error {
 	return cerr
 }
 
-// ensureDLQTopic creates the dead-letter topic when it does not exist.
+// ensureDLQTopic creates the dead-letter topic when it does not exist. It
+// waits for the brokers when they cannot be reached (the connection errors
+// say so already) and warns only when a broker refuses.
 func (r *Runner) ensureDLQTopic(ctx context.Context) {
 	adm := kadm.NewClient(r.cl)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	_, err := adm.CreateTopic(cctx, -1, -1, nil, r.cfg.Kafka.DeadLetterTopic)
-	if err == nil || errors.Is(err, kerr.TopicAlreadyExists) {
+	topic := r.cfg.Kafka.DeadLetterTopic
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := adm.CreateTopic(cctx, -1, -1, nil, topic)
+		var ke *kerr.Error
+		if err != nil && errors.As(err, &ke) && !errors.Is(err, kerr.TopicAlreadyExists) {
+			// Brokers before 2.4 want explicit partitions and replicas.
+			if _, err2 := adm.CreateTopic(cctx, 1, -1, nil, topic); err2 == nil || errors.Is(err2, kerr.TopicAlreadyExists) {
+				err = nil
+			}
+		}
+		cancel()
+		switch {
+		case err == nil || errors.Is(err, kerr.TopicAlreadyExists):
+			return
+		case errors.As(err, &ke):
+			r.log.Warn("the broker refused to create the dead-letter topic; create it yourself or allow auto-creation", "topic", topic, "err", err)
+			return
+		}
+		if !sleepCtx(ctx, 5*time.Second) {
+			return
+		}
+	}
+}
+
+// groupID is the consumer group the runner joins.
+func (r *Runner) groupID() string {
+	if r.replay {
+		return r.cfg.Kafka.GroupID + ".replay"
+	}
+	return r.cfg.Kafka.GroupID
+}
+
+// setWaiting records what the start waits for, shown by /readyz until the
+// group is joined.
+func (r *Runner) setWaiting(what string) { r.waiting.Store(what) }
+
+// kafkaProblem is the newest reason Kafka cannot be used: a broker that
+// cannot be reached, or the group that cannot be joined. "" when none.
+func (r *Runner) kafkaProblem() string {
+	if s, _ := r.kafkaConnErr.Load().(string); s != "" {
+		return s
+	}
+	s, _ := r.kafkaGroupErr.Load().(string)
+	return s
+}
+
+// kafkaWatch turns franz-go's connection and group errors into the state
+// /status and /readyz show.
+type kafkaWatch struct{ r *Runner }
+
+func (h kafkaWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		why := strings.TrimPrefix(err.Error(), "unable to dial: ")
+		h.r.kafkaConnErr.Store(fmt.Sprintf("kafka: cannot connect to broker %s: %s", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), why))
 		return
 	}
-	if _, err2 := adm.CreateTopic(cctx, 1, -1, nil, r.cfg.Kafka.DeadLetterTopic); err2 == nil || errors.Is(err2, kerr.TopicAlreadyExists) {
+	h.r.kafkaConnErr.Store("")
+}
+
+func (h kafkaWatch) OnGroupManageError(err error) {
+	if errors.Is(err, context.Canceled) {
 		return
 	}
-	r.log.Warn("could not create the dead-letter topic; create it yourself or allow auto-creation", "topic", r.cfg.Kafka.DeadLetterTopic, "err", err)
+	h.r.kafkaGroupErr.Store(fmt.Sprintf("kafka: consumer group %s: %v", h.r.groupID(), err))
 }
 
 // loadFieldTypes gets the Zoho type of every field of the synced modules
-// from the fields metadata API, falling back to built-in knowledge when the
-// org cannot be reached. A fatal answer (bad token, missing scope) stops here.
+// from the fields metadata API, all modules at once within one bound,
+// falling back to built-in knowledge when the org cannot be reached. A fatal
+// answer (bad token, missing scope) stops here.
 func (r *Runner) loadFieldTypes(ctx context.Context) (map[string]map[string]*zoho.Field, error) {
-	out := map[string]map[string]*zoho.Field{}
+	var mods []string
 	for i := range r.cfg.Syncs {
-		mod := r.cfg.Syncs[i].Module
-		if _, ok := out[mod]; ok {
-			continue
+		if m := r.cfg.Syncs[i].Module; !slices.Contains(mods, m) {
+			mods = append(mods, m)
 		}
-		var meta []zoho.Field
-		if r.fieldsOf != nil {
-			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			fs, err := r.fieldsOf(cctx, mod)
-			cancel()
-			switch {
-			case err == nil:
-				meta = fs
-			case zoho.IsFatal(err):
-				var ze *zoho.Error
-				if errors.As(err, &ze) && ze.Code == "OAUTH_SCOPE_MISMATCH" {
-					r.log.Warn("no scope to read fields metadata: formatting values from column types", "module", mod, "hint", "add scope ZohoCRM.settings.fields.READ")
-					break
-				}
-				return nil, err
-			default:
-				r.log.Warn("fields metadata unavailable: formatting values from column types", "module", mod, "err", err)
+	}
+	metas := make([][]zoho.Field, len(mods))
+	errs := make([]error, len(mods))
+	if r.fieldsOf != nil {
+		cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		var wg sync.WaitGroup
+		for i, mod := range mods {
+			wg.Go(func() { metas[i], errs[i] = r.fieldsOf(cctx, mod) })
+		}
+		wg.Wait()
+		cancel()
+	}
+	out := map[string]map[string]*zoho.Field{}
+	for i, mod := range mods {
+		switch err := errs[i]; {
+		case err == nil:
+		case zoho.IsFatal(err):
+			var ze *zoho.Error
+			if errors.As(err, &ze) && ze.Code == "OAUTH_SCOPE_MISMATCH" {
+				r.log.Warn("no scope to read fields metadata: formatting values from column types", "module", mod, "hint", "add scope ZohoCRM.settings.fields.READ")
+				break
 			}
+			return nil, err
+		default:
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			r.log.Warn("fields metadata unavailable: formatting values from column types", "module", mod, "err", err)
 		}
-		out[mod] = fieldTypes(mod, meta)
+		out[mod] = fieldTypes(mod, metas[i])
 	}
 	return out, nil
 }
 
 // Status is what /status shows.
 type Status struct {
-	Ready bool         `json:"ready"`
-	Syncs []SyncStatus `json:"syncs"`
+	Ready    bool         `json:"ready"`
+	NotReady string       `json:"not_ready,omitempty"` // why not, when not ready
+	Syncs    []SyncStatus `json:"syncs"`
 }
 
 // SyncStatus is one sync's state and counters.
@@ -752,7 +853,14 @@ func (r *Runner) Status() Status {
 		}
 	}
 	r.mu.Unlock()
-	st := Status{Ready: r.Ready()}
+	st := Status{NotReady: r.NotReady()}
+	st.Ready = st.NotReady == ""
+	// Kafka's trouble is every sync's: a broker out of reach before the
+	// group is joined, or a group that cannot be (re)joined.
+	kafka, _ := r.kafkaGroupErr.Load().(string)
+	if !r.joined.Load() {
+		kafka = r.kafkaProblem()
+	}
 	for _, w := range r.workers {
 		s := w.status
 		s.mu.Lock()
@@ -760,6 +868,9 @@ func (r *Runner) Status() Status {
 		s.mu.Unlock()
 		ss.Consumed, ss.Written, ss.Skipped, ss.DeadLettered = s.consumed.Load(), s.written.Load(), s.skipped.Load(), s.deadLettered.Load()
 		ss.Lag, ss.Partitions = lag[w], parts[w]
+		if kafka != "" && ss.State != stateFailed {
+			ss.State, ss.LastError = stateRetrying, kafka
+		}
 		st.Syncs = append(st.Syncs, ss)
 	}
 	sort.Slice(st.Syncs, func(i, j int) bool { return st.Syncs[i].Name < st.Syncs[j].Name })
@@ -767,14 +878,27 @@ func (r *Runner) Status() Status {
 }
 
 // Ready reports whether the group was joined and a Zoho token is at hand.
-func (r *Runner) Ready() bool {
-	if !r.joined.Load() || r.fatal() != nil {
-		return false
+func (r *Runner) Ready() bool { return r.NotReady() == "" }
+
+// NotReady says why the runner is not ready, or "" when it is.
+func (r *Runner) NotReady() string {
+	if err := r.fatal(); err != nil {
+		return "stopped: " + err.Error()
 	}
-	if t, ok := r.crm.(interface{ HasToken() bool }); ok {
-		return t.HasToken()
+	if !r.joined.Load() {
+		why, _ := r.waiting.Load().(string)
+		if why == "" {
+			why = "starting"
+		}
+		if p := r.kafkaProblem(); p != "" && why != "reading the fields metadata of the Zoho modules" {
+			why += " (" + p + ")"
+		}
+		return why
 	}
-	return true
+	if t, ok := r.crm.(interface{ HasToken() bool }); ok && !t.HasToken() {
+		return "no Zoho access token yet"
+	}
+	return ""
 }
 
 // HTTPAddr returns the address the HTTP endpoints listen on ("" before Run

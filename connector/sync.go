@@ -179,6 +179,13 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 	}
 }
 
+// setTypes gives the worker the Zoho types of its module's fields, read
+// from the org once the runner started; before its loop runs.
+func (w *syncWorker) setTypes(types map[string]*zoho.Field) {
+	w.types = types
+	w.mapper = newMapper(w.cfg, types)
+}
+
 // run is the sync's loop. It returns when ctx ends, or once draining has
 // nothing left in flight. Writes are given writeCtx, which outlives ctx by the
 // drain timeout.

@@ -114,7 +114,11 @@ func TestZohoSimCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fields struct{ Fields []struct{ APIName string `json:"api_name"` } `json:"fields"` }
+	var fields struct {
+		Fields []struct {
+			APIName string `json:"api_name"`
+		} `json:"fields"`
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&fields)
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(fields.Fields) < 10 {

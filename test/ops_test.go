@@ -3,6 +3,7 @@ package test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -101,7 +102,9 @@ func TestStatusMetricsAndNoSecrets(t *testing.T) {
 		if r.Operation != "token" {
 			continue
 		}
-		var tok struct{ AccessToken string `json:"access_token"` }
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
 		_ = json.Unmarshal(r.Body, &tok)
 	}
 	for _, where := range []struct{ name, text string }{{"logs", p.output()}, {"/status", body}, {"/metrics", metrics}} {
@@ -217,5 +220,61 @@ func TestOutagesAreRetriedNotDeadLettered(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+}
+
+// With Kafka out of reach, the process keeps trying and says so: /healthz
+// answers, /readyz and /status name the broker it cannot reach, and SIGTERM
+// stops it without claiming to have committed anything.
+func TestKafkaUnreachableIsShown(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	p := start(t, nil, "run", "--config", s.config(opsConfig, map[string]string{"Broker": dead}))
+	base := "http://" + httpAddr(t, p)
+	if code, body := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz %d %q while Kafka is down: the process works", code, body)
+	}
+	eventually(t, 30*time.Second, "/readyz names the broker", func() (bool, string) {
+		code, body := get(t, base+"/readyz")
+		return code == 503 && strings.Contains(body, "cannot connect to broker "+dead), body
+	})
+	eventually(t, 10*time.Second, "/status shows the sync retrying", func() (bool, string) {
+		_, body := get(t, base+"/status")
+		var st struct {
+			Syncs []struct{ State, LastError string } `json:"syncs"`
+		}
+		_ = json.Unmarshal([]byte(body), &st)
+		return len(st.Syncs) == 1 && st.Syncs[0].State == "retrying" && strings.Contains(body, dead), body
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	out := p.output()
+	if strings.Contains(out, "offsets of finished records committed") || !strings.Contains(out, "nothing was consumed") {
+		t.Errorf("the last line should say nothing was consumed:\n%s", out[max(0, len(out)-1500):])
+	}
+	if strings.Contains(out, "dead-letter topic") {
+		t.Errorf("a dead-letter topic warning for an unreachable broker misleads:\n%s", out[max(0, len(out)-1500):])
+	}
+}
+
+// A port in use for the HTTP endpoints stops the start at once, naming it.
+func TestHTTPPortInUse(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := strings.Replace(opsConfig, `listen: "127.0.0.1:0"`, `listen: "`+ln.Addr().String()+`"`, 1)
+	code, _, stderr := runCmd(t, nil, "run", "--config", s.config(cfg, nil))
+	if code != 1 || !strings.Contains(stderr, "http.listen "+ln.Addr().String()) || !strings.Contains(stderr, "address already in use") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
 }

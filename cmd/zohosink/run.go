@@ -45,7 +45,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := r.Run(ctx); err != nil {
 		return err
 	}
-	log.Info("zohosink stopped: offsets of finished records committed")
+	log.Info("zohosink " + r.Stopped())
 	return nil
 }
 
