@@ -17,14 +17,19 @@ import (
 )
 
 func TestHelpShowsExamples(t *testing.T) {
-	for _, cmd := range [][]string{{"run"}, {"validate"}, {"demo"}, {"auth"}, {"dlq", "inspect"}, {"zoho-sim"}} {
+	// Help asked for goes to stdout, so it pipes into less or grep.
+	for _, cmd := range [][]string{{"run"}, {"validate"}, {"demo"}, {"auth"}, {"dlq"}, {"dlq", "inspect"}, {"dlq", "replay"}, {"zoho-sim"}, {"version"}} {
 		code, stdout, stderr := runCmd(t, nil, append(cmd, "--help")...)
-		out := stdout + stderr
-		if code != 0 || !strings.Contains(out, "Example") || !strings.Contains(out, "zohosink "+cmd[0]) {
-			t.Errorf("%v --help: exit %d, output:\n%s", cmd, code, out)
+		if code != 0 || !strings.Contains(stdout, "Example") || !strings.Contains(stdout, "zohosink "+cmd[0]) || stderr != "" {
+			t.Errorf("%v --help: exit %d, stdout:\n%s\nstderr:\n%s", cmd, code, stdout, stderr)
 		}
 	}
-	code, stdout, _ := runCmd(t, nil, "version")
+	// A wrong flag is an error on stderr, exit 2.
+	code, stdout, stderr := runCmd(t, nil, "run", "--no-such-flag")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "no-such-flag") {
+		t.Errorf("run --no-such-flag: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runCmd(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(stdout, "zohosink ") || !strings.Contains(stdout, "go1.") {
 		t.Errorf("version: exit %d, %q", code, stdout)
 	}

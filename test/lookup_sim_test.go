@@ -3,15 +3,18 @@ package test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"zohosink/schema/schematest"
+	"zohosink/zoho/zohotest"
 )
 
 var dealsTable = schematest.Table{Prefix: "wh", Schema: "public", Name: "opportunities", Key: []string{"id"}, Columns: []schematest.Column{
@@ -123,6 +126,17 @@ func TestZohoSimCommand(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 || len(fields.Fields) < 10 {
 		t.Fatalf("fields metadata: %s, %d fields", resp.Status, len(fields.Fields))
+	}
+	// The Self Client stand-in gives a grant token that auth exchanges.
+	resp, err = http.Get(base + zohotest.SelfClientPath + "?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	code, stdout, stderr := runCmd(t, nil, "auth", "--accounts-url", base, "--client-id", "cid", "--client-secret", "csecret", "--grant-token", strings.TrimSpace(string(grant)))
+	if code != 0 || !regexp.MustCompile(`refresh_token: 1000\.\w+\.\w+`).MatchString(stdout) || !strings.Contains(stdout, "api_domain: "+base) {
+		t.Fatalf("auth with the simulator's Self Client grant token: exit %d\n%s%s", code, stdout, stderr)
 	}
 	p.signal(syscall.SIGINT)
 	if code := p.wait(10 * time.Second); code != 0 {

@@ -160,7 +160,9 @@ func TestMassDeadLetterGuard(t *testing.T) {
 	if out := p.output(); !strings.Contains(out, "stopping rather than dead-letter the whole topic") {
 		t.Fatalf("no word of the guard:\n%s", out[max(0, len(out)-2000):])
 	}
-	if n := len(s.deadLetters("ops.dlq")); n >= 1000 || n < 100 {
+	n := len(s.deadLetters("ops.dlq"))
+	t.Logf("%d dead letters before the guard stopped the sync", n)
+	if n > 300 || n < 100 {
 		t.Fatalf("%d records dead-lettered: the guard should stop well before the whole topic", n)
 	}
 }

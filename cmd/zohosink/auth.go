@@ -36,7 +36,7 @@ Examples:
   zohosink auth --data-center us --client-id 1000.XXXX --client-secret $SECRET --write ~/.zohosink/refresh_token`
 
 func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("auth", authUsage, stderr)
+	fs := flags("auth", authUsage, stdout, stderr)
 	dc := fs.String("data-center", "us", "Zoho data center: us, eu, in, au, jp, ca, cn, sa")
 	env := fs.String("environment", "production", "production, sandbox or developer")
 	clientID := fs.String("client-id", "", "the OAuth client id (required)")

@@ -26,7 +26,7 @@ Examples:
   zohosink demo --keep        # stay up and print the addresses to explore`
 
 func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("demo", demoUsage, stderr)
+	fs := flags("demo", demoUsage, stdout, stderr)
 	records := fs.Int("records", 100, "rows per warehouse table")
 	keep := fs.Bool("keep", false, "stay up after the summary until Ctrl-C, printing the addresses")
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the pipeline has not caught up by then")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
@@ -34,14 +35,15 @@ Examples:
 
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "inspect" && args[0] != "replay") {
-		flags("dlq", dlqUsage, stderr).Usage()
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			flags("dlq", dlqUsage, stdout, stderr).Usage()
 			return nil
 		}
+		fmt.Fprintf(stderr, "%s\n\n", strings.TrimSpace(dlqUsage))
 		return &exitError{code: 2, err: errors.New("say inspect or replay")}
 	}
 	sub := args[0]
-	fs := flags("dlq "+sub, dlqUsage, stderr)
+	fs := flags("dlq "+sub, dlqUsage, stdout, stderr)
 	path := fs.String("config", "", "the config file (YAML)")
 	limit := fs.Int("limit", 0, "inspect: at most this many records (0: all)")
 	asJSON := fs.Bool("json", false, "inspect: one JSON object per line")

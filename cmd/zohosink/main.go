@@ -41,7 +41,7 @@ func init() {
 		{"auth", "get a Zoho refresh token", authUsage, cmdAuth},
 		{"dlq", "inspect or replay the dead-letter topic", dlqUsage, cmdDLQ},
 		{"zoho-sim", "run the Zoho CRM simulator as a server", simUsage, cmdSim},
-		{"version", "print the version", "zohosink version", cmdVersion},
+		{"version", "print the version", versionUsage, cmdVersion},
 	}
 }
 
@@ -110,21 +110,43 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "Start with: zohosink demo        Then: zohosink <command> --help")
 }
 
-// flags makes a flag set whose --help prints the command's usage and example.
-func flags(name, usageText string, stderr io.Writer) *flag.FlagSet {
+// flags makes a flag set whose --help prints the command's usage and
+// example on stdout (so it pipes into less or grep). A flag error is one
+// line on stderr (see parse), exit 2.
+func flags(name, usageText string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("zohosink "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	errs := &countingWriter{w: io.Discard}
+	fs.SetOutput(errs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", strings.TrimSpace(usageText))
+		if errs.n > 0 { // the flag package wrote an error: parse reports it
+			return
+		}
+		fmt.Fprintf(stdout, "%s\n\nFlags:\n", strings.TrimSpace(usageText))
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
+		fs.SetOutput(errs)
 	}
 	return fs
+}
+
+// countingWriter counts what was written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += len(p)
+	return c.w.Write(p)
 }
 
 // parse parses flags and refuses stray arguments.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%w (see %s --help)", err, fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))}
@@ -132,8 +154,16 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+const versionUsage = `
+zohosink version
+
+Prints the version, the commit it was built from and the Go version.
+
+Example:
+  zohosink version    # prints: zohosink v1.2.0 (commit 3f2a9c1..., go1.26.8)`
+
 func cmdVersion(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("version", "zohosink version\n\nPrints the version, commit and Go version.", stderr)
+	fs := flags("version", versionUsage, stdout, stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

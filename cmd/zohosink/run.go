@@ -26,7 +26,7 @@ Example:
   zohosink run --config zohosink.yaml`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("run", runUsage, stderr)
+	fs := flags("run", runUsage, stdout, stderr)
 	path := fs.String("config", "", "the config file (YAML)")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long shutdown waits for in-flight writes")
 	if err := parse(fs, args); err != nil {

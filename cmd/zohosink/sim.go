@@ -11,19 +11,27 @@ import (
 )
 
 const simUsage = `
-zohosink zoho-sim --listen ADDR [--edition standard] [--latency 20ms-80ms] [--fault-rate 0.05] ...
+zohosink zoho-sim [--listen ADDR] [--edition standard] [--latency-min 20ms --latency-max 80ms]
+                  [--fault-429 0.05] [--fault-5xx 0.01] [--client-id ID --client-secret S --refresh-token T]
 
-Runs the Zoho CRM simulator as a server: the token endpoint (/oauth/v2/token)
-and the CRM API (/crm/v8/...) on one address, answering like Zoho CRM with its
-limits (concurrency, credits), validation and error bodies. Point a config at
-it with zoho.api_domain and zoho.accounts_url set to http://ADDR.
+Runs the Zoho CRM simulator as a server: the token endpoint (/oauth/v2/token),
+the browser consent page (/oauth/v2/auth), a stand-in for the API console's
+Self Client page (` + zohotest.SelfClientPath + `?scope=...) and the CRM API
+(/crm/v8/...) on one address, answering like Zoho CRM with its limits
+(concurrency, credits), validation and error bodies. Point a config at it with
+zoho.api_domain and zoho.accounts_url set to http://ADDR.
 
 Example:
   zohosink zoho-sim --listen 127.0.0.1:8090 --client-id demo-client-id \
-    --client-secret demo-client-secret --refresh-token demo-refresh-token`
+    --client-secret demo-client-secret --refresh-token demo-refresh-token
+
+  # a Self Client grant token, then the refresh token for it:
+  curl 'http://127.0.0.1:8090` + zohotest.SelfClientPath + `?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ'
+  zohosink auth --accounts-url http://127.0.0.1:8090 --client-id demo-client-id \
+    --client-secret demo-client-secret --grant-token 1000.xxxx.yyyy`
 
 func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("zoho-sim", simUsage, stderr)
+	fs := flags("zoho-sim", simUsage, stdout, stderr)
 	listen := fs.String("listen", "127.0.0.1:8090", "address to serve on")
 	edition := fs.String("edition", "standard", "free, standard, professional, enterprise or ultimate")
 	users := fs.Int("users", 1, "licensed users, for the daily credit limit")
@@ -59,7 +67,8 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		sim.SetFaultRate(zohotest.FaultTooManyRequests, *fault429)
 	}
 	c := sim.Credentials()
-	fmt.Fprintf(stdout, "Zoho CRM simulator (%s edition) listening on %s\n  client_id: %s\n  client_secret: %s\n  refresh_token: %s\n", *edition, *listen, c.ClientID, c.ClientSecret, c.RefreshToken)
+	fmt.Fprintf(stdout, "Zoho CRM simulator (%s edition) listening on %s\n  client_id: %s\n  client_secret: %s\n  refresh_token: %s\n  api_domain and accounts_url: http://%s\n  Self Client grant token: curl 'http://%s%s?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ'\n",
+		*edition, *listen, c.ClientID, c.ClientSecret, c.RefreshToken, *listen, *listen, zohotest.SelfClientPath)
 	err := sim.ListenAndServe(ctx, *listen)
 	if ctx.Err() != nil {
 		return nil

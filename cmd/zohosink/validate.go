@@ -29,7 +29,7 @@ Examples:
   zohosink validate --config zohosink.yaml --online`
 
 func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flags("validate", validateUsage, stderr)
+	fs := flags("validate", validateUsage, stdout, stderr)
 	path := fs.String("config", "", "the config file (YAML)")
 	online := fs.Bool("online", false, "also check the mapped fields against the Zoho org")
 	if err := parse(fs, args); err != nil {

@@ -3,6 +3,7 @@ package zohotest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -127,6 +128,22 @@ func (s *Simulator) GrantToken(scopes ...string) string {
 	defer s.mu.Unlock()
 	s.oauth.grants[code] = &grant{scopes: append([]string(nil), scopes...), expires: s.now().Add(grantTokenTTL)}
 	return code
+}
+
+// SelfClientPath stands in for the API console's Self Client page: a
+// request with the query scope=A,B,... answers a fresh grant token as plain
+// text, as GrantToken does. It is how a user of `zohosink zoho-sim` tries `zohosink
+// auth --grant-token`.
+const SelfClientPath = "/selfclient/grant-token"
+
+func (s *Simulator) serveSelfClient(w http.ResponseWriter, r *http.Request) outcome {
+	var scopes []string
+	for _, sc := range strings.FieldsFunc(r.URL.Query().Get("scope"), func(r rune) bool { return r == ',' || r == ' ' }) {
+		scopes = append(scopes, sc)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, s.GrantToken(scopes...)+"\n")
+	return outcome{op: "selfclient"}
 }
 
 // ExpireAccessTokens makes every access token issued so far invalid.

@@ -566,8 +566,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// ServeHTTP answers the token endpoint (/oauth/v2/token, /oauth/v2/auth)
-// and the CRM API (/crm/v2../crm/v8 ...). It never panics on hostile input.
+// ServeHTTP answers the token endpoint (/oauth/v2/token, /oauth/v2/auth),
+// the Self Client stand-in (SelfClientPath) and the CRM API
+// (/crm/v2../crm/v8 ...). It never panics on hostile input.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 16<<20))
 	logged := body
@@ -586,6 +587,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = s.serveToken(sw, r, body)
 	case r.URL.Path == "/oauth/v2/auth":
 		res = s.serveAuthorize(sw, r)
+	case r.URL.Path == SelfClientPath:
+		res = s.serveSelfClient(sw, r)
 	case strings.HasPrefix(r.URL.Path, "/crm/"):
 		res = s.serveAPI(sw, r, body)
 	default:
