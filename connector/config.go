@@ -34,6 +34,8 @@ type Config struct {
 	Syncs          []SyncConfig         `yaml:"syncs"`
 	HTTP           HTTPConfig           `yaml:"http"`
 	Log            LogConfig            `yaml:"log"`
+
+	lines map[string]int // key path -> line in the file, for problems
 }
 
 // KafkaConfig is the consumer group every sync reads in, and the dead-letter
@@ -338,18 +340,108 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 	if len(doc.Content) > 0 {
 		root := doc.Content[0]
 		w.walk(root, reflect.TypeFor[Config](), "")
-		if len(w.errs) > 0 {
-			return nil, errors.Join(w.errs...)
+		if len(w.problems) > 0 {
+			pe := &ParseError{Problems: w.problems}
+			// Read the rest without the values that failed, so Validate can
+			// report its problems too (every problem at once).
+			for _, n := range w.bad {
+				*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+			}
+			partial := &Config{}
+			if !w.aborted && root.Decode(partial) == nil {
+				pe.Problems = append(pe.Problems, readSecretFiles(reflect.ValueOf(partial).Elem(), "", w.lines)...)
+				partial.applyDefaults(w.lines)
+				partial.lines = w.lines
+				pe.Partial = partial
+				pe.nameSyncs()
+			}
+			return nil, pe
 		}
 		if err := root.Decode(cfg); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	if err := readSecretFiles(reflect.ValueOf(cfg).Elem(), "", w.lines); err != nil {
-		return nil, err
+	cfg.lines = w.lines
+	if ps := readSecretFiles(reflect.ValueOf(cfg).Elem(), "", w.lines); len(ps) > 0 {
+		cfg.applyDefaults(w.lines)
+		pe := &ParseError{Problems: ps, Partial: cfg}
+		pe.nameSyncs()
+		return nil, pe
 	}
 	cfg.applyDefaults(w.lines)
 	return cfg, nil
+}
+
+// ParseError lists every problem Parse found reading the config: unknown
+// and duplicate keys, values of the wrong kind, unknown variables, secret
+// files that cannot be read.
+type ParseError struct {
+	Problems []Problem
+	// Partial is the config read without the values that failed (nil when
+	// even that is impossible): Validate it to report the other problems
+	// too, skipping those under a key Problems names (see Validate).
+	Partial *Config
+}
+
+// Error returns one line per problem: "line 12: syncs[0].linger: ...".
+func (e *ParseError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = fmt.Sprintf("line %d: %s: %s", p.Line, p.Key, p.Message)
+		if p.Key == "" {
+			lines[i] = fmt.Sprintf("line %d: %s", p.Line, p.Message)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// nameSyncs names the sync of each problem under syncs[i], once the
+// partial config knows the names.
+func (e *ParseError) nameSyncs() {
+	if e.Partial == nil {
+		return
+	}
+	for i := range e.Problems {
+		e.Problems[i].Sync = e.Partial.syncOf(e.Problems[i].Key)
+	}
+}
+
+// syncOf returns the name of the sync a key path belongs to ("" when none).
+func (c *Config) syncOf(key string) string {
+	var i int
+	if _, err := fmt.Sscanf(key, "syncs[%d]", &i); err != nil || i < 0 || i >= len(c.Syncs) {
+		return ""
+	}
+	return c.Syncs[i].Name
+}
+
+// AllProblems validates what the ParseError could read and returns its
+// problems with those of Validate that do not follow from them, sorted by
+// line: what `zohosink validate` prints.
+func (e *ParseError) AllProblems() []Problem {
+	all := slices.Clone(e.Problems)
+	if e.Partial != nil {
+		var ve *ValidationError
+		if errors.As(e.Partial.Validate(), &ve) {
+			for _, p := range ve.Problems {
+				if !e.covers(p.Key) {
+					all = append(all, p)
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(all, func(a, b Problem) int { return a.Line - b.Line })
+	return all
+}
+
+// covers reports whether a parse problem is about key or a key around it.
+func (e *ParseError) covers(key string) bool {
+	for _, p := range e.Problems {
+		if p.Key != "" && (key == p.Key || strings.HasPrefix(key, p.Key+".") || strings.HasPrefix(key, p.Key+"[")) {
+			return true
+		}
+	}
+	return false
 }
 
 // configWalker checks the YAML tree against the Config type before it is
@@ -364,16 +456,20 @@ type configWalker struct {
 	// steps counts nodes walked, aborted is set once maxWalkSteps is passed.
 	active  map[*yaml.Node]bool
 	steps   int
-	aborted bool
-	errs    []error
+	aborted  bool
+	problems []Problem
+	bad      []*yaml.Node // values failValue reported
 }
 
 func (w *configWalker) fail(n *yaml.Node, path, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if path != "" {
-		msg = path + ": " + msg
-	}
-	w.errs = append(w.errs, fmt.Errorf("line %d: %s", n.Line, msg))
+	w.problems = append(w.problems, Problem{Key: path, Message: fmt.Sprintf(format, args...), Line: n.Line})
+}
+
+// failValue reports a value that cannot be read and marks it, so the rest
+// of the config can still be read without it (ParseError.Partial).
+func (w *configWalker) failValue(n *yaml.Node, path, format string, args ...any) {
+	w.fail(n, path, format, args...)
+	w.bad = append(w.bad, n)
 }
 
 var (
@@ -415,19 +511,19 @@ func (w *configWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 	switch {
 	case t == durationType:
 		if _, err := parseDuration(n); err != nil {
-			w.fail(n, path, "%v", err)
+			w.failValue(n, path, "%v", err)
 		}
 	case t == anyType:
 		w.walkAny(n, path)
 	case t.Kind() == reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, "expected a mapping of keys (%s), got %s", strings.Join(yamlKeys(t), ", "), nodeKind(n))
+			w.failValue(n, path, "expected a mapping of keys (%s), got %s", strings.Join(yamlKeys(t), ", "), nodeKind(n))
 			return
 		}
 		w.walkMapping(n, path, func(key *yaml.Node, kpath string) (reflect.Type, bool) {
 			f, ok := fieldByTag(t, key.Value)
 			if !ok {
-				msg := "unknown key " + kpath
+				msg := "unknown key"
 				if near := suggestKey(key.Value, yamlKeys(t)); near != "" {
 					msg += fmt.Sprintf(" (did you mean %s?)", near)
 				} else {
@@ -437,20 +533,20 @@ func (w *configWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 					}
 					msg += fmt.Sprintf(" (known keys of %s: %s)", where, strings.Join(yamlKeys(t), ", "))
 				}
-				w.fail(key, "", "%s", msg)
+				w.fail(key, kpath, "%s", msg)
 				return nil, false
 			}
 			return f.Type, true
 		})
 	case t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, "expected a mapping, got %s", nodeKind(n))
+			w.failValue(n, path, "expected a mapping, got %s", nodeKind(n))
 			return
 		}
 		w.walkMapping(n, path, func(*yaml.Node, string) (reflect.Type, bool) { return t.Elem(), true })
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			w.fail(n, path, "expected a list (e.g. [a, b]), got %s", nodeKind(n))
+			w.failValue(n, path, "expected a list (e.g. [a, b]), got %s", nodeKind(n))
 			return
 		}
 		for i, c := range n.Content {
@@ -458,11 +554,11 @@ func (w *configWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 	default:
 		if n.Kind != yaml.ScalarNode {
-			w.fail(n, path, "expected %s, got %s", kindWord(t), nodeKind(n))
+			w.failValue(n, path, "expected %s, got %s", kindWord(t), nodeKind(n))
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
-			w.fail(n, path, "%q is not %s", n.Value, kindWord(t))
+			w.failValue(n, path, "%q is not %s", n.Value, kindWord(t))
 		}
 	}
 }
@@ -544,7 +640,7 @@ func (w *configWalker) expand(n *yaml.Node, path string, t reflect.Type) {
 	}
 	v, err := expandEnv(n.Value, w.env)
 	if err != nil {
-		w.fail(n, path, "%v", err)
+		w.failValue(n, path, "%v", err)
 		return
 	}
 	n.Value = v
@@ -652,9 +748,11 @@ func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 }
 
 // readSecretFiles replaces every Secret "file:/path" with the file's
-// content, trimmed of its trailing newline.
-func readSecretFiles(v reflect.Value, path string, lines map[string]int) error {
+// content, trimmed of its trailing newline, and reports every file that
+// cannot be read or is empty (naming the key and the path, never content).
+func readSecretFiles(v reflect.Value, path string, lines map[string]int) []Problem {
 	t := v.Type()
+	var out []Problem
 	switch {
 	case t == reflect.TypeFor[Secret]():
 		s := v.Interface().(Secret).Reveal()
@@ -662,12 +760,11 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int) error {
 		if !ok {
 			return nil
 		}
-		where := path
-		if l, ok := lines[path]; ok {
-			where = fmt.Sprintf("line %d: %s", l, path)
+		bad := func(format string, args ...any) []Problem {
+			return []Problem{{Key: path, Message: fmt.Sprintf(format, args...), Line: lines[path]}}
 		}
 		if file == "" {
-			return fmt.Errorf("%s: file: needs a path (file:/run/secrets/name)", where)
+			return bad("file: needs a path (file:/run/secrets/name)")
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -675,9 +772,13 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int) error {
 			if errors.As(err, &pe) {
 				err = pe.Err // the path is named below
 			}
-			return fmt.Errorf("%s: cannot read the secret file %s: %v", where, file, err)
+			return bad("cannot read the secret file %s: %v", file, err)
 		}
-		v.SetString(strings.TrimRight(string(data), "\r\n"))
+		secret := strings.TrimRight(string(data), "\r\n")
+		if strings.TrimSpace(secret) == "" {
+			return bad("the secret file %s is empty", file)
+		}
+		v.SetString(secret)
 	case t.Kind() == reflect.Struct:
 		for i := range t.NumField() {
 			name := yamlName(t.Field(i))
@@ -688,18 +789,14 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int) error {
 			if path != "" {
 				p = path + "." + name
 			}
-			if err := readSecretFiles(v.Field(i), p, lines); err != nil {
-				return err
-			}
+			out = append(out, readSecretFiles(v.Field(i), p, lines)...)
 		}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		for i := range v.Len() {
-			if err := readSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i), lines); err != nil {
-				return err
-			}
+			out = append(out, readSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i), lines)...)
 		}
 	}
-	return nil
+	return out
 }
 
 // applyDefaults fills absent keys (lines lacks them) and empty strings.
@@ -740,7 +837,9 @@ func (c *Config) applyDefaults(lines map[string]int) {
 			if info, ok := Module(s.Module); ok {
 				s.Fields = make(map[string]string, len(info.DefaultFields))
 				for _, f := range info.DefaultFields {
-					s.Fields[f] = strings.ToLower(f)
+					if _, constant := s.Constants[f]; !constant { // a constant overrides the default
+						s.Fields[f] = strings.ToLower(f)
+					}
 				}
 				s.FieldsDefaulted = true
 			}
@@ -765,14 +864,38 @@ type Problem struct {
 	Key string
 	// Message says what is wrong and, where it can, how to fix it.
 	Message string
+	// Line is the line of the key in the config file (of the nearest
+	// enclosing key present when the key itself is absent); 0 when unknown.
+	Line int
 }
 
-// String formats the problem as one line: `sync "contacts": syncs[0].match_on: ...`.
+// String formats the problem as one line:
+// `sync "contacts": syncs[0].match_on: ... (line 14)`.
 func (p Problem) String() string {
+	s := p.Key + ": " + p.Message
 	if p.Sync != "" {
-		return fmt.Sprintf("sync %q: %s: %s", p.Sync, p.Key, p.Message)
+		s = fmt.Sprintf("sync %q: %s", p.Sync, s)
 	}
-	return p.Key + ": " + p.Message
+	if p.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", p.Line)
+	}
+	return s
+}
+
+// lineOf returns the line of key, or of its nearest enclosing key present
+// in the file (syncs[1].match_on -> syncs[1]); 0 when none is known.
+func lineOf(lines map[string]int, key string) int {
+	for key != "" {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
 }
 
 // Error returns one line per problem.
@@ -837,6 +960,9 @@ func (c *Config) Validate() error {
 	}
 	if len(p) == 0 {
 		return nil
+	}
+	for i := range p {
+		p[i].Line = lineOf(c.lines, p[i].Key)
 	}
 	return &ValidationError{Problems: p}
 }

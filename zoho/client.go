@@ -143,7 +143,7 @@ func (c *Client) CheckToken(ctx context.Context) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return ctxError(ctx, OpToken, "")
+			return ctxErrorAfter(ctx, OpToken, "", err)
 		}
 		if !IsRetryable(err) || !c.retryAllowed(attempt) {
 			return err
@@ -296,7 +296,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
 		// retries) earns its own refresh again.
 		refreshed = false
 		if ctx.Err() != nil {
-			return nil, ctxError(ctx, cl.op, cl.module)
+			return nil, ctxErrorAfter(ctx, cl.op, cl.module, err)
 		}
 		if !IsRetryable(err) || !c.retryAllowed(attempt) {
 			return nil, err
@@ -323,7 +323,7 @@ func (c *Client) retryWait(ctx context.Context, op Operation, module string, n i
 	}
 	c.log().Debug("zoho: retrying", "operation", string(op), "module", module, "attempt", n, "wait", d, "error", err.Error())
 	if sleep(ctx, d) != nil {
-		return ctxError(ctx, op, module)
+		return ctxErrorAfter(ctx, op, module, err)
 	}
 	return nil
 }
@@ -468,9 +468,24 @@ func (c *Client) waitCredits(ctx context.Context, cl *call) (time.Time, error) {
 
 // ctxError is the error of a call whose context ended.
 func ctxError(ctx context.Context, op Operation, module string) error {
+	return ctxErrorAfter(ctx, op, module, nil)
+}
+
+// ctxErrorAfter is the error of a call whose context ended while it was
+// retrying last: it says why the call kept failing, not only that it stopped.
+func ctxErrorAfter(ctx context.Context, op Operation, module string, last error) error {
 	err := ctx.Err()
 	if err == nil {
 		err = context.Canceled
 	}
-	return &Error{Class: Retryable, Op: op, Module: module, Message: "gave up: " + err.Error(), Err: err}
+	e := &Error{Class: Retryable, Op: op, Module: module, Message: "gave up: " + err.Error(), Err: err}
+	var le *Error
+	switch {
+	case errors.As(last, &le):
+		e.Code, e.HTTPStatus, e.Hint = le.Code, le.HTTPStatus, le.Hint
+		e.Message = "gave up (" + err.Error() + ") while retrying: " + le.Message
+	case last != nil:
+		e.Message = "gave up (" + err.Error() + ") while retrying: " + last.Error()
+	}
+	return e
 }

@@ -49,43 +49,36 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return nil
 }
 
-// loadValid loads and validates a config, printing every problem.
+// loadValid loads and validates a config, printing every problem (those of
+// reading it and those of validating what could be read) at once.
 func loadValid(path string, stderr io.Writer) (*connector.Config, error) {
 	if path == "" {
 		return nil, &exitError{code: 2, err: errors.New("--config is required (see --help)")}
 	}
 	cfg, err := connector.Load(path)
-	if err != nil {
-		// One problem a line, each naming the key and line.
-		lines := strings.Split(strings.TrimSpace(err.Error()), "\n")
-		if len(lines) == 1 {
-			return nil, fmt.Errorf("config %s: %s", path, lines[0])
-		}
-		fmt.Fprintf(stderr, "zohosink: config %s cannot be read:\n", path)
-		for _, l := range lines {
-			fmt.Fprintf(stderr, "  %s\n", strings.TrimSpace(l))
-		}
-		return nil, errSilent
-	}
-	if err := cfg.Validate(); err != nil {
+	var problems []connector.Problem
+	var pe *connector.ParseError
+	switch {
+	case errors.As(err, &pe):
+		problems = pe.AllProblems()
+	case err != nil:
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	default:
 		var ve *connector.ValidationError
-		if errors.As(err, &ve) {
-			fmt.Fprintf(stderr, "zohosink: config %s has %d problem(s):\n", path, len(ve.Problems))
-			for _, p := range ve.Problems {
-				fmt.Fprintf(stderr, "  %s\n", problemLine(p))
-			}
-			return nil, errSilent
+		if err := cfg.Validate(); errors.As(err, &ve) {
+			problems = ve.Problems
+		} else if err != nil {
+			return nil, err
 		}
-		return nil, err
 	}
-	return cfg, nil
-}
-
-func problemLine(p connector.Problem) string {
-	if p.Sync != "" {
-		return fmt.Sprintf("sync %q: %s: %s", p.Sync, p.Key, p.Message)
+	if len(problems) == 0 {
+		return cfg, nil
 	}
-	return fmt.Sprintf("%s: %s", p.Key, p.Message)
+	fmt.Fprintf(stderr, "zohosink: config %s has %d problem(s):\n", path, len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(stderr, "  %s\n", p)
+	}
+	return nil, errSilent
 }
 
 func newLogger(cfg *connector.Config, w io.Writer) *slog.Logger {

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"zohosink/connector"
+	"zohosink/zoho"
 	"zohosink/schema"
 )
 
@@ -39,20 +40,34 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "config %s is valid:\n", *path)
+	if *online {
+		fmt.Fprintf(stdout, "config %s passes the offline checks:\n", *path)
+	} else {
+		fmt.Fprintf(stdout, "config %s is valid:\n", *path)
+	}
 	for _, line := range cfg.Summary() {
 		fmt.Fprintf(stdout, "  %s\n", line)
 	}
 	if !*online {
 		return nil
 	}
-	client, err := connector.NewZohoClient(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Say what is slow while it is: a token endpoint out of reach is
+	// retried for a while before the command gives up with the reason.
+	onRetry := zoho.WithOnRetry(func(op zoho.Operation, module string, attempt int, err error) {
+		if attempt == 1 {
+			fmt.Fprintf(stderr, "online: %v; retrying for a while\n", err)
+		}
+	})
+	client, err := connector.NewZohoClient(cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), onRetry)
 	if err != nil {
 		return err
 	}
 	octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := client.CheckToken(octx); err != nil {
+	tctx, tcancel := context.WithTimeout(octx, 20*time.Second)
+	err = client.CheckToken(tctx)
+	tcancel()
+	if err != nil {
 		return fmt.Errorf("online: %w", err)
 	}
 	fmt.Fprintf(stdout, "online: got a Zoho token; API domain %s\n", client.APIDomain())
@@ -83,6 +98,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return errSilent
 	}
 	fmt.Fprintln(stdout, "online: every mapped field exists and is writable")
+	fmt.Fprintf(stdout, "config %s is valid, checked online against %s\n", *path, client.APIDomain())
 	return nil
 }
 
