@@ -1048,3 +1048,67 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// A config with problems of reading (an unknown key, a value of the wrong
+// kind) and problems of validation reports them all at once, sorted by line,
+// without a second problem about a value already reported.
+func TestConfigParseAndValidateProblemsAtOnce(t *testing.T) {
+	yml := strings.NewReplacer(
+		"  data_center: us\n", "  data_center: US\n  datacenter: eu\n",
+		"    module: Contacts\n", "    module: contacts\n    linger: 5\n",
+	).Replace(minimalYAML)
+	_, err := Parse([]byte(yml), noEnv)
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("Parse = %v, want a *ParseError", err)
+	}
+	var got []string
+	for _, p := range pe.AllProblems() {
+		got = append(got, p.String())
+	}
+	want := []string{
+		`zoho.data_center: "US" is not one of us, eu, in, au, jp, ca, cn, sa (write us) (line 7)`,
+		`zoho.datacenter: unknown key (did you mean data_center?) (line 8)`,
+		`sync "contacts": syncs[0].module: "contacts" is not a module; write Contacts (module API names are case-sensitive) (line 15)`,
+		`sync "contacts": syncs[0].linger: "5" is not a duration: use Go syntax like 1s, 500ms or 2m (line 16)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A constant for one of the module's default fields replaces its default
+// mapping rather than being refused as mapped twice.
+func TestConfigConstantOverridesDefaultField(t *testing.T) {
+	yml := strings.Replace(minimalYAML, "    fields: {Last_Name: last_name, Email: email}\n", "    constants: {Title: Customer}\n", 1)
+	cfg := mustParse(t, yml, noEnv)
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	s := cfg.Syncs[0]
+	if _, mapped := s.Fields["Title"]; mapped || s.Constants["Title"] != "Customer" || s.Fields["Last_Name"] != "last_name" {
+		t.Errorf("fields %v, constants %v: want Title from constants only, the other defaults kept", s.Fields, s.Constants)
+	}
+}
+
+// Secret files that cannot be used are each named, with their key and line.
+func TestConfigSecretFileProblems(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.NewReplacer(
+		"the-client-secret", "file:"+filepath.Join(dir, "missing"),
+		"the-refresh-token", "file:"+empty,
+	).Replace(minimalYAML)
+	_, err := Parse([]byte(yml), noEnv)
+	for _, want := range []string{
+		"line 9: zoho.client_secret: cannot read the secret file " + filepath.Join(dir, "missing") + ": no such file or directory",
+		"line 10: zoho.refresh_token: the secret file " + empty + " is empty",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse error %v\nlacks %q", err, want)
+		}
+	}
+}
