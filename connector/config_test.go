@@ -1013,6 +1013,10 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data, env)
 		if err != nil {
+			var pe *ParseError
+			if errors.As(err, &pe) {
+				_ = pe.AllProblems() // validates what could be read
+			}
 			return
 		}
 		_ = cfg.Validate()
