@@ -2,17 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
 	"zohosink/connector"
-	"zohosink/schema"
 )
 
 const dlqUsage = `
@@ -33,74 +31,57 @@ Examples:
   zohosink dlq inspect --config zohosink.yaml --json | jq .
   zohosink dlq replay --config zohosink.yaml`
 
+// dlqFlags are the flags of dlq inspect and dlq replay.
+type dlqFlags struct {
+	fs         *flag.FlagSet
+	path       *string
+	limit      *int
+	asJSON     *bool
+	maxReplays *int
+	drain      *time.Duration
+	http       *string
+}
+
+func newDLQFlags(name string, stdout, stderr io.Writer) dlqFlags {
+	fs := flags(name, dlqUsage, stdout, stderr)
+	return dlqFlags{
+		fs:         fs,
+		path:       fs.String("config", "", "the config file (YAML)"),
+		limit:      fs.Int("limit", 0, "inspect: at most this many records (0: all)"),
+		asJSON:     fs.Bool("json", false, "inspect: one JSON object per line"),
+		maxReplays: fs.Int("max-replays", 3, "replay: leave records replayed this many times already"),
+		drain:      fs.Duration("drain-timeout", 30*time.Second, "replay: how long stopping waits for in-flight writes"),
+		http:       fs.String("http", "off", "replay: serve /metrics and /status on `ADDR` (off by default, so a replay runs beside zohosink run)"),
+	}
+}
+
 func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "inspect" && args[0] != "replay") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			flags("dlq", dlqUsage, stdout, stderr).Usage()
+			newDLQFlags("dlq", stdout, stderr).fs.Usage()
 			return nil
 		}
 		fmt.Fprintf(stderr, "%s\n\n", strings.TrimSpace(dlqUsage))
-		return &exitError{code: 2, err: errors.New("say inspect or replay")}
+		if len(args) == 0 {
+			return &exitError{code: 2, err: errors.New("say inspect or replay")}
+		}
+		return &exitError{code: 2, err: fmt.Errorf("unknown subcommand %q: say inspect or replay", args[0])}
 	}
 	sub := args[0]
-	fs := flags("dlq "+sub, dlqUsage, stdout, stderr)
-	path := fs.String("config", "", "the config file (YAML)")
-	limit := fs.Int("limit", 0, "inspect: at most this many records (0: all)")
-	asJSON := fs.Bool("json", false, "inspect: one JSON object per line")
-	maxReplays := fs.Int("max-replays", 3, "replay: leave records replayed this many times already")
-	drain := fs.Duration("drain-timeout", 30*time.Second, "replay: how long stopping waits for in-flight writes")
-	if err := parse(fs, args[1:]); err != nil {
+	f := newDLQFlags("dlq "+sub, stdout, stderr)
+	if err := parse(f.fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadValid(*path, stderr)
+	cfg, err := loadValid(*f.path, stderr)
 	if err != nil {
 		return err
 	}
 	if sub == "inspect" {
-		opts, err := connector.BrokerOptions(cfg)
-		if err != nil {
-			return err
-		}
-		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		dls, err := connector.ReadDeadLetters(rctx, opts, cfg.Kafka.DeadLetterTopic, *limit)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			for _, d := range dls {
-				if err := enc.Encode(d); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		if len(dls) == 0 {
-			fmt.Fprintf(stdout, "the dead-letter topic %s is empty\n", cfg.Kafka.DeadLetterTopic)
-			return nil
-		}
-		decs, _ := connector.NewDecoders(cfg)
-		key := func(d connector.DeadLetter) string {
-			// The key alone decodes like a tombstone's: its row key as text.
-			if dec := decs[d.Sync]; dec != nil && len(d.Key) > 0 {
-				if ch, err := dec.Decode(rctx, schema.Message{Topic: d.Topic, Partition: d.Partition, Offset: d.Offset, Key: d.Key}); err == nil && ch.KeyString != "" {
-					return ch.KeyString
-				}
-			}
-			return printable(d.Key)
-		}
-		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SYNC\tSOURCE\tKEY\tSTAGE\tCODE\tFIELD\tREPLAYS\tMESSAGE")
-		for _, d := range dls {
-			fmt.Fprintf(tw, "%s\t%s/%d@%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Sync, d.Topic, d.Partition, d.Offset, key(d), d.Stage, d.Code, d.Field, d.ReplayCount, d.Message)
-		}
-		tw.Flush()
-		fmt.Fprintf(stdout, "%d dead-lettered record(s) in %s\n", len(dls), cfg.Kafka.DeadLetterTopic)
-		return nil
+		return dlqInspect(ctx, cfg, *f.limit, *f.asJSON, stdout)
 	}
+	cfg.HTTP.Listen = *f.http
 	log := newLogger(cfg, stderr)
-	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithReplay(*maxReplays), connector.WithDrainTimeout(*drain))
+	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithReplay(*f.maxReplays), connector.WithDrainTimeout(*f.drain))
 	if err != nil {
 		return err
 	}
@@ -114,7 +95,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		written, skipped, dead = written+s.Written, skipped+s.Skipped, dead+s.DeadLettered
 	}
 	fmt.Fprintf(stdout, "replayed %d dead letter(s): %d written, %d skipped, %d dead-lettered again; left in place: %d replayed %d times already, %d of unknown syncs\n",
-		res.Replayed, written, skipped, dead, res.OverLimit, *maxReplays, res.UnknownSync)
+		res.Replayed, written, skipped, dead, res.OverLimit, *f.maxReplays, res.UnknownSync)
 	return nil
 }
 
