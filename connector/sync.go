@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,8 +57,32 @@ type inRecord struct {
 	part *partition
 }
 
+// source is the partition and offset of the source record: rec's own, or for
+// a replayed dead letter (whose rec has the dead-letter topic's partition
+// and offset, for the replay's checkpoint) those of its origin headers.
+func (r inRecord) source() (int32, int64) {
+	part, off := r.rec.Partition, r.rec.Offset
+	if !slices.ContainsFunc(r.rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == hdrReplayCount }) {
+		return part, off
+	}
+	for _, h := range r.rec.Headers {
+		switch h.Key {
+		case hdrPartition:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
+				part = int32(n)
+			}
+		case hdrOffset:
+			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				off = n
+			}
+		}
+	}
+	return part, off
+}
+
 func (r inRecord) where() string {
-	return fmt.Sprintf("%s/%d@%d", r.rec.Topic, r.rec.Partition, r.rec.Offset)
+	part, off := r.source()
+	return fmt.Sprintf("%s/%d@%d", r.rec.Topic, part, off)
 }
 
 // entry is the latest change of one key waiting to be written, with the
@@ -351,7 +376,8 @@ func (w *syncWorker) countConsumed() {
 // decode decodes a record, retrying while the schema registry is out of
 // reach; a record that cannot be decoded is returned as an error.
 func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, error) {
-	m := schema.Message{Topic: r.rec.Topic, Partition: r.rec.Partition, Offset: r.rec.Offset, Timestamp: r.rec.Timestamp, Key: r.rec.Key, Value: r.rec.Value}
+	part, off := r.source()
+	m := schema.Message{Topic: r.rec.Topic, Partition: part, Offset: off, Timestamp: r.rec.Timestamp, Key: r.rec.Key, Value: r.rec.Value}
 	for _, h := range r.rec.Headers {
 		m.Headers = append(m.Headers, schema.Header{Key: h.Key, Value: h.Value})
 	}
@@ -366,12 +392,12 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 		if !schema.IsRetryable(err) {
 			return ch, err
 		}
-		if r.part.gone.Load() {
-			return ch, err // revoked meanwhile: the next owner decodes it
+		if r.part.gone.Load() || ctx.Err() != nil {
+			return ch, err // revoked or stopping meanwhile: decoded again later
 		}
 		w.status.setState(stateRetrying, err.Error())
 		if attempt == 0 || attempt%10 == 0 {
-			w.log.Warn("schema registry unavailable, retrying", "topic", r.rec.Topic, "partition", r.rec.Partition, "offset", r.rec.Offset, "err", err)
+			w.log.Warn("schema registry unavailable, retrying", "record", r.where(), "err", err)
 		}
 		if !sleepCtx(ctx, backoff(attempt)) {
 			return ch, ctx.Err()
@@ -608,7 +634,7 @@ func (w *syncWorker) complete(res batchResult) {
 // acknowledged it.
 func (w *syncWorker) deadLetter(r inRecord, o outcome, b *batch) {
 	code := o.code
-	w.log.Warn("record dead-lettered", "topic", r.rec.Topic, "partition", r.rec.Partition, "offset", r.rec.Offset,
+	w.log.Warn("record dead-lettered", "record", r.where(),
 		"stage", o.stage, "code", code, "field", o.field, "reason", o.msg)
 	op := o.op
 	if op == "" && b != nil {
