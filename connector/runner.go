@@ -91,6 +91,7 @@ type Runner struct {
 	finalCommitFailed atomic.Bool
 
 	waiting       atomic.Value // string: what the start waits for (/readyz)
+	missingTopics atomic.Pointer[map[string]bool]
 	kafkaConnErr  atomic.Value // string: the last broker connection failure, "" once one succeeds
 	kafkaGroupErr atomic.Value // string: the last group management failure, "" once partitions are assigned
 }
@@ -320,6 +321,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer cl.Close()
 	r.dlq.cl = cl
 	go r.ensureDLQTopic(runCtx)
+	if !r.replay {
+		go r.watchTopics(runCtx, topics)
+	}
 
 	var loops sync.WaitGroup
 	for _, w := range r.workers {
@@ -870,6 +874,8 @@ func (r *Runner) Status() Status {
 		ss.Lag, ss.Partitions = lag[w], parts[w]
 		if kafka != "" && ss.State != stateFailed {
 			ss.State, ss.LastError = stateRetrying, kafka
+		} else if m := r.missingTopicsOf(w.cfg); m != "" && ss.State != stateFailed {
+			ss.State, ss.LastError = stateRetrying, m
 		}
 		st.Syncs = append(st.Syncs, ss)
 	}
@@ -886,6 +892,9 @@ func (r *Runner) NotReady() string {
 		return "stopped: " + err.Error()
 	}
 	if !r.joined.Load() {
+		if m := r.missingTopicsReason(); m != "" {
+			return m
+		}
 		why, _ := r.waiting.Load().(string)
 		if why == "" {
 			why = "starting"
@@ -898,7 +907,76 @@ func (r *Runner) NotReady() string {
 	if t, ok := r.crm.(interface{ HasToken() bool }); ok && !t.HasToken() {
 		return "no Zoho access token yet"
 	}
+	return r.missingTopicsReason()
+}
+
+// missingTopicsReason names the first sync with a missing topic, or "".
+func (r *Runner) missingTopicsReason() string {
+	for _, w := range r.workers {
+		if m := r.missingTopicsOf(w.cfg); m != "" {
+			return fmt.Sprintf("sync %s: %s", w.cfg.Name, m)
+		}
+	}
 	return ""
+}
+
+// watchTopics checks that the topics of the syncs exist, at the start and
+// then every half minute: a misspelt topic otherwise looks like a quiet
+// one. /status and /readyz name the missing ones, and the log says it once
+// per topic (and again when it appears).
+func (r *Runner) watchTopics(ctx context.Context, topics []string) {
+	adm := kadm.NewClient(r.cl)
+	warned := map[string]bool{}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		details, err := adm.ListTopics(cctx, topics...)
+		cancel()
+		if err == nil {
+			missing := map[string]bool{}
+			for _, t := range topics {
+				if d, ok := details[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+					missing[t] = true
+				}
+			}
+			r.missingTopics.Store(&missing)
+			for _, t := range topics {
+				switch {
+				case missing[t] && !warned[t]:
+					r.log.Warn("topic does not exist (yet): check its name in the config; Debezium creates a table's topic with its first change", "topic", t)
+				case !missing[t] && warned[t]:
+					r.log.Info("topic exists now", "topic", t)
+					r.cl.ForceMetadataRefresh() // consume it now, not at the next metadata refresh
+				}
+				warned[t] = missing[t]
+			}
+		}
+		every := 30 * time.Second
+		if p := r.missingTopics.Load(); p != nil && len(*p) > 0 {
+			every = 5 * time.Second
+		}
+		if !sleepCtx(ctx, every) {
+			return
+		}
+	}
+}
+
+// missingTopicsOf says which topics of a sync do not exist, "" when all do
+// (or when not known yet).
+func (r *Runner) missingTopicsOf(sc *SyncConfig) string {
+	p := r.missingTopics.Load()
+	if p == nil {
+		return ""
+	}
+	var gone []string
+	for _, t := range sc.Topics {
+		if (*p)[t] {
+			gone = append(gone, t)
+		}
+	}
+	if len(gone) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("topic %s does not exist (yet): check its name; Debezium creates a table's topic with its first change", strings.Join(gone, ", "))
 }
 
 // HTTPAddr returns the address the HTTP endpoints listen on ("" before Run

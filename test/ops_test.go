@@ -1,7 +1,9 @@
 package test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"zohosink/zoho/zohotest"
@@ -278,5 +281,46 @@ func TestHTTPPortInUse(t *testing.T) {
 	code, _, stderr := runCmd(t, nil, "run", "--config", s.config(cfg, nil))
 	if code != 1 || !strings.Contains(stderr, "http.listen "+ln.Addr().String()) || !strings.Contains(stderr, "address already in use") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// A topic that does not exist (a typo, or a table without changes yet) is
+// named by /readyz, /status and the log, instead of looking like a quiet
+// topic; once it is created, its records are written.
+func TestMissingTopicIsNamed(t *testing.T) {
+	s := newStack(t, 1, nil)
+	cfg := strings.Replace(opsConfig, "wh.public.customers", "wh.public.customer", 1)
+	p := start(t, nil, "run", "--config", s.config(cfg, nil))
+	base := "http://" + httpAddr(t, p)
+	eventually(t, 30*time.Second, "/readyz names the missing topic", func() (bool, string) {
+		code, body := get(t, base+"/readyz")
+		return code == 503 && strings.Contains(body, "topic wh.public.customer does not exist"), body
+	})
+	_, body := get(t, base+"/status")
+	if !strings.Contains(body, `"state": "retrying"`) || !strings.Contains(body, "wh.public.customer does not exist") {
+		t.Errorf("/status does not show the missing topic:\n%s", body)
+	}
+	if !strings.Contains(p.output(), `"msg":"topic does not exist (yet)`) {
+		t.Errorf("the log does not name the missing topic:\n%s", p.output())
+	}
+	// Debezium creates the topic with the table's first change.
+	table := contactsTable
+	table.Name = "customer"
+	enc := s.register(table)
+	if _, err := kadm.NewClient(s.cl).CreateTopic(context.Background(), 1, 1, nil, table.Topic()); err != nil {
+		t.Fatal(err)
+	}
+	s.produce(event(t, enc, 'c', nil, map[string]any{"id": int64(1), "email": email(1), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	eventually(t, 60*time.Second, "the record of the new topic written", func() (bool, string) {
+		n := len(s.sim.Records("Contacts"))
+		return n == 1, fmt.Sprintf("%d contacts", n)
+	})
+	eventually(t, 30*time.Second, "ready", func() (bool, string) {
+		code, body := get(t, base+"/readyz")
+		return code == 200, body
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
