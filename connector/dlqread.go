@@ -2,11 +2,16 @@ package connector
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -70,58 +75,227 @@ func ParseDeadLetter(r *kgo.Record) DeadLetter {
 	return d
 }
 
+// ErrNoDeadLetterTopic is matched (errors.Is) by the error of a read of a
+// dead-letter topic that does not exist: nothing was ever dead-lettered
+// there.
+var ErrNoDeadLetterTopic = errors.New("the dead-letter topic does not exist")
+
+// BrokersUnreachableError is a read that failed because no broker could be
+// talked to: nothing listening, a TLS or SASL mismatch, a wrong address.
+type BrokersUnreachableError struct {
+	// Brokers are the addresses that could not be talked to, in the order
+	// they first failed.
+	Brokers []string
+	// Err is the last connection error.
+	Err error
+}
+
+func (e *BrokersUnreachableError) Error() string {
+	return fmt.Sprintf("cannot talk to Kafka broker(s) %s: %v", strings.Join(e.Brokers, ", "), e.Err)
+}
+
+func (e *BrokersUnreachableError) Unwrap() error { return e.Err }
+
+// DeadLetterRead is what ReadDeadLetterTopic read.
+type DeadLetterRead struct {
+	// DeadLetters are the records read, at most the limit asked for.
+	DeadLetters []DeadLetter
+	// Total is how many records the topic holds (the sum over its
+	// partitions of end minus start offset), whether or not all were read.
+	Total int64
+}
+
 // ReadDeadLetters reads the dead-letter topic from its start to its end as
 // it is now (at most limit records when limit > 0), without a consumer group
 // and without committing anything.
 func ReadDeadLetters(ctx context.Context, opts []kgo.Opt, topic string, limit int) ([]DeadLetter, error) {
-	cl, err := kgo.NewClient(opts...)
+	r, err := ReadDeadLetterTopic(ctx, opts, topic, limit)
+	return r.DeadLetters, err
+}
+
+// connFailuresToGiveUp is how many connection attempts in a row may fail,
+// with none succeeding in between, before a read gives up: the brokers
+// cannot be talked to, and retrying until the deadline only hides why.
+const connFailuresToGiveUp = 3
+
+// connWatch follows the client's connection attempts.
+type connWatch struct {
+	mu      sync.Mutex
+	fails   int // in a row
+	last    error
+	brokers []string
+	giveUp  context.CancelCauseFunc
+}
+
+var errGaveUp = errors.New("the brokers cannot be talked to")
+
+func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.fails = 0
+		return
+	}
+	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
+	found := false
+	for _, b := range w.brokers {
+		found = found || b == addr
+	}
+	if !found {
+		w.brokers = append(w.brokers, addr)
+	}
+	w.last = errors.New(strings.TrimPrefix(err.Error(), "unable to dial: "))
+	if w.fails++; w.fails >= connFailuresToGiveUp {
+		w.giveUp(errGaveUp)
+	}
+}
+
+// explain turns the error of a failed read into one that says the brokers
+// could not be talked to, when that is why it failed.
+func (w *connWatch) explain(err error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last == nil || (w.fails == 0 && !errors.Is(err, errGaveUp)) {
+		return err
+	}
+	return &BrokersUnreachableError{Brokers: append([]string(nil), w.brokers...), Err: w.last}
+}
+
+// ReadDeadLetterTopic reads the dead-letter topic from its start to its end
+// as it is now (at most limit records when limit > 0), without a consumer
+// group and without committing anything, and says how many records the topic
+// holds. A topic that does not exist gives an error matching
+// ErrNoDeadLetterTopic; brokers that cannot be talked to (after a few
+// attempts, not at ctx's deadline) a *BrokersUnreachableError.
+func ReadDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limit int) (DeadLetterRead, error) {
+	var res DeadLetterRead
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watch := &connWatch{giveUp: cancel}
+	cl, err := kgo.NewClient(append(opts[:len(opts):len(opts)], kgo.WithHooks(watch))...)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
+	fail := func(err error) (DeadLetterRead, error) {
+		if errors.Is(err, context.Canceled) && errors.Is(context.Cause(ctx), errGaveUp) {
+			err = errGaveUp
+		}
+		return res, fmt.Errorf("dead-letter topic %s: %w", topic, watch.explain(err))
 	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return res, fmt.Errorf("dead-letter topic %s: %w", topic, ErrNoDeadLetterTopic)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fail(err)
 	}
 	want := map[int32]int64{}
 	consume := map[string]map[int32]kgo.Offset{topic: {}}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
+		start := int64(0)
+		if s, ok := starts.Lookup(topic, o.Partition); ok {
+			start = s.Offset
+		}
+		// A partition emptied by retention (start == end) has nothing to
+		// wait for.
+		if o.Offset > start {
+			res.Total += o.Offset - start
 			want[o.Partition] = o.Offset
-			consume[topic][o.Partition] = kgo.NewOffset().AtStart()
+			consume[topic][o.Partition] = kgo.NewOffset().At(start)
 		}
 	})
 	if len(want) == 0 {
-		return nil, nil
+		return res, nil
 	}
 	cl.AddConsumePartitions(consume)
-	var out []DeadLetter
+	out := &res.DeadLetters
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return fail(err)
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
 		if ferr != nil {
-			return out, ferr
+			return fail(ferr)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				out = append(out, ParseDeadLetter(r))
+				*out = append(*out, ParseDeadLetter(r))
 			}
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}
 		})
-		if limit > 0 && len(out) >= limit {
-			return out[:limit], nil
+		if limit > 0 && len(*out) >= limit {
+			*out = (*out)[:limit]
+			return res, nil
 		}
 	}
-	return out, nil
+	return res, nil
+}
+
+// sourceKey is where a dead letter's record came from.
+type sourceKey struct {
+	topic     string
+	partition int32
+	offset    int64
+}
+
+// LatestDeadLetters keeps, of the dead letters of one source record (the
+// same __connect.errors.topic, partition and offset), only the newest copy:
+// a record that failed again when replayed is dead-lettered again with its
+// replay count raised, and the older copies stay in the topic. The newest is
+// the one with the highest replay count; between equal counts, the later in
+// the dead-letter partition (or by timestamp across partitions, or in dls).
+// Dead letters without origin headers are all kept. latest keeps the order
+// of dls; superseded is how many older copies were left out.
+func LatestDeadLetters(dls []DeadLetter) (latest []DeadLetter, superseded int) {
+	newest := make(map[sourceKey]int, len(dls))
+	for i, d := range dls {
+		if d.Topic == "" {
+			continue
+		}
+		k := sourceKey{d.Topic, d.Partition, d.Offset}
+		if j, ok := newest[k]; !ok || newerDeadLetter(d, dls[j]) {
+			newest[k] = i
+		}
+	}
+	latest = make([]DeadLetter, 0, len(newest))
+	for i, d := range dls {
+		if d.Topic != "" && newest[sourceKey{d.Topic, d.Partition, d.Offset}] != i {
+			superseded++
+			continue
+		}
+		latest = append(latest, d)
+	}
+	return latest, superseded
+}
+
+// newerDeadLetter reports whether a is a newer copy than b, which comes
+// before it in the slice read.
+func newerDeadLetter(a, b DeadLetter) bool {
+	switch {
+	case a.ReplayCount != b.ReplayCount:
+		return a.ReplayCount > b.ReplayCount
+	case a.DLQPartition == b.DLQPartition:
+		return a.DLQOffset > b.DLQOffset
+	case !a.Timestamp.Equal(b.Timestamp):
+		return a.Timestamp.After(b.Timestamp)
+	}
+	return true
 }
 
 // BrokerOptions returns the franz-go options to reach the config's Kafka

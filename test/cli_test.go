@@ -2,6 +2,7 @@ package test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -52,8 +53,30 @@ syncs:
 		t.Fatal("validate printed the client secret")
 	}
 	code, stdout, stderr = runCmd(t, env, "validate", "--config", good, "--online")
-	if code != 0 || !strings.Contains(stdout, "Contacts requires") || !strings.Contains(stdout, "Last_Name") {
+	if code != 0 || !strings.Contains(stdout, "Contacts requires") || !strings.Contains(stdout, "Last_Name") ||
+		!strings.Contains(stdout, "1 of 1 topics exist") || !strings.HasSuffix(stdout, "is valid, checked online against "+s.sim.URL+"\n") {
 		t.Fatalf("valid config online: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	// A misspelt topic is a warning (Debezium creates topics lazily); a
+	// registry out of reach is a problem, said once.
+	typoTopic := s.config(strings.Replace(s.configText(`kafka: {brokers: ["{{.Broker}}"]}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
+`, nil), "wh.public.customers", "wh.public.customer", 1), nil)
+	code, stdout, stderr = runCmd(t, nil, "validate", "--config", typoTopic, "--online")
+	if code != 0 || !strings.Contains(stdout, "warning: topic wh.public.customer does not exist (yet)") {
+		t.Errorf("misspelt topic online: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	s.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
+	code, stdout, stderr = runCmd(t, nil, "validate", "--config", typoTopic, "--online")
+	s.reg.ClearInterceptors()
+	if code == 0 || strings.Count(stderr, "schema registry") != 1 || !strings.Contains(stderr, "cannot be reached") || strings.Contains(stdout, "is valid") {
+		t.Errorf("registry down online: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 
 	// Several problems at once, each naming the sync and the key.

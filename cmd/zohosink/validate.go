@@ -9,11 +9,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"zohosink/connector"
-	"zohosink/zoho"
 	"zohosink/schema"
+	"zohosink/zoho"
 )
 
 const validateUsage = `
@@ -23,7 +25,9 @@ Checks the config without writing anything: every problem at once, one line
 each, naming the sync and the key. With --online it also gets a Zoho token and
 checks every mapped field against the org's fields metadata (unknown or
 read-only fields, constants Zoho cannot take, picklist values not in the org's
-list) and lists the fields each module requires. Exit 0 when valid.
+list, column types from the topics' registered schemas) and lists the fields
+each module requires; it also reaches the Kafka brokers (and says which topics
+do not exist yet) and the schema registry. Exit 0 when valid.
 
 Examples:
   zohosink validate --config zohosink.yaml
@@ -71,7 +75,16 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("online: %w", err)
 	}
 	fmt.Fprintf(stdout, "online: got a Zoho token; API domain %s\n", client.APIDomain())
-	columns := topicColumns(octx, cfg, stdout)
+	problems := 0
+	if err := checkKafka(octx, cfg, stdout); err != nil {
+		problems++
+		fmt.Fprintf(stderr, "  %v\n", err)
+	}
+	columns, err := topicColumns(octx, cfg, stdout)
+	if err != nil {
+		problems++
+		fmt.Fprintf(stderr, "  %v\n", err)
+	}
 	findings, required, err := connector.CheckOnline(octx, cfg, client, columns)
 	if err != nil {
 		return fmt.Errorf("online: %w", err)
@@ -84,7 +97,6 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	for _, m := range mods {
 		fmt.Fprintf(stdout, "online: %s requires %s\n", m, strings.Join(required[m], ", "))
 	}
-	problems := 0
 	for _, f := range findings {
 		if f.Warning {
 			fmt.Fprintf(stdout, "  %s\n", f)
@@ -102,12 +114,45 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	return nil
 }
 
+// checkKafka reaches the brokers and says which topics do not exist yet (a
+// warning: Debezium creates a table's topic with its first change).
+func checkKafka(ctx context.Context, cfg *connector.Config, stdout io.Writer) error {
+	opts, err := connector.BrokerOptions(cfg)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	defer cl.Close()
+	var topics []string
+	for i := range cfg.Syncs {
+		topics = append(topics, cfg.Syncs[i].Topics...)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	details, err := kadm.NewClient(cl).ListTopics(cctx, topics...)
+	if err != nil {
+		return fmt.Errorf("kafka: cannot reach the brokers %s: %v (check kafka.brokers, kafka.tls and kafka.sasl)", strings.Join(cfg.Kafka.Brokers, ", "), err)
+	}
+	missing := 0
+	for _, t := range topics {
+		if d, ok := details[t]; !ok || d.Err != nil {
+			missing++
+			fmt.Fprintf(stdout, "  warning: topic %s does not exist (yet): check its name; Debezium creates a table's topic with its first change\n", t)
+		}
+	}
+	fmt.Fprintf(stdout, "online: reached Kafka at %s; %d of %d topics exist\n", strings.Join(cfg.Kafka.Brokers, ", "), len(topics)-missing, len(topics))
+	return nil
+}
+
 // topicColumns reads each topic's latest value schema from the registry
 // (subject <topic>-value), for checking column types against field types.
 // A topic with no schema yet, or a registry out of reach, is only said.
-func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) map[string][]schema.Column {
+func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) (map[string][]schema.Column, error) {
 	if cfg.SchemaRegistry.URL == "" {
-		return nil
+		return nil, nil
 	}
 	opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry.URL)}
 	if cfg.SchemaRegistry.Username != "" {
@@ -115,24 +160,29 @@ func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) 
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		fmt.Fprintf(stdout, "online: schema registry: %v (column types not checked)\n", err)
-		return nil
+		return nil, fmt.Errorf("schema registry %s: %v", cfg.SchemaRegistry.URL, err)
 	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := cl.Subjects(cctx); err != nil {
+		return nil, fmt.Errorf("schema registry %s cannot be reached: %v (check schema_registry.url and its credentials)", cfg.SchemaRegistry.URL, err)
+	}
+	fmt.Fprintf(stdout, "online: reached the schema registry at %s\n", cfg.SchemaRegistry.URL)
 	out := map[string][]schema.Column{}
 	for i := range cfg.Syncs {
 		for _, topic := range cfg.Syncs[i].Topics {
-			ss, err := cl.SchemaByVersion(ctx, topic+"-value", -1)
+			ss, err := cl.SchemaByVersion(cctx, topic+"-value", -1)
 			if err != nil {
-				fmt.Fprintf(stdout, "online: no value schema for topic %s in the registry (%v): its column types are not checked\n", topic, err)
+				fmt.Fprintf(stdout, "  warning: no value schema for topic %s in the registry (%v): its column types are not checked\n", topic, err)
 				continue
 			}
 			cols, err := schema.ColumnsOf(ss.Schema.Schema)
 			if err != nil {
-				fmt.Fprintf(stdout, "online: topic %s: %v\n", topic, err)
+				fmt.Fprintf(stdout, "  warning: topic %s: %v\n", topic, err)
 				continue
 			}
 			out[topic] = cols
 		}
 	}
-	return out
+	return out, nil
 }
