@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 
@@ -66,10 +68,18 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *fault429 > 0 {
 		sim.SetFaultRate(zohotest.FaultTooManyRequests, *fault429)
 	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		if _, _, serr := net.SplitHostPort(*listen); serr != nil {
+			return &exitError{code: 2, err: fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8090", *listen)}
+		}
+		return fmt.Errorf("cannot listen on %s: %v (another process has the port? choose another with --listen)", *listen, errors.Unwrap(err))
+	}
+	addr := ln.Addr().String()
 	c := sim.Credentials()
 	fmt.Fprintf(stdout, "Zoho CRM simulator (%s edition) listening on %s\n  client_id: %s\n  client_secret: %s\n  refresh_token: %s\n  api_domain and accounts_url: http://%s\n  Self Client grant token: curl 'http://%s%s?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ'\n",
-		*edition, *listen, c.ClientID, c.ClientSecret, c.RefreshToken, *listen, *listen, zohotest.SelfClientPath)
-	err := sim.ListenAndServe(ctx, *listen)
+		*edition, addr, c.ClientID, c.ClientSecret, c.RefreshToken, addr, addr, zohotest.SelfClientPath)
+	err = sim.Serve(ctx, ln)
 	if ctx.Err() != nil {
 		return nil
 	}

@@ -45,8 +45,14 @@ func (s *Server) Close() {
 func (s *Simulator) ListenAndServe(ctx context.Context, addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("zohotest: listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves the simulator on ln until ctx ends, with ln's address as
+// its base URL (token responses' api_domain).
+func (s *Simulator) Serve(ctx context.Context, ln net.Listener) error {
 	s.SetBaseURL("http://" + ln.Addr().String())
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -65,6 +71,6 @@ func (s *Simulator) ListenAndServe(ctx context.Context, addr string) error {
 		if errors.Is(err, http.ErrServerClosed) {
 			return nil
 		}
-		return fmt.Errorf("zohotest: serve on %s: %w", ln.Addr(), err)
+		return fmt.Errorf("serve on %s: %w", ln.Addr(), err)
 	}
 }
