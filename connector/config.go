@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -291,14 +292,18 @@ const (
 )
 
 // Load reads the config file at path: see Parse. Environment variables come
-// from the process environment; relative file: paths of secrets are read
-// relative to the working directory.
+// from the process environment; relative paths of secret files (file:)
+// and TLS files are read from the config file's folder.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(data, os.LookupEnv)
+	dir, err := filepath.Abs(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(data, os.LookupEnv, dir)
 }
 
 // Parse reads a config from YAML:
@@ -323,6 +328,12 @@ func Load(path string) (*Config, error) {
 //
 // Parse does not call Validate.
 func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
+	return parse(data, env, "")
+}
+
+// parse is Parse with relative file paths (secrets' file:, TLS files) read
+// from dir; "" leaves them relative to the working directory.
+func parse(data []byte, env func(string) (string, bool), dir string) (*Config, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
@@ -349,8 +360,9 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 			}
 			partial := &Config{}
 			if !w.aborted && root.Decode(partial) == nil {
-				pe.Problems = append(pe.Problems, readSecretFiles(reflect.ValueOf(partial).Elem(), "", w.lines)...)
+				pe.Problems = append(pe.Problems, readSecretFiles(reflect.ValueOf(partial).Elem(), "", w.lines, dir)...)
 				partial.applyDefaults(w.lines)
+				partial.resolveTLSFiles(dir)
 				partial.lines = w.lines
 				pe.Partial = partial
 				pe.nameSyncs()
@@ -362,7 +374,8 @@ func Parse(data []byte, env func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	cfg.lines = w.lines
-	if ps := readSecretFiles(reflect.ValueOf(cfg).Elem(), "", w.lines); len(ps) > 0 {
+	cfg.resolveTLSFiles(dir)
+	if ps := readSecretFiles(reflect.ValueOf(cfg).Elem(), "", w.lines, dir); len(ps) > 0 {
 		cfg.applyDefaults(w.lines)
 		pe := &ParseError{Problems: ps, Partial: cfg}
 		pe.nameSyncs()
@@ -750,7 +763,7 @@ func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 // readSecretFiles replaces every Secret "file:/path" with the file's
 // content, trimmed of its trailing newline, and reports every file that
 // cannot be read or is empty (naming the key and the path, never content).
-func readSecretFiles(v reflect.Value, path string, lines map[string]int) []Problem {
+func readSecretFiles(v reflect.Value, path string, lines map[string]int, dir string) []Problem {
 	t := v.Type()
 	var out []Problem
 	switch {
@@ -766,6 +779,7 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int) []Probl
 		if file == "" {
 			return bad("file: needs a path (file:/run/secrets/name)")
 		}
+		file = inDir(dir, file)
 		data, err := os.ReadFile(file)
 		if err != nil {
 			var pe *os.PathError
@@ -789,14 +803,28 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int) []Probl
 			if path != "" {
 				p = path + "." + name
 			}
-			out = append(out, readSecretFiles(v.Field(i), p, lines)...)
+			out = append(out, readSecretFiles(v.Field(i), p, lines, dir)...)
 		}
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 		for i := range v.Len() {
-			out = append(out, readSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i), lines)...)
+			out = append(out, readSecretFiles(v.Index(i), fmt.Sprintf("%s[%d]", path, i), lines, dir)...)
 		}
 	}
 	return out
+}
+
+// inDir returns a relative path as a path in dir (when dir is not "").
+func inDir(dir, path string) string {
+	if dir == "" || path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}
+
+// resolveTLSFiles makes the TLS files' relative paths paths in dir.
+func (c *Config) resolveTLSFiles(dir string) {
+	t := &c.Kafka.TLS
+	t.CAFile, t.CertFile, t.KeyFile = inDir(dir, t.CAFile), inDir(dir, t.CertFile), inDir(dir, t.KeyFile)
 }
 
 // applyDefaults fills absent keys (lines lacks them) and empty strings.

@@ -1116,3 +1116,33 @@ func TestConfigSecretFileProblems(t *testing.T) {
 		}
 	}
 }
+
+// Relative file: paths (and TLS files) are read next to the config file,
+// wherever zohosink runs from, as `zohosink auth --write` suggests.
+func TestConfigRelativeFilesAreBesideTheConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "refresh_token"), []byte("1000.rt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.Replace(minimalYAML, "the-refresh-token", "file:refresh_token", 1)
+	yml = strings.Replace(yml, "  brokers: [\"localhost:9092\"]\n", "  brokers: [\"localhost:9092\"]\n  tls: {enabled: true, ca_file: certs/ca.pem}\n", 1)
+	path := filepath.Join(dir, "zohosink.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Zoho.RefreshToken.Reveal(); got != "1000.rt" {
+		t.Errorf("refresh token %q, want the file beside the config", got)
+	}
+	if want := filepath.Join(dir, "certs", "ca.pem"); cfg.Kafka.TLS.CAFile != want {
+		t.Errorf("ca_file %q, want %q", cfg.Kafka.TLS.CAFile, want)
+	}
+	// A missing one is named by its full path.
+	os.Remove(filepath.Join(dir, "refresh_token"))
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "refresh_token")) {
+		t.Errorf("Load = %v, want the full path of the missing file", err)
+	}
+}

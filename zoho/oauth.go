@@ -253,6 +253,7 @@ func tokenError(tr *tokenResponse, status int, accountsURL string, exchange bool
 			e.Message += ": " + tr.ErrorDescription
 		}
 		e.RetryAfter = 30*time.Second + rand.N(30*time.Second)
+		e.Hint = "every process using this refresh token takes its own access token when it starts (zohosink run and each restart of it, validate --online, dlq replay): wait up to 10 minutes; give each deployment its own refresh token (zohosink auth) so they do not share the allowance"
 	case tr.Error == "invalid_redirect_uri":
 		e.Class = Fatal
 		e.Message = "the redirect URI is not the one registered for this client"
