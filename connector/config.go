@@ -467,8 +467,8 @@ type configWalker struct {
 	seen  map[*yaml.Node]bool // scalars already expanded
 	// active holds the nodes being walked, to stop at an alias cycle;
 	// steps counts nodes walked, aborted is set once maxWalkSteps is passed.
-	active  map[*yaml.Node]bool
-	steps   int
+	active   map[*yaml.Node]bool
+	steps    int
 	aborted  bool
 	problems []Problem
 	bad      []*yaml.Node // values failValue reported

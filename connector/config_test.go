@@ -122,7 +122,9 @@ func TestConfigDefaultsFollowGroupAndKeepExplicitValues(t *testing.T) {
 // wantProblem is a Problem a test expects, its line aside.
 type wantProblem struct{ Sync, Key, Message string }
 
-func (w wantProblem) String() string { return Problem{Sync: w.Sync, Key: w.Key, Message: w.Message}.String() }
+func (w wantProblem) String() string {
+	return Problem{Sync: w.Sync, Key: w.Key, Message: w.Message}.String()
+}
 
 // assertProblems checks that err is a *ValidationError holding exactly the
 // problems of want, in any order, matching Sync and Key exactly and Message
