@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -113,15 +117,20 @@ func ReadDeadLetters(ctx context.Context, opts []kgo.Opt, topic string, limit in
 	return r.DeadLetters, err
 }
 
-// connFailuresToGiveUp is how many connection attempts in a row may fail,
-// with none succeeding in between, before a read gives up: the brokers
-// cannot be talked to, and retrying until the deadline only hides why.
-const connFailuresToGiveUp = 3
+// A read gives up on brokers it cannot talk to once connection attempts
+// have failed connFailuresToGiveUp times in a row, none succeeding in
+// between, over at least connFailingToGiveUp: retrying until the caller's
+// deadline would only hide why.
+const (
+	connFailuresToGiveUp = 2
+	connFailingToGiveUp  = 2 * time.Second
+)
 
 // connWatch follows the client's connection attempts.
 type connWatch struct {
 	mu      sync.Mutex
-	fails   int // in a row
+	fails   int       // in a row
+	since   time.Time // when the first of them started
 	last    error
 	brokers []string
 	giveUp  context.CancelCauseFunc
@@ -129,7 +138,7 @@ type connWatch struct {
 
 var errGaveUp = errors.New("the brokers cannot be talked to")
 
-func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, took time.Duration, _ net.Conn, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err == nil {
@@ -137,17 +146,29 @@ func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ 
 		return
 	}
 	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
-	found := false
-	for _, b := range w.brokers {
-		found = found || b == addr
-	}
-	if !found {
+	if !slices.Contains(w.brokers, addr) {
 		w.brokers = append(w.brokers, addr)
 	}
-	w.last = errors.New(strings.TrimPrefix(err.Error(), "unable to dial: "))
-	if w.fails++; w.fails >= connFailuresToGiveUp {
+	w.last = connError(err, took)
+	if w.fails == 0 {
+		w.since = time.Now().Add(-took)
+	}
+	if w.fails++; w.fails >= connFailuresToGiveUp && time.Since(w.since) >= connFailingToGiveUp {
 		w.giveUp(errGaveUp)
 	}
+}
+
+// connError says why a connection attempt failed in words an operator can
+// act on.
+func connError(err error, took time.Duration) error {
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("no answer within %s (a TLS or SASL setting that does not match the listener, or a firewall?)", took.Round(time.Second))
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("the broker closed the connection (%v): does the listener want TLS or SASL?", err)
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "unable to dial: "))
 }
 
 // explain turns the error of a failed read into one that says the brokers
@@ -158,7 +179,7 @@ func (w *connWatch) explain(err error) error {
 	if w.last == nil || (w.fails == 0 && !errors.Is(err, errGaveUp)) {
 		return err
 	}
-	return &BrokersUnreachableError{Brokers: append([]string(nil), w.brokers...), Err: w.last}
+	return &BrokersUnreachableError{Brokers: slices.Clone(w.brokers), Err: w.last}
 }
 
 // ReadDeadLetterTopic reads the dead-letter topic from its start to its end
