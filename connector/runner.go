@@ -336,6 +336,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.replay {
 		go r.stopAtReplayEnd(runCtx)
 	}
+	go r.logProgress(runCtx, progressEvery)
 
 	r.poll(runCtx)
 	<-commitDone
@@ -406,6 +407,32 @@ func (r *Runner) Stopped() string {
 		return "stopped: the final commit failed, so the records since the last commit will be written again at the next start"
 	}
 	return "stopped: offsets of finished records committed"
+}
+
+// progressEvery is how often a running sync's counts are logged (when they
+// moved), so `run` says what it does without a dashboard.
+const progressEvery = 30 * time.Second
+
+func (r *Runner) logProgress(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last := map[string]SyncStatus{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, s := range r.Status().Syncs {
+			prev := last[s.Name]
+			if s.Consumed == prev.Consumed && s.Lag == prev.Lag && s.State == prev.State {
+				continue
+			}
+			last[s.Name] = s
+			r.log.Info("progress", "sync", s.Name, "state", s.State, "consumed", s.Consumed, "written", s.Written,
+				"skipped", s.Skipped, "dead_lettered", s.DeadLettered, "lag", s.Lag, "partitions", s.Partitions)
+		}
+	}
 }
 
 // fatal returns the error that stopped the runner, if one did.

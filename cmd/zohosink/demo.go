@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -32,6 +33,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	timeout := fs.Duration("timeout", 3*time.Minute, "give up when the pipeline has not caught up by then")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *records < 1 {
+		return &exitError{code: 2, err: fmt.Errorf("--records %d: give at least 1 row per table", *records)}
 	}
 	_, err := demo.Run(ctx, demo.Options{Records: *records, Keep: *keep, Out: stdout, Timeout: *timeout})
 	return err

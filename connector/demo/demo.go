@@ -207,14 +207,17 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	res.Credits = sim.CreditsUsed()
-	summary(out, res, runner)
+	summary(out, res, runner, o.Keep)
 
 	if o.Keep {
 		addr := runner.HTTPAddr()
 		cfgFile := ""
 		if dir, err := os.MkdirTemp("", "zohosink-demo"); err == nil {
 			cfgFile = filepath.Join(dir, "demo.yaml")
-			if err := os.WriteFile(cfgFile, cfgText.Bytes(), 0o600); err != nil {
+			// For the user's own commands: logs at info, so `run` says
+			// what it does (the demo keeps its own quiet).
+			text := strings.Replace(cfgText.String(), "level: warn", "level: info", 1)
+			if err := os.WriteFile(cfgFile, []byte(text), 0o600); err != nil {
 				cfgFile = ""
 			}
 			defer os.RemoveAll(dir)
@@ -222,7 +225,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		fmt.Fprintf(out, "\nEverything stays up until Ctrl-C:\n  Kafka broker     %s   (kcat -b %s -L)\n  schema registry  %s\n  Zoho simulator   %s   (client_id %s, client_secret %s, refresh_token %s: demo credentials)\n  metrics          http://%s/metrics\n  status           http://%s/status\n",
 			broker, broker, reg.URL(), sim.URL, creds.ClientID, creds.ClientSecret, creds.RefreshToken, addr, addr)
 		if cfgFile != "" {
-			fmt.Fprintf(out, "  the demo's config %s; try:\n    zohosink dlq inspect --config %s\n    zohosink validate --config %s --online\n", cfgFile, cfgFile, cfgFile)
+			fmt.Fprintf(out, "  the demo's config %s; try:\n    zohosink dlq inspect --config %s\n    zohosink validate --config %s --online\n    zohosink run --config %s   (joins the demo's consumer group: the partitions are shared)\n", cfgFile, cfgFile, cfgFile, cfgFile)
 		}
 		<-ctx.Done()
 	}
@@ -296,7 +299,7 @@ func committedAtEnd(ctx context.Context, broker, group string, topics []string) 
 	return ok, nil
 }
 
-func summary(out io.Writer, res *Result, runner *connector.Runner) {
+func summary(out io.Writer, res *Result, runner *connector.Runner, keep bool) {
 	fmt.Fprintf(out, "\nDone in %.1fs: %d change events from 5 warehouse tables.\n\n", res.Elapsed.Seconds(), res.Produced)
 	written := counterBy(runner, "zohosink_records_written_total", "operation")
 	skipped := counterBy(runner, "zohosink_records_skipped_total", "reason")
@@ -339,7 +342,9 @@ func summary(out io.Writer, res *Result, runner *connector.Runner) {
 		tw.Flush()
 		fmt.Fprintln(out)
 	}
-	fmt.Fprintln(out, "Next: `go run ./cmd/zohosink demo --keep` leaves the stack up to explore (metrics, /status, the dead-letter topic);")
+	if !keep {
+		fmt.Fprintln(out, "Next: `go run ./cmd/zohosink demo --keep` leaves the stack up to explore (metrics, /status, the dead-letter topic);")
+	}
 	fmt.Fprintln(out, "README.md walks from here to a real Kafka + Debezium + Zoho CRM setup.")
 }
 
