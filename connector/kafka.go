@@ -132,3 +132,43 @@ func (k *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	}
 	k.l.Warn("kafka: "+msg, keyvals...)
 }
+
+// KafkaHint says what to check for a Kafka connection error, given what the
+// config asks for ("" when it has nothing to add). A TLS or SASL setting that
+// does not match the broker's listener shows only as EOF or a timeout.
+func KafkaHint(cfg *Config, err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	tls, sasl := cfg.Kafka.TLS.Enabled, cfg.Kafka.SASL.Mechanism != ""
+	switch {
+	case strings.Contains(msg, "first record does not look like a TLS handshake"):
+		return "the broker does not speak TLS on this port: check kafka.tls"
+	case strings.Contains(msg, "certificate"):
+		return "the broker's certificate is not trusted: check kafka.tls.ca_file"
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		return "the broker refused the credentials: check kafka.sasl.username and password"
+	case errors.Is(err, kerr.UnsupportedSaslMechanism) || errors.Is(err, kerr.IllegalSaslState):
+		return "the broker's listener does not take this SASL mechanism: check kafka.sasl.mechanism"
+	case strings.Contains(msg, "EOF") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "timeout"):
+		switch {
+		case tls && sasl:
+			return "the broker closed or stalled the connection: does its listener speak TLS and SASL? check kafka.tls and kafka.sasl"
+		case tls:
+			return "the broker closed or stalled the connection: does its listener speak TLS? check kafka.tls"
+		case sasl:
+			return "the broker closed or stalled the connection: does its listener expect SASL (or TLS)? check kafka.sasl and kafka.tls"
+		}
+		return "the broker closed or stalled the connection: does its listener expect TLS or SASL? check kafka.tls and kafka.sasl"
+	}
+	return ""
+}
+
+// withKafkaHint appends KafkaHint to a message.
+func withKafkaHint(cfg *Config, msg string, err error) string {
+	if h := KafkaHint(cfg, err); h != "" {
+		return msg + " (" + h + ")"
+	}
+	return msg
+}

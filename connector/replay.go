@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,7 +93,7 @@ func deadLetterEnds(ctx context.Context, cfg *Config, group string) (map[int32]i
 	defer cl.Close()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, cfg.Kafka.DeadLetterTopic)
 	if err != nil {
-		return nil, fmt.Errorf("dead-letter topic %s: %w", cfg.Kafka.DeadLetterTopic, err)
+		return nil, errors.New(withKafkaHint(cfg, fmt.Sprintf("dead-letter topic %s: cannot reach the brokers %s: %v", cfg.Kafka.DeadLetterTopic, strings.Join(cfg.Kafka.Brokers, ", "), err), err))
 	}
 	if err := ends.Error(); err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", cfg.Kafka.DeadLetterTopic, err)

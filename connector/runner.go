@@ -788,7 +788,7 @@ type kafkaWatch struct{ r *Runner }
 func (h kafkaWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
 	if err != nil {
 		why := strings.TrimPrefix(err.Error(), "unable to dial: ")
-		h.r.kafkaConnErr.Store(fmt.Sprintf("kafka: cannot connect to broker %s: %s", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), why))
+		h.r.kafkaConnErr.Store(withKafkaHint(h.r.cfg, fmt.Sprintf("kafka: cannot connect to broker %s: %s", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), why), err))
 		return
 	}
 	h.r.kafkaConnErr.Store("")
@@ -798,7 +798,7 @@ func (h kafkaWatch) OnGroupManageError(err error) {
 	if errors.Is(err, context.Canceled) {
 		return
 	}
-	h.r.kafkaGroupErr.Store(fmt.Sprintf("kafka: consumer group %s: %v", h.r.groupID(), err))
+	h.r.kafkaGroupErr.Store(withKafkaHint(h.r.cfg, fmt.Sprintf("kafka: consumer group %s: %v", h.r.groupID(), err), err))
 }
 
 // loadFieldTypes gets the Zoho type of every field of the synced modules

@@ -324,3 +324,27 @@ func TestMissingTopicIsNamed(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
+
+// TLS or SASL asked of a listener that speaks neither shows only as EOF or a
+// timeout on the wire: /readyz says which setting to check.
+func TestKafkaListenerMismatchIsExplained(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	for _, c := range []struct{ name, kafka, want string }{
+		{"tls", `tls: {enabled: true}`, "check kafka.tls"},
+		{"sasl", `sasl: {mechanism: scram-sha-256, username: u, password: p}`, "kafka.sasl"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := strings.Replace(opsConfig, "commit_interval: 200ms}", "commit_interval: 200ms, "+c.kafka+"}", 1)
+			p := start(t, nil, "run", "--config", s.config(cfg, nil))
+			base := "http://" + httpAddr(t, p)
+			eventually(t, 60*time.Second, "/readyz names the setting", func() (bool, string) {
+				code, body := get(t, base+"/readyz")
+				return code == 503 && strings.Contains(body, c.want), body
+			})
+			p.signal(syscall.SIGTERM)
+			if code := p.wait(30 * time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, p.output())
+			}
+		})
+	}
+}
