@@ -95,7 +95,9 @@ func deadLetterEnds(ctx context.Context, cfg *Config, group string) (map[int32]i
 	if err != nil {
 		return nil, errors.New(withKafkaHint(cfg, fmt.Sprintf("dead-letter topic %s: cannot reach the brokers %s: %v", cfg.Kafka.DeadLetterTopic, strings.Join(cfg.Kafka.Brokers, ", "), err), err))
 	}
-	if err := ends.Error(); err != nil {
+	if err := ends.Error(); errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, nil // no dead letter yet: nothing to replay
+	} else if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", cfg.Kafka.DeadLetterTopic, err)
 	}
 	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, group)

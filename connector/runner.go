@@ -301,6 +301,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.replayEnd, err = deadLetterEnds(runCtx, r.cfg, r.cfg.Kafka.GroupID+".replay"); err != nil {
 			return err
 		}
+		if r.replayEnd == nil {
+			r.log.Info("nothing to replay: the dead-letter topic does not exist yet", "topic", r.cfg.Kafka.DeadLetterTopic)
+			return nil
+		}
 	}
 	kopts = append(kopts,
 		kgo.ConsumeTopics(topics...),

@@ -243,3 +243,18 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// Replaying a group that never dead-lettered anything is not an error.
+func TestReplayWithoutDeadLetters(t *testing.T) {
+	s := newStack(t, 1, []string{"wh.public.customers"})
+	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: fresh}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
+`, nil)
+	p := start(t, nil, "dlq", "replay", "--config", cfg)
+	if code := p.wait(60 * time.Second); code != 0 || !strings.Contains(p.output(), "replayed 0 dead letter(s)") || !strings.Contains(p.output(), "does not exist yet") {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+}

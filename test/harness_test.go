@@ -241,6 +241,13 @@ func start(t *testing.T, env []string, args ...string) *proc {
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		p.err = p.cmd.Wait()
+		p.mu.Lock()
+		p.exited = true
+		p.mu.Unlock()
+		close(p.done)
+	}()
 	// A signal sent before the Go runtime installed the handler would kill
 	// the process outright: wait until it says it started.
 	eventually(t, 30*time.Second, "zohosink started", func() (bool, string) {
@@ -249,13 +256,6 @@ func start(t *testing.T, env []string, args ...string) *proc {
 		out := p.out.String()
 		return strings.Contains(out, "zohosink starting") || strings.Contains(out, "simulator") || p.exited, "no start line yet"
 	})
-	go func() {
-		p.err = p.cmd.Wait()
-		p.mu.Lock()
-		p.exited = true
-		p.mu.Unlock()
-		close(p.done)
-	}()
 	t.Cleanup(func() {
 		select {
 		case <-p.done:

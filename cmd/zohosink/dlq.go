@@ -85,6 +85,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	log.Info("zohosink starting a replay of the dead-letter topic", "version", version, "topic", cfg.Kafka.DeadLetterTopic, "group", cfg.Kafka.GroupID+".replay", "max_replays", *f.maxReplays)
 	if err := r.Run(ctx); err != nil {
 		return err
 	}
