@@ -76,7 +76,7 @@ syncs:
 		path := s.config(leads, map[string]string{"API": s.sim.URL})
 		code, _, stderr := runCmd(t, nil, "validate", "--config", path)
 		got := strings.ReplaceAll(stderr, path, "zohosink.yaml")
-		want := quote("zohosink: config zohosink.yaml has 1 problem(s):") + "\n" + quote(`  sync "leads": syncs[0].fields: module Leads requires Company`) + "\n"
+		want := quote("zohosink validate: config zohosink.yaml has 1 problem(s):") + "\n" + quote(`  sync "leads": syncs[0].fields: module Leads requires Company`) + "\n"
 		lineNo := regexp.MustCompile(`\(line \d+\)`)
 		if code != 1 || lineNo.ReplaceAllString(got, "(line N)") != lineNo.ReplaceAllString(want, "(line N)") {
 			t.Errorf("exit %d; zohosink prints\n%s\nthe README quotes\n%s", code, got, want)

@@ -72,7 +72,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(f.fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadValid(*f.path, stderr)
+	cfg, err := loadValid("dlq", *f.path, stderr)
 	if err != nil {
 		return err
 	}

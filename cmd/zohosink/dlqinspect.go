@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -56,6 +58,11 @@ func dlqInspectAll(ctx context.Context, cfg *connector.Config, limit int, asJSON
 		dls, superseded = connector.LatestDeadLetters(dls)
 		total = len(dls)
 	}
+	// In the order of the source records (the partitions of the dead-letter
+	// topic interleave as they were fetched), a record's copies oldest first.
+	slices.SortStableFunc(dls, func(a, b connector.DeadLetter) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.ReplayCount, b.ReplayCount))
+	})
 	if limit > 0 && len(dls) > limit {
 		dls = dls[:limit]
 	}

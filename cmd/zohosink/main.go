@@ -12,9 +12,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
@@ -64,6 +66,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "-v") {
+		args = []string{"version"}
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -140,13 +145,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return c.w.Write(p)
 }
 
+// badFlagValue finds the flag named by the flag package's value errors.
+var badFlagValue = regexp.MustCompile(`for flag -+([\w-]+):`)
+
 // parse parses flags and refuses stray arguments.
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		return &exitError{code: 2, err: fmt.Errorf("%w (see %s --help)", err, fs.Name())}
+		hint := ""
+		if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil {
+			if f := fs.Lookup(m[1]); f != nil {
+				if g, ok := f.Value.(flag.Getter); ok {
+					if _, isDuration := g.Get().(time.Duration); isDuration {
+						hint = "; a duration needs a unit, e.g. 30s or 2m"
+					}
+				}
+			}
+		}
+		return &exitError{code: 2, err: fmt.Errorf("%w%s (see %s --help)", err, hint, fs.Name())}
 	}
 	if fs.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))}

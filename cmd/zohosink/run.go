@@ -21,8 +21,9 @@ commits what is done and exits 0. A fatal error (revoked refresh token, missing
 scope, unknown module, wrong data center, a mapping that Zoho rejects record
 after record) exits 1 with one line on stderr saying what to do.
 
-Example:
-  export ZOHO_CLIENT_ID=1000.XXXX ZOHO_CLIENT_SECRET=... ZOHO_REFRESH_TOKEN=1000.yyyy...
+Example (the config reads its secrets from the environment or files, e.g.
+client_secret: ${ZOHO_CLIENT_SECRET} and refresh_token: file:refresh_token):
+  export ZOHO_CLIENT_ID=1000.XXXX ZOHO_CLIENT_SECRET=...
   zohosink run --config zohosink.yaml`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -32,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadValid(*path, stderr)
+	cfg, err := loadValid("run", *path, stderr)
 	if err != nil {
 		return err
 	}
@@ -51,7 +52,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // loadValid loads and validates a config, printing every problem (those of
 // reading it and those of validating what could be read) at once.
-func loadValid(path string, stderr io.Writer) (*connector.Config, error) {
+func loadValid(command, path string, stderr io.Writer) (*connector.Config, error) {
 	if path == "" {
 		return nil, &exitError{code: 2, err: errors.New("--config is required (see --help)")}
 	}
@@ -74,7 +75,7 @@ func loadValid(path string, stderr io.Writer) (*connector.Config, error) {
 	if len(problems) == 0 {
 		return cfg, nil
 	}
-	fmt.Fprintf(stderr, "zohosink: config %s has %d problem(s):\n", path, len(problems))
+	fmt.Fprintf(stderr, "zohosink %s: config %s has %d problem(s):\n", command, path, len(problems))
 	for _, p := range problems {
 		fmt.Fprintf(stderr, "  %s\n", p)
 	}

@@ -40,7 +40,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadValid(*path, stderr)
+	cfg, err := loadValid("validate", *path, stderr)
 	if err != nil {
 		return err
 	}
