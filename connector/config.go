@@ -340,7 +340,7 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("config is not valid YAML: %w", err)
+		return nil, fmt.Errorf("config is not valid YAML: %w (%s)", err, yamlHint(data))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -383,6 +383,19 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 	}
 	cfg.applyDefaults(w.lines)
 	return cfg, nil
+}
+
+// yamlHint says where to look for a YAML syntax error: a tab in the
+// indentation, or else near the line named (YAML notices a mistaken
+// indentation on a later line than the mistake).
+func yamlHint(data []byte) string {
+	for i, line := range strings.Split(string(data), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") {
+			return fmt.Sprintf("line %d is indented with a tab: YAML wants spaces", i+1)
+		}
+	}
+	return "look at the indentation of the lines around the one named: a key one space off is read as part of another"
 }
 
 // ParseError lists every problem Parse found reading the config: unknown
@@ -1286,6 +1299,30 @@ func (c *Config) validateSyncs(p *problemList) {
 			}
 			add("match_on", "required for %s mode %s: the Zoho fields that identify a record%s", s.Type, s.Mode, hint)
 		}
+		// misspelt names a mapped field that looks like f mistyped.
+		misspelt := func(f string) string {
+			var names []string
+			for _, k := range sortedNames(s.Fields) {
+				if k != f {
+					names = append(names, k)
+				}
+			}
+			for _, k := range sortedNames(s.Constants) {
+				if k != f {
+					names = append(names, k)
+				}
+			}
+			for _, k := range names {
+				if keyDistance(strings.ToLower(k), strings.ToLower(f)) <= 2 {
+					where := "fields"
+					if _, ok := s.Constants[k]; ok {
+						where = "constants"
+					}
+					return fmt.Sprintf(" (%s maps %s: a misspelling of %s?)", where, k, f)
+				}
+			}
+			return ""
+		}
 		seenMatch := map[string]bool{}
 		for mi, f := range s.MatchOn {
 			mk := fmt.Sprintf("match_on[%d]", mi)
@@ -1295,7 +1332,7 @@ func (c *Config) validateSyncs(p *problemList) {
 			case seenMatch[f]:
 				add(mk, "%s is listed twice", f)
 			case !mapped(f):
-				add(mk, "%s is not mapped, so its value is not known: map it under fields (%s: <column>) or constants", f, f)
+				add(mk, "%s is not mapped, so its value is not known: map it under fields (%s: <column>) or constants%s", f, f, misspelt(f))
 			}
 			seenMatch[f] = true
 		}
@@ -1303,7 +1340,7 @@ func (c *Config) validateSyncs(p *problemList) {
 		if typeOK && modeOK && knownModule && writesNew(s.Type, s.Mode) {
 			for _, f := range info.RequiredFields {
 				if !mapped(f) {
-					add("fields", "module %s requires %s: map it under fields (%s: <column>) or constants", info.Name, f, f)
+					add("fields", "module %s requires %s: map it under fields (%s: <column>) or constants%s", info.Name, f, f, misspelt(f))
 				}
 			}
 		}

@@ -342,7 +342,8 @@ func TestConfigParseErrors(t *testing.T) {
 		{"list for a string", strings.Replace(minimalYAML, "module: Contacts", "module: [Contacts]", 1), []string{"line 14: syncs[0].module: expected a single value, got a list"}},
 		{"duplicate key", strings.Replace(minimalYAML, "  client_id: id\n", "  client_id: id\n  client_id: other\n", 1), []string{"line 9: zoho.client_id: duplicate key (first set at line 8)"}},
 		{"mapping for a section", strings.Replace(minimalYAML, "http:", "x:", 1) + "http: 9464\n", []string{"http: expected a mapping of keys (listen)"}},
-		{"not YAML", "kafka: [\n", []string{"config is not valid YAML"}},
+		{"not YAML", "kafka: [\n", []string{"config is not valid YAML", "indentation"}},
+		{"tab indentation", "kafka:\n\tbrokers: [a:1]\n", []string{"config is not valid YAML", "line 2 is indented with a tab"}},
 		{"two documents", minimalYAML + "---\nkafka: {}\n", []string{"line 19: the config holds more than one YAML document"}},
 		{"several at once", minimalYAML + "    colour: blue\nlogging: {}\n", []string{"syncs[0].colour", "logging: unknown key"}},
 	} {
@@ -1147,4 +1148,14 @@ func TestConfigRelativeFilesAreBesideTheConfig(t *testing.T) {
 	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "refresh_token")) {
 		t.Errorf("Load = %v, want the full path of the missing file", err)
 	}
+}
+
+// A field name mistyped under fields is pointed at where its absence is
+// noticed (match_on, a required field).
+func TestConfigMisspeltFieldIsPointedAt(t *testing.T) {
+	yml := strings.Replace(minimalYAML, "fields: {Last_Name: last_name, Email: email}", "fields: {Last_Nmae: last_name, Emial: email}", 1)
+	assertProblems(t, mustParse(t, yml, noEnv).Validate(), []wantProblem{
+		{"contacts", "syncs[0].match_on[0]", "Email is not mapped, so its value is not known: map it under fields (Email: <column>) or constants (fields maps Emial: a misspelling of Email?)"},
+		{"contacts", "syncs[0].fields", "module Contacts requires Last_Name: map it under fields (Last_Name: <column>) or constants (fields maps Last_Nmae: a misspelling of Last_Name?)"},
+	})
 }
