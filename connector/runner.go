@@ -241,9 +241,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	r.cancelRun = cancel
 	defer cancel()
-	loopCtx, stopLoops := context.WithCancel(context.Background())
+	// Draining closes stopWaiting: writes and decodes waiting out an outage
+	// (a backoff, a token, a concurrency slot, the registry) give up then,
+	// not at the drain timeout; requests already sent finish.
+	stopWaiting := make(chan struct{})
+	loopCtx, stopLoops := context.WithCancel(zoho.WithStopWaiting(context.Background(), stopWaiting))
 	defer stopLoops()
-	writeCtx, abandonWrites := context.WithCancel(context.Background())
+	writeCtx, abandonWrites := context.WithCancel(zoho.WithStopWaiting(context.Background(), stopWaiting))
 	defer abandonWrites()
 
 	// The workers exist before the client joins the group: its callbacks
@@ -347,6 +351,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	// Drain: no more fetching; finish what is in flight within the bound.
 	// After a fatal error nothing more is written.
+	close(stopWaiting)
 	if r.fatal() == nil {
 		for _, w := range r.workers {
 			select {

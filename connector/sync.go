@@ -268,11 +268,11 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	}
 	ch, err := w.decode(ctx, r)
 	if err != nil {
-		if ctx.Err() == nil && !r.part.gone.Load() {
+		if ctx.Err() == nil && !r.part.gone.Load() && !schema.IsRetryable(err) {
 			w.countConsumed()
 			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "decode", code: "DECODE_ERROR", msg: err.Error()}, nil)
 		}
-		return
+		return // else not done: consumed again at the next start
 	}
 	w.countConsumed()
 	act := actionFor(w.cfg.Type, w.cfg.Mode, w.cfg.RemoveAction, ch.Op)
@@ -400,7 +400,7 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 			w.log.Warn("schema registry unavailable, retrying", "record", r.where(), "err", err)
 		}
 		if !sleepCtx(ctx, backoff(attempt)) {
-			return ch, ctx.Err()
+			return ch, err // stopping: decoded again at the next start
 		}
 	}
 }
@@ -761,7 +761,7 @@ func (w *syncWorker) retry(ctx context.Context, f func() error) error {
 			w.log.Warn("Zoho call failed, retrying", "err", err, "attempt", attempt+1)
 		}
 		if !sleepCtx(ctx, backoff(attempt)) {
-			return ctx.Err()
+			return err // stopping: written again at the next start
 		}
 	}
 }
@@ -1075,11 +1075,15 @@ func backoff(attempt int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d)/2) + int64(d)/2)
 }
 
+// sleepCtx waits d; false when ctx ended first, or its stop channel
+// (zoho.WithStopWaiting: the runner is draining) closed.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
+		return false
+	case <-zoho.StopChannel(ctx):
 		return false
 	case <-t.C:
 		return true

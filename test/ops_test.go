@@ -348,3 +348,48 @@ func TestKafkaListenerMismatchIsExplained(t *testing.T) {
 		})
 	}
 }
+
+// SIGTERM during a Zoho outage does not wait out the drain timeout: writes
+// waiting to retry give up at once, nothing is committed for them, and the
+// next start writes them.
+func TestShutdownDuringOutageIsPrompt(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	var recs []*kgo.Record
+	for id := 0; id < 20; id++ {
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	}
+	s.produce(recs...)
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
+	cfg := s.config(opsConfig, nil)
+	p := start(t, nil, "run", "--config", cfg, "--drain-timeout", "10m")
+	base := "http://" + httpAddr(t, p)
+	// The fields metadata gives up after a while; then the records are
+	// consumed and their writes retried.
+	eventually(t, 60*time.Second, "the writes retrying", func() (bool, string) {
+		_, body := get(t, base+"/status")
+		return strings.Contains(body, `"state": "retrying"`) && strings.Contains(body, `"consumed": 20`) && strings.Contains(body, "Zoho upsert"), body
+	})
+	p.signal(syscall.SIGTERM)
+	// Far below the drain timeout: a bound on a hang, not a speed test.
+	if code := p.wait(60 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	if strings.Contains(p.output(), "drain timeout reached") {
+		t.Errorf("shutdown waited out the drain timeout:\n%s", p.output())
+	}
+	if ok, _ := s.committedAtEnd("ops", topic); ok {
+		t.Fatal("records committed though Zoho never accepted them")
+	}
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
+	p = start(t, nil, "run", "--config", cfg)
+	eventually(t, 60*time.Second, "written after the restart", func() (bool, string) { return s.committedAtEnd("ops", topic) })
+	if n := len(s.sim.Records("Contacts")); n != 20 {
+		t.Errorf("%d contacts, want 20", n)
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+}

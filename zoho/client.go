@@ -474,10 +474,7 @@ func ctxError(ctx context.Context, op Operation, module string) error {
 // ctxErrorAfter is the error of a call whose context ended while it was
 // retrying last: it says why the call kept failing, not only that it stopped.
 func ctxErrorAfter(ctx context.Context, op Operation, module string, last error) error {
-	err := ctx.Err()
-	if err == nil {
-		err = context.Canceled
-	}
+	err := waitErr(ctx)
 	e := &Error{Class: Retryable, Op: op, Module: module, Message: "gave up: " + err.Error(), Err: err}
 	var le *Error
 	switch {

@@ -153,6 +153,8 @@ func (g *gate) acquire(ctx context.Context) (int, error) {
 		case <-ch:
 		case <-ctx.Done():
 			return 0, ctx.Err()
+		case <-stopOf(ctx):
+			return 0, ErrStopped
 		}
 	}
 }
@@ -208,6 +210,8 @@ func (p complexPool) acquire(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopOf(ctx):
+		return ErrStopped
 	}
 }
 

@@ -53,6 +53,8 @@ func (t *tokenCache) get(ctx context.Context) (secret, uint64, error) {
 			case <-f.done:
 			case <-ctx.Done():
 				return "", 0, ctxError(ctx, OpToken, "")
+			case <-stopOf(ctx):
+				return "", 0, ctxError(ctx, OpToken, "")
 			}
 			if f.err != nil && !isContextErr(f.err) {
 				// The refresh this call waited for failed: share its
@@ -209,5 +211,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-stopOf(ctx):
+		return ErrStopped
 	}
 }
