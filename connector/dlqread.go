@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -118,68 +116,100 @@ func ReadDeadLetters(ctx context.Context, opts []kgo.Opt, topic string, limit in
 }
 
 // A read gives up on brokers it cannot talk to once connection attempts
-// have failed connFailuresToGiveUp times in a row, none succeeding in
-// between, over at least connFailingToGiveUp: retrying until the caller's
-// deadline would only hide why.
+// have failed connFailuresToGiveUp times in a row over at least
+// connFailingToGiveUp, none ever succeeding: retrying until the caller's
+// deadline would only hide why. (Once one broker answered, a broker out of
+// reach is retried up to franz-go's request retry timeout, 30s.)
 const (
 	connFailuresToGiveUp = 2
 	connFailingToGiveUp  = 2 * time.Second
 )
 
-// connWatch follows the client's connection attempts.
+// connWatch follows the client's connections to the brokers.
 type connWatch struct {
 	mu      sync.Mutex
-	fails   int       // in a row
+	fails   int       // connection attempts failed in a row
 	since   time.Time // when the first of them started
-	last    error
-	brokers []string
+	last    error     // the newest connection or read failure
+	lastOK  bool      // a connection or read succeeded since
+	everOK  bool      // a connection succeeded
+	brokers []string  // that failed, in the order they first did
 	giveUp  context.CancelCauseFunc
 }
 
 var errGaveUp = errors.New("the brokers cannot be talked to")
 
-func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, took time.Duration, _ net.Conn, err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if err == nil {
-		w.fails = 0
-		return
-	}
+func (w *connWatch) failed(meta kgo.BrokerMetadata, err error) {
 	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
 	if !slices.Contains(w.brokers, addr) {
 		w.brokers = append(w.brokers, addr)
 	}
-	w.last = connError(err, took)
+	w.last, w.lastOK = err, false
+}
+
+func (w *connWatch) OnBrokerConnect(meta kgo.BrokerMetadata, took time.Duration, _ net.Conn, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.fails, w.lastOK, w.everOK = 0, true, true
+		return
+	}
+	w.failed(meta, connError(err, took))
 	if w.fails == 0 {
 		w.since = time.Now().Add(-took)
 	}
-	if w.fails++; w.fails >= connFailuresToGiveUp && time.Since(w.since) >= connFailingToGiveUp {
+	if w.fails++; !w.everOK && w.fails >= connFailuresToGiveUp && time.Since(w.since) >= connFailingToGiveUp {
 		w.giveUp(errGaveUp)
 	}
 }
 
-// connError says why a connection attempt failed in words an operator can
-// act on.
-func connError(err error, took time.Duration) error {
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("no answer within %s (a TLS or SASL setting that does not match the listener, or a firewall?)", took.Round(time.Second))
+func (w *connWatch) OnBrokerRead(meta kgo.BrokerMetadata, _ int16, _ int, _, _ time.Duration, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.lastOK = true
+		return
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
-		return fmt.Errorf("the broker closed the connection (%v): does the listener want TLS or SASL?", err)
-	}
-	return errors.New(strings.TrimPrefix(err.Error(), "unable to dial: "))
+	w.failed(meta, connError(err, 0))
 }
 
-// explain turns the error of a failed read into one that says the brokers
-// could not be talked to, when that is why it failed.
+// connError is why a connection attempt or a read failed: a timeout says
+// how long it waited, a dial error loses franz-go's "unable to dial: ". The
+// error it wraps stays matchable (errors.Is, KafkaHint).
+func connError(err error, took time.Duration) error {
+	trimmed := trimmedError{strings.TrimPrefix(err.Error(), "unable to dial: "), err}
+	var ne net.Error
+	if took > 0 && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())) {
+		return fmt.Errorf("no answer within %s: %w", took.Round(time.Second), trimmed)
+	}
+	return trimmed
+}
+
+// trimmedError is an error shown in other words.
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e trimmedError) Error() string { return e.msg }
+func (e trimmedError) Unwrap() error { return e.err }
+
+// explain turns the error of a failed read into one that names the brokers
+// and says they could not be talked to, when that is why it failed.
 func (w *connWatch) explain(err error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.last == nil || (w.fails == 0 && !errors.Is(err, errGaveUp)) {
+	waited := errors.Is(err, errGaveUp) || errors.Is(err, context.DeadlineExceeded)
+	var oe *net.OpError
+	dial := errors.As(err, &oe) || strings.HasPrefix(err.Error(), "unable to dial")
+	if w.last == nil || (w.lastOK && !waited && !dial) {
 		return err
 	}
-	return &BrokersUnreachableError{Brokers: slices.Clone(w.brokers), Err: w.last}
+	why := w.last
+	if !waited {
+		why = connError(err, 0) // franz-go's own words are often the clearer
+	}
+	return &BrokersUnreachableError{Brokers: slices.Clone(w.brokers), Err: why}
 }
 
 // ReadDeadLetterTopic reads the dead-letter topic from its start to its end

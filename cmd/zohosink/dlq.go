@@ -14,11 +14,12 @@ import (
 )
 
 const dlqUsage = `
-zohosink dlq inspect --config FILE [--limit N] [--json]
+zohosink dlq inspect --config FILE [--limit N] [--json] [--all]
 zohosink dlq replay  --config FILE [--max-replays 3]
 
 inspect prints the dead-lettered records: original topic/partition/offset, key,
-error code, field and message.
+error code, field and message; one row per source record (a record that failed
+again in a replay shows its newest copy; --all shows every copy).
 
 replay sends every dead-lettered record through its sync again (after you fixed
 the mapping or the data), committing its own progress (group <group_id>.replay)
@@ -37,6 +38,7 @@ type dlqFlags struct {
 	path       *string
 	limit      *int
 	asJSON     *bool
+	all        *bool
 	maxReplays *int
 	drain      *time.Duration
 	http       *string
@@ -49,6 +51,7 @@ func newDLQFlags(name string, stdout, stderr io.Writer) dlqFlags {
 		path:       fs.String("config", "", "the config file (YAML)"),
 		limit:      fs.Int("limit", 0, "inspect: at most this many records (0: all)"),
 		asJSON:     fs.Bool("json", false, "inspect: one JSON object per line"),
+		all:        fs.Bool("all", false, "inspect: every copy of a record dead-lettered again by a replay, not only the newest"),
 		maxReplays: fs.Int("max-replays", 3, "replay: leave records replayed this many times already"),
 		drain:      fs.Duration("drain-timeout", 30*time.Second, "replay: how long stopping waits for in-flight writes"),
 		http:       fs.String("http", "off", "replay: serve /metrics and /status on `ADDR` (off by default, so a replay runs beside zohosink run)"),
@@ -77,7 +80,7 @@ func cmdDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if sub == "inspect" {
-		return dlqInspect(ctx, cfg, *f.limit, *f.asJSON, stdout)
+		return dlqInspect(ctx, cfg, *f.limit, *f.asJSON, *f.all, stdout)
 	}
 	cfg.HTTP.Listen = *f.http
 	log := newLogger(cfg, stderr)

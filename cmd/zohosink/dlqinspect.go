@@ -15,17 +15,11 @@ import (
 	"zohosink/schema"
 )
 
-// dlqInspect prints the dead letters of cfg's dead-letter topic, the newest
-// copy of each source record only.
-func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON bool, stdout io.Writer) error {
-	return dlqInspectAll(ctx, cfg, limit, asJSON, false, stdout)
-}
-
-// dlqInspectAll prints the dead letters of cfg's dead-letter topic: every
+// dlqInspect prints the dead letters of cfg's dead-letter topic: every
 // copy when all, else only the newest copy of each source record (a record
 // that failed again on replay was dead-lettered again, and its older copies
 // stay in the topic). limit > 0 bounds the rows shown.
-func dlqInspectAll(ctx context.Context, cfg *connector.Config, limit int, asJSON, all bool, stdout io.Writer) error {
+func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, all bool, stdout io.Writer) error {
 	topic := cfg.Kafka.DeadLetterTopic
 	opts, err := connector.BrokerOptions(cfg)
 	if err != nil {
@@ -46,7 +40,11 @@ func dlqInspectAll(ctx context.Context, cfg *connector.Config, limit int, asJSON
 		}
 		return nil
 	case errors.As(err, &unreachable):
-		return fmt.Errorf("%w (check kafka.brokers, kafka.tls and kafka.sasl)", err)
+		hint := connector.KafkaHint(cfg, unreachable.Err)
+		if hint == "" {
+			hint = "check kafka.brokers, kafka.tls and kafka.sasl"
+		}
+		return fmt.Errorf("%w (%s)", err, hint)
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		return fmt.Errorf("%w: reading it took over 60s (check kafka.brokers, kafka.tls and kafka.sasl)", err)
 	case err != nil:

@@ -1,0 +1,200 @@
+package connector
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+)
+
+func dl(topic string, partition int32, offset int64, replays int, dlqPartition int32, dlqOffset int64) DeadLetter {
+	return DeadLetter{Topic: topic, Partition: partition, Offset: offset, ReplayCount: replays, DLQPartition: dlqPartition, DLQOffset: dlqOffset,
+		Timestamp: time.Unix(1700000000+dlqOffset, 0)}
+}
+
+func where(ds []DeadLetter) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Topic+"/"+strconv.Itoa(int(d.Partition))+"@"+strconv.FormatInt(d.Offset, 10)+
+			" r"+strconv.Itoa(d.ReplayCount)+" dlq "+strconv.Itoa(int(d.DLQPartition))+"@"+strconv.FormatInt(d.DLQOffset, 10))
+	}
+	return out
+}
+
+func TestLatestDeadLettersKeepsTheNewestCopyOfEachSource(t *testing.T) {
+	dls := []DeadLetter{
+		dl("a", 0, 5, 0, 0, 0),
+		dl("a", 0, 7, 0, 0, 1),
+		dl("b", 1, 5, 0, 0, 2), // same partition and offset, other topic...
+		dl("a", 1, 5, 0, 0, 3), // ...or other partition: all distinct
+		dl("a", 0, 5, 1, 0, 4), // a/0@5 failed again on the first replay
+		dl("a", 0, 7, 1, 0, 5),
+		dl("a", 0, 5, 2, 0, 6),          // and again on the second
+		{DLQPartition: 0, DLQOffset: 7}, // no origin headers: not zohosink's, kept
+		{DLQPartition: 0, DLQOffset: 8},
+	}
+	latest, superseded := LatestDeadLetters(dls)
+	want := []string{
+		"b/1@5 r0 dlq 0@2",
+		"a/1@5 r0 dlq 0@3",
+		"a/0@7 r1 dlq 0@5",
+		"a/0@5 r2 dlq 0@6",
+		"/0@0 r0 dlq 0@7",
+		"/0@0 r0 dlq 0@8",
+	}
+	if got := where(latest); strings.Join(got, "\n") != strings.Join(want, "\n") || superseded != 3 {
+		t.Fatalf("latest (superseded %d):\n%s\nwant (superseded 3):\n%s", superseded, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(dls) != len(latest)+superseded {
+		t.Fatalf("%d in, %d kept + %d superseded", len(dls), len(latest), superseded)
+	}
+}
+
+func TestLatestDeadLettersBreaksTiesByPosition(t *testing.T) {
+	// The higher replay count wins wherever it sits in the slice.
+	latest, n := LatestDeadLetters([]DeadLetter{dl("a", 0, 1, 2, 1, 0), dl("a", 0, 1, 1, 0, 9)})
+	if n != 1 || len(latest) != 1 || latest[0].ReplayCount != 2 {
+		t.Fatalf("replay count: %v (%d superseded)", where(latest), n)
+	}
+	// Equal counts (dead-lettered twice, e.g. around a crash): the later in
+	// the dead-letter partition.
+	latest, n = LatestDeadLetters([]DeadLetter{dl("a", 0, 1, 0, 0, 9), dl("a", 0, 1, 0, 0, 3)})
+	if n != 1 || len(latest) != 1 || latest[0].DLQOffset != 9 {
+		t.Fatalf("same partition: %v (%d superseded)", where(latest), n)
+	}
+	// Equal counts across dead-letter partitions: the later timestamp.
+	a, b := dl("a", 0, 1, 0, 0, 50), dl("a", 0, 1, 0, 1, 2)
+	latest, n = LatestDeadLetters([]DeadLetter{a, b})
+	if n != 1 || len(latest) != 1 || latest[0].DLQPartition != 0 {
+		t.Fatalf("across partitions: %v (%d superseded)", where(latest), n)
+	}
+	if latest, n := LatestDeadLetters(nil); len(latest) != 0 || n != 0 {
+		t.Fatalf("nil: %v %d", latest, n)
+	}
+}
+
+func TestReadDeadLetterTopicMissingTopic(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.AllowAutoTopicCreation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = ReadDeadLetterTopic(ctx, []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}, "fresh.dlq", 0)
+	if !errors.Is(err, ErrNoDeadLetterTopic) {
+		t.Fatalf("err %v, want ErrNoDeadLetterTopic", err)
+	}
+}
+
+func TestReadDeadLetterTopicCountsWhatItDoesNotRead(t *testing.T) {
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "x.dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	opts := []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}
+	cl, err := kgo.NewClient(append(opts, kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range 7 {
+		r := &kgo.Record{Topic: "x.dlq", Partition: int32(i % 2), Value: []byte("v"), Headers: []kgo.RecordHeader{{Key: hdrTopic, Value: []byte("src")}, {Key: hdrOffset, Value: []byte(strconv.Itoa(i))}}}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := ReadDeadLetterTopic(ctx, opts, "x.dlq", 0)
+	if err != nil || len(all.DeadLetters) != 7 || all.Total != 7 {
+		t.Fatalf("all: %d read of %d, %v", len(all.DeadLetters), all.Total, err)
+	}
+	some, err := ReadDeadLetterTopic(ctx, opts, "x.dlq", 2)
+	if err != nil || len(some.DeadLetters) != 2 || some.Total != 7 {
+		t.Fatalf("limit 2: %d read of %d, %v", len(some.DeadLetters), some.Total, err)
+	}
+	if d := all.DeadLetters[0]; d.Topic != "src" {
+		t.Fatalf("headers not read: %+v", d)
+	}
+}
+
+// selfSigned is a TLS certificate for 127.0.0.1.
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kfake"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// A broker that cannot be talked to is named, with why, well before the
+// caller's deadline: nothing listening, or a TLS or SASL mismatch.
+func TestReadDeadLetterTopicUnreachableBroker(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	cluster := func(opts ...kfake.Opt) string {
+		kc, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(1, "x.dlq")}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(kc.Close)
+		return kc.ListenAddrs()[0]
+	}
+	plaintext := cluster()
+	withTLS := cluster(kfake.TLS(&tls.Config{Certificates: []tls.Certificate{selfSigned(t)}}))
+	withSASL := cluster(kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "secret"))
+
+	for _, c := range []struct {
+		name, broker, why string
+		opts              []kgo.Opt
+	}{
+		{"nothing listening", dead, "connection refused", nil},
+		{"TLS to a plaintext listener", plaintext, "no answer within 2s", []kgo.Opt{kgo.DialTLSConfig(&tls.Config{InsecureSkipVerify: true}), kgo.DialTimeout(2 * time.Second)}},
+		{"plaintext to a TLS listener", withTLS, "TLS", nil},
+		{"no SASL to a SASL listener", withSASL, "SASL", nil},
+		{"wrong SASL password", withSASL, "", []kgo.Opt{kgo.SASL(plain.Auth{User: "admin", Pass: "wrong"}.AsMechanism())}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			begin := time.Now()
+			_, err := ReadDeadLetterTopic(ctx, append([]kgo.Opt{kgo.SeedBrokers(c.broker)}, c.opts...), "x.dlq", 0)
+			took := time.Since(begin)
+			var ue *BrokersUnreachableError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.broker) || !strings.Contains(err.Error(), c.why) {
+				t.Fatalf("err %v, want a BrokersUnreachableError naming %s and saying %q", err, c.broker, c.why)
+			}
+			if took > 45*time.Second {
+				t.Errorf("gave up after %s: too close to the deadline", took)
+			}
+			t.Logf("%s: %v", took.Round(time.Millisecond), err)
+		})
+	}
+}
