@@ -2,6 +2,7 @@ package connector
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -125,6 +126,9 @@ type outcome struct {
 	code   string
 	field  string
 	msg    string
+	// detail adds to msg in the dead letter only (never the log): the value
+	// Zoho refused, which may be personal data.
+	detail string
 }
 
 type batchResult struct {
@@ -640,7 +644,7 @@ func (w *syncWorker) deadLetter(r inRecord, o outcome, b *batch) {
 	if op == "" && b != nil {
 		op = b.act.operation()
 	}
-	w.dlq.send(r.rec, dlqInfo{sync: w.cfg.Name, module: w.cfg.Module, stage: o.stage, op: string(op), code: code, field: o.field, msg: o.msg}, func(err error) {
+	w.dlq.send(r.rec, dlqInfo{sync: w.cfg.Name, module: w.cfg.Module, stage: o.stage, op: string(op), code: code, field: o.field, msg: o.msg + o.detail}, func(err error) {
 		if err != nil {
 			w.fatal(fmt.Errorf("sync %q: cannot write record %s to the dead-letter topic %s: %w (nothing was committed past it)", w.cfg.Name, r.where(), w.dlq.topic, err))
 			return
@@ -984,12 +988,42 @@ func (w *syncWorker) call(ctx context.Context, b *batch, out []outcome) error {
 			out[i] = outcome{kind: outSkipped, reason: "not_found"} // deleted meanwhile: what the delete wanted
 			continue
 		}
-		out[i] = outcome{kind: outDeadLetter, stage: "write", op: b.act.operation(), code: r.Err.Code, field: r.Err.APIName, msg: r.Err.Message}
+		out[i] = outcome{kind: outDeadLetter, stage: "write", op: b.act.operation(), code: r.Err.Code, field: r.Err.APIName, msg: r.Err.Message, detail: refusedValue(r.Err, e.rec)}
 	}
 	if len(tagIdx) > 0 {
 		return w.tag(ctx, b, tagIdx, out)
 	}
 	return nil
+}
+
+// refusedValue says what Zoho refused of a record: the value of the field it
+// named and what it expected, e.g. ` (value "not-an-email"; expected email)`.
+func refusedValue(re *zoho.RecordError, rec zoho.Record) string {
+	if re == nil || re.APIName == "" {
+		return ""
+	}
+	v, ok := rec[re.APIName]
+	if !ok {
+		return ""
+	}
+	var parts []string
+	if b, err := json.Marshal(v); err == nil {
+		text := string(b)
+		if len(text) > 120 {
+			text = text[:117] + "..."
+		}
+		parts = append(parts, "value "+text)
+	}
+	if t, ok := re.Details["expected_data_type"]; ok {
+		parts = append(parts, fmt.Sprintf("expected %v", t))
+	}
+	if n, ok := re.Details["maximum_length"]; ok {
+		parts = append(parts, fmt.Sprintf("at most %v characters", n))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // tag adds the audience tag to records just upserted. A record written but

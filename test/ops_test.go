@@ -165,6 +165,7 @@ func TestMassDeadLetterGuard(t *testing.T) {
 	}
 	n := len(s.deadLetters("ops.dlq"))
 	t.Logf("%d dead letters before the guard stopped the sync", n)
+
 	if n > 300 || n < 100 {
 		t.Fatalf("%d records dead-lettered: the guard should stop well before the whole topic", n)
 	}

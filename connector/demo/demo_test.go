@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -29,6 +30,10 @@ func TestDemoAccountsForEveryRecord(t *testing.T) {
 	codes := map[string]bool{}
 	for _, d := range res.DeadLetters {
 		codes[d.Code] = true
+		// What Zoho refused is in the dead letter: the value and the type.
+		if d.Code == "INVALID_DATA" && d.Field != "" && !strings.Contains(d.Message, "(value ") {
+			t.Errorf("dead letter %s/%d@%d: %q does not show the refused value", d.Topic, d.Partition, d.Offset, d.Message)
+		}
 	}
 	for _, c := range []string{"DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA"} {
 		if !codes[c] {
