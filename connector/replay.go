@@ -78,6 +78,11 @@ func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
 	return w, out
 }
 
+// replayEnds returns where the replay stops: see deadLetterEnds.
+func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
+	return deadLetterEnds(ctx, r.cfg, r.groupID())
+}
+
 // deadLetterEnds returns the end offset of every partition of the
 // dead-letter topic now (where a replay stops), leaving out partitions the
 // replay group has already committed to their end.

@@ -302,7 +302,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.replay {
 		topics = []string{r.cfg.Kafka.DeadLetterTopic}
 		kopts = append(kopts, kgo.ConsumerGroup(r.cfg.Kafka.GroupID+".replay"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-		if r.replayEnd, err = deadLetterEnds(runCtx, r.cfg, r.cfg.Kafka.GroupID+".replay"); err != nil {
+		if r.replayEnd, err = r.replayEnds(runCtx); err != nil {
 			return err
 		}
 		if r.replayEnd == nil {
