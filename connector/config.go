@@ -1318,7 +1318,7 @@ func (c *Config) validateSyncs(p *problemList) {
 					if _, ok := s.Constants[k]; ok {
 						where = "constants"
 					}
-					return fmt.Sprintf(" (%s maps %s: a misspelling of %s?)", where, k, f)
+					return fmt.Sprintf(" (%s maps %s, which looks alike: is one of them misspelt?)", where, k)
 				}
 			}
 			return ""
@@ -1420,25 +1420,31 @@ func suggestKey(key string, known []string) string {
 	return best
 }
 
-// keyDistance is the Levenshtein distance of two keys.
+// keyDistance is the edit distance of two keys, a swap of two neighbouring
+// letters counting as one edit (optimal string alignment): "Titel" is one
+// edit from "Title".
 func keyDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }
 
 func sortedNames[V any](m map[string]V) []string {

@@ -1155,7 +1155,7 @@ func TestConfigRelativeFilesAreBesideTheConfig(t *testing.T) {
 func TestConfigMisspeltFieldIsPointedAt(t *testing.T) {
 	yml := strings.Replace(minimalYAML, "fields: {Last_Name: last_name, Email: email}", "fields: {Last_Nmae: last_name, Emial: email}", 1)
 	assertProblems(t, mustParse(t, yml, noEnv).Validate(), []wantProblem{
-		{"contacts", "syncs[0].match_on[0]", "Email is not mapped, so its value is not known: map it under fields (Email: <column>) or constants (fields maps Emial: a misspelling of Email?)"},
-		{"contacts", "syncs[0].fields", "module Contacts requires Last_Name: map it under fields (Last_Name: <column>) or constants (fields maps Last_Nmae: a misspelling of Last_Name?)"},
+		{"contacts", "syncs[0].match_on[0]", "Email is not mapped, so its value is not known: map it under fields (Email: <column>) or constants (fields maps Emial, which looks alike: is one of them misspelt?)"},
+		{"contacts", "syncs[0].fields", "module Contacts requires Last_Name: map it under fields (Last_Name: <column>) or constants (fields maps Last_Nmae, which looks alike: is one of them misspelt?)"},
 	})
 }

@@ -69,6 +69,8 @@ type Runner struct {
 	cl       *kgo.Client
 	dlq      *deadLetterer
 	fieldsOf func(ctx context.Context, module string) ([]zoho.Field, error)
+	// fieldsMeta is the org's fields of each module whose metadata was read.
+	fieldsMeta map[string][]zoho.Field
 
 	mu        sync.Mutex
 	parts     map[tp]*partition
@@ -284,6 +286,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: nothing was consumed
 		}
+		return err
+	}
+	if err := r.checkMappedFields(runCtx); err != nil {
 		return err
 	}
 	for _, w := range r.workers {
@@ -833,9 +838,11 @@ func (r *Runner) loadFieldTypes(ctx context.Context) (map[string]map[string]*zoh
 		cancel()
 	}
 	out := map[string]map[string]*zoho.Field{}
+	r.fieldsMeta = map[string][]zoho.Field{}
 	for i, mod := range mods {
 		switch err := errs[i]; {
 		case err == nil:
+			r.fieldsMeta[mod] = metas[i]
 		case zoho.IsFatal(err):
 			var ze *zoho.Error
 			if errors.As(err, &ze) && ze.Code == "OAUTH_SCOPE_MISMATCH" {
@@ -852,6 +859,46 @@ func (r *Runner) loadFieldTypes(ctx context.Context) (map[string]map[string]*zoh
 		out[mod] = fieldTypes(mod, metas[i])
 	}
 	return out, nil
+}
+
+// checkMappedFields refuses a mapping that names fields the org does not
+// have: Zoho would drop their values without a word. Read-only fields are
+// warned about. Modules whose metadata could not be read are not checked.
+func (r *Runner) checkMappedFields(ctx context.Context) error {
+	if len(r.fieldsMeta) == 0 {
+		return nil
+	}
+	cfg := *r.cfg
+	cfg.Syncs = nil
+	for _, s := range r.cfg.Syncs {
+		if _, ok := r.fieldsMeta[s.Module]; ok {
+			cfg.Syncs = append(cfg.Syncs, s)
+		}
+	}
+	findings, _, err := CheckOnline(ctx, &cfg, knownFields(r.fieldsMeta), nil)
+	if err != nil {
+		return nil
+	}
+	var bad []string
+	for _, f := range findings {
+		switch {
+		case strings.Contains(f.Message, "is not a field of"):
+			bad = append(bad, fmt.Sprintf("sync %s: %s: %s", f.Sync, f.Key, f.Message))
+		case !f.Warning:
+			r.log.Warn("mapping problem", "sync", f.Sync, "key", f.Key, "problem", f.Message)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("the mapping names fields the Zoho org does not have (Zoho would drop their values): %s. Fix the config; `zohosink validate --online` lists every problem", strings.Join(bad, "; "))
+}
+
+// knownFields serves fields metadata already read.
+type knownFields map[string][]zoho.Field
+
+func (k knownFields) Fields(_ context.Context, module string) ([]zoho.Field, error) {
+	return k[module], nil
 }
 
 // Status is what /status shows.

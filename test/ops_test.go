@@ -394,3 +394,19 @@ func TestShutdownDuringOutageIsPrompt(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
+
+// A mapped field the org does not have stops run at the start: Zoho would
+// silently drop its values.
+func TestUnknownMappedFieldStopsRun(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	cfg := strings.Replace(opsConfig, "Title: title}", "Titel: title}", 1)
+	p := start(t, nil, "run", "--config", s.config(cfg, nil))
+	if code := p.wait(60 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, p.output())
+	}
+	lines := strings.Split(strings.TrimSpace(p.output()), "\n")
+	last := lines[len(lines)-1]
+	if !strings.Contains(last, "Titel is not a field of Contacts (did you mean Title?)") || !strings.Contains(last, "validate --online") {
+		t.Errorf("the last line does not name the field: %q", last)
+	}
+}
