@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -739,5 +741,33 @@ func TestSimMintGuard(t *testing.T) {
 		if r.Operation == "token" && r.Code != "" && r.Code != "SUCCESS" {
 			t.Errorf("token call answered %s", r.Code)
 		}
+	}
+}
+
+// A token endpoint that cannot be reached mints nothing: after an outage of
+// more than ten attempts, the token comes at once, not ten minutes later.
+func TestTokenOutageDoesNotSpendMints(t *testing.T) {
+	w := watchSecrets(t)
+	srv := newSim(t)
+	var dials atomic.Int32
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	dialer := &net.Dialer{}
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) <= 15 {
+			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+		}
+		return dialer.DialContext(ctx, network, addr)
+	}
+	c := simClient(t, srv, w, zoho.WithHTTPClient(&http.Client{Transport: tr}), zoho.WithMaxRetries(-1))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.CheckToken(ctx); w.Err(err) != nil {
+		t.Fatalf("no token after the outage: %v", err)
+	}
+	if dials.Load() <= 15 {
+		t.Fatalf("%d dials: the outage was not simulated", dials.Load())
+	}
+	if strings.Contains(w.log.String(), "waiting before minting") {
+		t.Errorf("failed connections were counted as minted tokens:\n%s", w.log.String())
 	}
 }

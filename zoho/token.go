@@ -3,7 +3,9 @@ package zoho
 import (
 	"context"
 	"errors"
+	"net"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 )
@@ -124,8 +126,9 @@ func (t *tokenCache) refresh(ctx context.Context) error {
 		"client_secret": {string(o.clientSecret)},
 		"refresh_token": {string(o.refreshToken)},
 	}
+	mintedAt := o.now()
 	t.mu.Lock()
-	t.mints = append(t.mints, o.now())
+	t.mints = append(t.mints, mintedAt)
 	t.mu.Unlock()
 	pctx, cancel := context.WithTimeout(ctx, o.reqTimeout)
 	defer cancel()
@@ -135,6 +138,16 @@ func (t *tokenCache) refresh(ctx context.Context) error {
 		var ze *Error
 		if errors.As(err, &ze) && ze.Code == "Access Denied" {
 			result = "throttled"
+		}
+		if opErr := (*net.OpError)(nil); errors.As(err, &opErr) && opErr.Op == "dial" {
+			// Never connected, so no token minted: it does not count against
+			// Zoho's 10 per 10 minutes. An outage of the token endpoint
+			// must not lock the process out for 10 minutes after it.
+			t.mu.Lock()
+			if i := slices.Index(t.mints, mintedAt); i >= 0 {
+				t.mints = slices.Delete(t.mints, i, i+1)
+			}
+			t.mu.Unlock()
 		}
 		t.c.metrics.tokenRefresh(result)
 		t.c.log().Warn("zoho: token refresh failed", "accounts_url", t.c.accounts, "error", err.Error())
