@@ -91,6 +91,7 @@ type Runner struct {
 	httpAddr  atomic.Value // string: the address /metrics listens on
 
 	finalCommitFailed atomic.Bool
+	loopsStarted      atomic.Bool
 
 	waiting       atomic.Value // string: what the start waits for (/readyz)
 	missingTopics atomic.Pointer[map[string]bool]
@@ -213,8 +214,14 @@ func New(cfg *Config, opts ...Option) (*Runner, error) {
 // onZohoRetry shows a retried Zoho call in the status of the syncs writing
 // to its module; their next finished batch shows them running again.
 func (r *Runner) onZohoRetry(op zoho.Operation, module string, attempt int, err error) {
+	if errors.Is(err, zoho.ErrStopped) {
+		return
+	}
+	// A call is the sync's that is writing to the module (the client does
+	// not know which sync asked); while starting, every sync's.
+	starting := !r.loopsStarted.Load()
 	for _, w := range r.workers {
-		if module == "" || w.cfg.Module == module {
+		if (module == "" || w.cfg.Module == module) && (starting || w.status.writing.Load() > 0) {
 			w.status.setState(stateRetrying, fmt.Sprintf("Zoho %s (attempt %d): %v", op, attempt, err))
 		}
 	}
@@ -338,6 +345,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		go r.watchTopics(runCtx, topics)
 	}
 
+	// What the start retried is over: each sync's state is its own now.
+	for _, w := range r.workers {
+		if w.status.state() == stateRetrying {
+			w.status.setState(stateRunning, "")
+		}
+	}
+	r.loopsStarted.Store(true)
 	var loops sync.WaitGroup
 	for _, w := range r.workers {
 		loops.Add(1)
@@ -420,6 +434,13 @@ func (r *Runner) Stopped() string {
 	case r.finalCommitFailed.Load():
 		return "stopped: the final commit failed, so the records since the last commit will be written again at the next start"
 	}
+	var notWritten int64
+	for _, w := range r.workers {
+		notWritten += w.status.notWritten.Load()
+	}
+	if notWritten > 0 {
+		return fmt.Sprintf("stopped: offsets of finished records committed; %d record(s) whose writes were still waiting on Zoho are not committed and will be written at the next start", notWritten)
+	}
 	return "stopped: offsets of finished records committed"
 }
 
@@ -469,7 +490,9 @@ func (r *Runner) poll(ctx context.Context) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
-			r.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+			if t != "" { // group errors (no topic) are logged by franz-go and shown by /status
+				r.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+			}
 			if isFatalKafka(err) {
 				r.fail(fmt.Errorf("kafka: topic %s partition %d: %w: check the credentials and ACLs of the consumer", t, p, err))
 			}
@@ -544,7 +567,9 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
 	r.joined.Store(true)
 	r.kafkaGroupErr.Store("")
-	r.log.Info("partitions assigned", "partitions", describe(assigned))
+	if len(assigned) > 0 {
+		r.log.Info("partitions assigned", "partitions", describe(assigned))
+	}
 }
 
 func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
@@ -986,6 +1011,9 @@ func (r *Runner) NotReady() string {
 			why += " (" + p + ")"
 		}
 		return why
+	}
+	if g, _ := r.kafkaGroupErr.Load().(string); g != "" {
+		return g // the group was lost and cannot be joined again
 	}
 	if t, ok := r.crm.(interface{ HasToken() bool }); ok && !t.HasToken() {
 		return "no Zoho access token yet"

@@ -559,6 +559,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		stops = append(stops, context.AfterFunc(p.ctx, cancel))
 	}
 	w.inflight++
+	w.status.writing.Add(1)
 	w.met.batch.WithLabelValues(w.cfg.Name).Observe(float64(len(b.entries)))
 	go func() {
 		res := w.write(ctx, b)
@@ -574,6 +575,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 // letters.
 func (w *syncWorker) complete(res batchResult) {
 	w.inflight--
+	w.status.writing.Add(-1)
 	if res.fatal != nil {
 		w.status.setState(stateFailed, res.fatal.Error())
 		w.fatal(fmt.Errorf("sync %q: %w", w.cfg.Name, res.fatal))
@@ -590,6 +592,9 @@ func (w *syncWorker) complete(res batchResult) {
 		o := res.outcomes[i]
 		switch o.kind {
 		case outAbandoned:
+			if w.draining {
+				w.status.notWritten.Add(1)
+			}
 			if e.in.part.gone.Load() {
 				w.status.consumed.Add(-int64(1 + len(e.collapsed))) // the next owner counts them
 			}
@@ -759,6 +764,9 @@ func (w *syncWorker) retry(ctx context.Context, f func() error) error {
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(err, zoho.ErrStopped) {
+			return err // draining: written again at the next start
 		}
 		w.status.setState(stateRetrying, err.Error())
 		if attempt%10 == 0 {
@@ -1128,6 +1136,8 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 type syncStatus struct {
 	name, module, typ, mode                  string
 	consumed, written, skipped, deadLettered atomic.Int64
+	writing                                  atomic.Int32 // batches being written
+	notWritten                               atomic.Int64 // records whose writes were stopped by a shutdown
 	mu                                       sync.Mutex
 	st                                       string
 	lastErr                                  string

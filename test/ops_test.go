@@ -380,6 +380,9 @@ func TestShutdownDuringOutageIsPrompt(t *testing.T) {
 	if strings.Contains(p.output(), "drain timeout reached") {
 		t.Errorf("shutdown waited out the drain timeout:\n%s", p.output())
 	}
+	if !strings.Contains(p.output(), "20 record(s) whose writes were still waiting on Zoho are not committed and will be written at the next start") {
+		t.Errorf("the last word does not say what was left:\n%s", p.output())
+	}
 	if ok, _ := s.committedAtEnd("ops", topic); ok {
 		t.Fatal("records committed though Zoho never accepted them")
 	}
@@ -408,5 +411,50 @@ func TestUnknownMappedFieldStopsRun(t *testing.T) {
 	last := lines[len(lines)-1]
 	if !strings.Contains(last, "Titel is not a field of Contacts (did you mean Title?)") || !strings.Contains(last, "validate --online") {
 		t.Errorf("the last line does not name the field: %q", last)
+	}
+}
+
+// A sync shows retrying only while its own writes are retried: a quiet sync
+// on the same module stays running, and the busy one is running again once
+// Zoho is back.
+func TestRetryingStateIsPerSync(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic, "wh.public.quiet"})
+	enc := s.register(contactsTable)
+	var recs []*kgo.Record
+	for id := 0; id < 10; id++ {
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	}
+	cfg := opsConfig + "  - {name: quiet, topics: [wh.public.quiet], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}\n"
+	p := start(t, nil, "run", "--config", s.config(cfg, nil))
+	base := "http://" + httpAddr(t, p)
+	eventually(t, 30*time.Second, "ready", func() (bool, string) { code, body := get(t, base+"/readyz"); return code == 200, body })
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
+	s.produce(recs...)
+	states := func() map[string]string {
+		_, body := get(t, base+"/status")
+		var st struct {
+			Syncs []struct{ Name, State string } `json:"syncs"`
+		}
+		_ = json.Unmarshal([]byte(body), &st)
+		out := map[string]string{}
+		for _, x := range st.Syncs {
+			out[x.Name] = x.State
+		}
+		return out
+	}
+	eventually(t, 30*time.Second, "contacts retrying", func() (bool, string) { st := states(); return st["contacts"] == "retrying", fmt.Sprint(st) })
+	if st := states(); st["quiet"] != "running" {
+		t.Errorf("the quiet sync shows %q while only contacts' writes are retried", st["quiet"])
+	}
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
+	eventually(t, 60*time.Second, "written and running again", func() (bool, string) {
+		st := states()
+		ok, why := s.committedAtEnd("ops", topic)
+		return ok && st["contacts"] == "running" && st["quiet"] == "running", fmt.Sprint(st, " ", why)
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
