@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -70,7 +71,8 @@ type Runner struct {
 	dlq      *deadLetterer
 	fieldsOf func(ctx context.Context, module string) ([]zoho.Field, error)
 	// fieldsMeta is the org's fields of each module whose metadata was read.
-	fieldsMeta map[string][]zoho.Field
+	fieldsMeta   map[string][]zoho.Field
+	fieldsMetaMu sync.Mutex
 
 	mu        sync.Mutex
 	parts     map[tp]*partition
@@ -364,6 +366,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go r.stopAtReplayEnd(runCtx)
 	}
 	go r.logProgress(runCtx, progressEvery)
+	go r.rereadFieldTypes(runCtx)
 
 	r.poll(runCtx)
 	<-commitDone
@@ -879,11 +882,61 @@ func (r *Runner) loadFieldTypes(ctx context.Context) (map[string]map[string]*zoh
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			r.log.Warn("fields metadata unavailable: formatting values from column types", "module", mod, "err", err)
+			r.log.Warn("fields metadata unavailable: formatting values from column types until it can be read (tried again in the background)", "module", mod, "err", err)
 		}
 		out[mod] = fieldTypes(mod, metas[i])
 	}
 	return out, nil
+}
+
+// rereadFieldTypes reads, after 10s and then at most every minute, the fields metadata of the modules
+// whose metadata could not be read at the start (Zoho out of reach), and
+// hands it to their syncs; a mapping to a field the org does not have then
+// stops the runner, as it would have at the start.
+func (r *Runner) rereadFieldTypes(ctx context.Context) {
+	if r.fieldsOf == nil {
+		return
+	}
+	wait := 10 * time.Second
+	for {
+		var missing []string
+		for i := range r.cfg.Syncs {
+			m := r.cfg.Syncs[i].Module
+			if _, ok := r.fieldsMeta[m]; !ok && !slices.Contains(missing, m) {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 || !sleepCtx(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, time.Minute)
+		for _, mod := range missing {
+			cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+			meta, err := r.fieldsOf(cctx, mod)
+			cancel()
+			if err != nil {
+				continue
+			}
+			r.fieldsMetaMu.Lock()
+			r.fieldsMeta[mod] = meta
+			r.fieldsMetaMu.Unlock()
+			r.log.Info("fields metadata read: values are formatted by the org's field types from now on", "module", mod)
+			if err := r.checkMappedFields(ctx); err != nil {
+				r.fail(err)
+				return
+			}
+			types := fieldTypes(mod, meta)
+			for _, w := range r.workers {
+				if w.cfg.Module == mod {
+					select {
+					case w.typesCh <- types:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	}
 }
 
 // checkMappedFields refuses a mapping that names fields the org does not
@@ -893,6 +946,7 @@ func (r *Runner) checkMappedFields(ctx context.Context) error {
 	if len(r.fieldsMeta) == 0 {
 		return nil
 	}
+	r.fieldsMetaMu.Lock()
 	cfg := *r.cfg
 	cfg.Syncs = nil
 	for _, s := range r.cfg.Syncs {
@@ -900,7 +954,11 @@ func (r *Runner) checkMappedFields(ctx context.Context) error {
 			cfg.Syncs = append(cfg.Syncs, s)
 		}
 	}
-	findings, _, err := CheckOnline(ctx, &cfg, knownFields(r.fieldsMeta), nil)
+	r.fieldsMetaMu.Unlock()
+	r.fieldsMetaMu.Lock()
+	known := knownFields(maps.Clone(r.fieldsMeta))
+	r.fieldsMetaMu.Unlock()
+	findings, _, err := CheckOnline(ctx, &cfg, known, nil)
 	if err != nil {
 		return nil
 	}

@@ -160,6 +160,7 @@ type syncWorker struct {
 	results chan batchResult
 	revokes chan revokeReq
 	drainCh chan struct{}
+	typesCh chan map[string]*zoho.Field // field types read after the start
 
 	lookupMu    sync.Mutex
 	lookupCache map[string]string // module NUL name -> id
@@ -198,6 +199,7 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 		results:        make(chan batchResult, maxInflightBatches),
 		revokes:        make(chan revokeReq),
 		drainCh:        make(chan struct{}),
+		typesCh:        make(chan map[string]*zoho.Field, 1),
 		lookupCache:    map[string]string{},
 		pending:        map[string]*entry{},
 		inflightKeys:   map[string]bool{},
@@ -242,6 +244,8 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 		case <-drain:
 			w.draining = true
 			drain = nil
+		case types := <-w.typesCh:
+			w.setTypes(types) // the fields metadata, read late
 		case <-timer.C:
 		}
 		// Draining: no new batch starts; the loop ends once the writes in

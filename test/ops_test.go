@@ -458,3 +458,22 @@ func TestRetryingStateIsPerSync(t *testing.T) {
 		t.Fatalf("exit %d\n%s", code, p.output())
 	}
 }
+
+// Fields metadata out of reach at the start is read later, in the
+// background, and used from then on.
+func TestFieldsMetadataIsReadLater(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	eventually(t, 60*time.Second, "the start gives up on the metadata", func() (bool, string) {
+		return strings.Contains(p.output(), "fields metadata unavailable"), "not yet"
+	})
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
+	eventually(t, 60*time.Second, "the metadata read later", func() (bool, string) {
+		return strings.Contains(p.output(), `"msg":"fields metadata read`), "not yet"
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+}

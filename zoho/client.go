@@ -477,6 +477,9 @@ func ctxErrorAfter(ctx context.Context, op Operation, module string, last error)
 	err := waitErr(ctx)
 	e := &Error{Class: Retryable, Op: op, Module: module, Message: "gave up: " + err.Error(), Err: err}
 	var le *Error
+	if errors.As(last, &le) && strings.HasPrefix(le.Message, "gave up") {
+		return le // the last attempt was itself cut short: nothing more to say
+	}
 	switch {
 	case errors.As(last, &le):
 		e.Code, e.HTTPStatus, e.Hint = le.Code, le.HTTPStatus, le.Hint
