@@ -290,6 +290,16 @@ func (c *Client) do(ctx context.Context, cl *call) (*reply, error) {
 			ze.Class = Fatal
 			ze.Message = "Zoho refused a freshly refreshed access token at " + c.APIDomain() + " (" + ze.Message + ")"
 			ze.Hint = fmt.Sprintf("check data_center (this client uses %s, accounts %s): the token may be for another data center; then run `zohosink auth` again", c.opts.dataCenter, c.accounts)
+			if c.opts.apiDomain != "" {
+				c.tokens.mu.Lock()
+				told := c.tokens.apiDomain
+				c.tokens.mu.Unlock()
+				ze.Hint = fmt.Sprintf("check api_domain: it is set to %s", c.opts.apiDomain)
+				if told != "" && told != c.opts.apiDomain {
+					ze.Hint += fmt.Sprintf(", while the token endpoint %s gives tokens for %s (leave api_domain out to use it)", c.accounts, told)
+				}
+				ze.Hint += fmt.Sprintf("; else check data_center (this client uses %s)", c.opts.dataCenter)
+			}
 			return nil, ze
 		}
 		// Another failure: a later INVALID_TOKEN (say, after hours of
