@@ -172,3 +172,15 @@ func withKafkaHint(cfg *Config, msg string, err error) string {
 	}
 	return msg
 }
+
+// SuggestTopic returns the topic of existing nearest to a missing one (a
+// typo: at most 3 edits), or "".
+func SuggestTopic(missing string, existing []string) string {
+	best, bestD := "", 4
+	for _, t := range existing {
+		if d := keyDistance(missing, t); d < bestD && t != missing {
+			best, bestD = t, d
+		}
+	}
+	return best
+}

@@ -1108,10 +1108,22 @@ func (r *Runner) watchTopics(ctx context.Context, topics []string) {
 				}
 			}
 			r.missingTopics.Store(&missing)
+			var all []string
+			if len(missing) > 0 {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if everything, err := adm.ListTopics(cctx); err == nil {
+					all = everything.Names()
+				}
+				cancel()
+			}
 			for _, t := range topics {
 				switch {
 				case missing[t] && !warned[t]:
-					r.log.Warn("topic does not exist (yet): check its name in the config; Debezium creates a table's topic with its first change", "topic", t)
+					args := []any{"topic", t}
+					if near := SuggestTopic(t, all); near != "" {
+						args = append(args, "did_you_mean", near)
+					}
+					r.log.Warn("topic does not exist (yet): check its name in the config; Debezium creates a table's topic with its first change", args...)
 				case !missing[t] && warned[t]:
 					r.log.Info("topic exists now", "topic", t)
 					r.cl.ForceMetadataRefresh() // consume it now, not at the next metadata refresh

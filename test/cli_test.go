@@ -66,7 +66,7 @@ syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
 `, nil), "wh.public.customers", "wh.public.customer", 1), nil)
 	code, stdout, stderr = runCmd(t, nil, "validate", "--config", typoTopic, "--online")
-	if code != 0 || !strings.Contains(stdout, "warning: topic wh.public.customer does not exist (yet)") {
+	if code != 0 || !strings.Contains(stdout, "warning: topic wh.public.customer does not exist (yet) (did you mean wh.public.customers?)") {
 		t.Errorf("misspelt topic online: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	s.reg.Intercept(func(w http.ResponseWriter, r *http.Request) bool {

@@ -301,7 +301,7 @@ func TestMissingTopicIsNamed(t *testing.T) {
 	if !strings.Contains(body, `"state": "retrying"`) || !strings.Contains(body, "wh.public.customer does not exist") {
 		t.Errorf("/status does not show the missing topic:\n%s", body)
 	}
-	if !strings.Contains(p.output(), `"msg":"topic does not exist (yet)`) {
+	if !strings.Contains(p.output(), `"msg":"topic does not exist (yet)`) || !strings.Contains(p.output(), `"did_you_mean":"wh.public.customers"`) {
 		t.Errorf("the log does not name the missing topic:\n%s", p.output())
 	}
 	// Debezium creates the topic with the table's first change.

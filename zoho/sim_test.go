@@ -384,7 +384,7 @@ func TestSimFatalAuth(t *testing.T) {
 			other := zohotest.NewServer()
 			t.Cleanup(other.Close)
 			return []zoho.Opt{zoho.WithAPIDomain(other.URL)}
-		}, []string{"Check data_center", "zohosink auth"}},
+		}, []string{"Check api_domain: it is set to", "(leave api_domain out to use it); else check data_center"}},
 		{"scope mismatch", func(srv *zohotest.Server) []zoho.Opt {
 			srv.AddRefreshToken("1000.readonly.token", "ZohoCRM.modules.Contacts.READ")
 			cr := srv.Credentials()

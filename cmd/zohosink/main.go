@@ -126,10 +126,15 @@ func flags(name, usageText string, stdout, stderr io.Writer) *flag.FlagSet {
 		if errs.n > 0 { // the flag package wrote an error: parse reports it
 			return
 		}
-		fmt.Fprintf(stdout, "%s\n\nFlags:\n", strings.TrimSpace(usageText))
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(errs)
+		fmt.Fprintf(stdout, "%s\n", strings.TrimSpace(usageText))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprint(stdout, "\nFlags:\n")
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(errs)
+		}
 	}
 	return fs
 }

@@ -137,10 +137,20 @@ func checkKafka(ctx context.Context, cfg *connector.Config, stdout io.Writer) er
 		return fmt.Errorf("kafka: cannot reach the brokers %s: %v (check kafka.brokers, kafka.tls and kafka.sasl)", strings.Join(cfg.Kafka.Brokers, ", "), err)
 	}
 	missing := 0
+	var all []string
 	for _, t := range topics {
 		if d, ok := details[t]; !ok || d.Err != nil {
 			missing++
-			fmt.Fprintf(stdout, "  warning: topic %s does not exist (yet): check its name; Debezium creates a table's topic with its first change\n", t)
+			if all == nil {
+				if everything, err := kadm.NewClient(cl).ListTopics(cctx); err == nil {
+					all = everything.Names()
+				}
+			}
+			hint := ""
+			if near := connector.SuggestTopic(t, all); near != "" {
+				hint = fmt.Sprintf(" (did you mean %s?)", near)
+			}
+			fmt.Fprintf(stdout, "  warning: topic %s does not exist (yet)%s: check its name; Debezium creates a table's topic with its first change\n", t, hint)
 		}
 	}
 	fmt.Fprintf(stdout, "online: reached Kafka at %s; %d of %d topics exist\n", strings.Join(cfg.Kafka.Brokers, ", "), len(topics)-missing, len(topics))

@@ -343,9 +343,18 @@ func summary(out io.Writer, res *Result, runner *connector.Runner, keep bool) {
 		fmt.Fprintln(out)
 	}
 	if !keep {
-		fmt.Fprintln(out, "Next: `go run ./cmd/zohosink demo --keep` leaves the stack up to explore (metrics, /status, the dead-letter topic);")
+		fmt.Fprintf(out, "Next: `%s demo --keep` leaves the stack up to explore (metrics, /status, the dead-letter topic);\n", invokedAs())
 	}
 	fmt.Fprintln(out, "README.md walks from here to a real Kafka + Debezium + Zoho CRM setup.")
+}
+
+// invokedAs is how the user ran zohosink: `go run ./cmd/zohosink` (a binary
+// in Go's build cache) or the binary's name.
+func invokedAs() string {
+	if exe := os.Args[0]; strings.Contains(exe, "go-build") || strings.Contains(exe, os.TempDir()+string(filepath.Separator)+"go-") {
+		return "go run ./cmd/zohosink"
+	}
+	return "zohosink"
 }
 
 // counterBy sums a counter family by one label.

@@ -128,7 +128,8 @@ func newModules() map[string]*module {
 		{"Contacts", "Email", "Full_Name", []*field{
 			f("First_Name", "text", 40), mandatory(f("Last_Name", "text", 80)), readOnly(f("Full_Name", "text", 120)),
 			f("Email", "email", 100), f("Secondary_Email", "email", 100), f("Phone", "phone", 30), f("Mobile", "phone", 30),
-			f("Title", "text", 100), f("Department", "text", 30),
+			f("Home_Phone", "phone", 30), f("Other_Phone", "phone", 30), f("Asst_Phone", "phone", 30), f("Fax", "phone", 30),
+			f("Assistant", "text", 30), f("Title", "text", 100), f("Department", "text", 30),
 			f("Mailing_Street", "text", 250), f("Mailing_City", "text", 100), f("Mailing_State", "text", 100),
 			f("Mailing_Zip", "text", 30), f("Mailing_Country", "text", 100),
 			f("Date_of_Birth", "date", 0), f("Description", "textarea", 32000), pick("Lead_Source", leadSourcePicklist),
@@ -136,8 +137,8 @@ func newModules() map[string]*module {
 		}},
 		{"Leads", "Email", "Full_Name", []*field{
 			f("First_Name", "text", 40), mandatory(f("Last_Name", "text", 80)), readOnly(f("Full_Name", "text", 120)),
-			f("Email", "email", 100), f("Phone", "phone", 30), f("Mobile", "phone", 30), f("Title", "text", 100),
-			f("Company", "text", 200), f("Street", "text", 250), f("City", "text", 100), f("State", "text", 100),
+			f("Email", "email", 100), f("Secondary_Email", "email", 100), f("Phone", "phone", 30), f("Mobile", "phone", 30),
+			f("Fax", "phone", 30), f("Title", "text", 100), f("Company", "text", 200), f("Street", "text", 250), f("City", "text", 100), f("State", "text", 100),
 			f("Zip_Code", "text", 30), f("Country", "text", 100), pick("Industry", industryPicklist),
 			money("Annual_Revenue"), f("No_of_Employees", "integer", 9), pick("Lead_Source", leadSourcePicklist),
 			pick("Lead_Status", leadStatusPicklist), pick("Rating", ratingPicklist), f("Website", "website", 255),
@@ -149,7 +150,7 @@ func newModules() map[string]*module {
 			}(),
 		}},
 		{"Accounts", "Account_Name", "Account_Name", []*field{
-			mandatory(f("Account_Name", "text", 200)), f("Phone", "phone", 30), f("Website", "website", 255),
+			mandatory(f("Account_Name", "text", 200)), f("Phone", "phone", 30), f("Fax", "phone", 30), f("Website", "website", 255),
 			pick("Industry", industryPicklist), f("Billing_Street", "text", 250), f("Billing_City", "text", 100),
 			f("Billing_State", "text", 100), f("Billing_Code", "text", 30), f("Billing_Country", "text", 100),
 			money("Annual_Revenue"), f("Employees", "integer", 9), pick("Account_Type", accountTypePicklist),
