@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -105,6 +106,11 @@ type DeadLetterRead struct {
 	// Total is how many records the topic holds (the sum over its
 	// partitions of end minus start offset), whether or not all were read.
 	Total int64
+	// Progress is the replay group's progress, read just before the
+	// records (ReadDeadLettersAndProgress), and ProgressErr why it could
+	// not be read (say, no permission to describe the group).
+	Progress    ReplayProgress
+	ProgressErr error
 }
 
 // ReadDeadLetters reads the dead-letter topic from its start to its end as
@@ -219,6 +225,19 @@ func (w *connWatch) explain(err error) error {
 // ErrNoDeadLetterTopic; brokers that cannot be talked to (after a few
 // attempts, not at ctx's deadline) a *BrokersUnreachableError.
 func ReadDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limit int) (DeadLetterRead, error) {
+	return readDeadLetterTopic(ctx, opts, topic, limit, "")
+}
+
+// ReadDeadLettersAndProgress is ReadDeadLetterTopic reading every record,
+// and the progress of the replay group first (a replay commits a dead
+// letter's offset only after the copy it dead-lettered again was
+// acknowledged, so the records read after the progress hold that copy):
+// DeadLetterStates tells from them what became of each dead letter.
+func ReadDeadLettersAndProgress(ctx context.Context, opts []kgo.Opt, topic, group string) (DeadLetterRead, error) {
+	return readDeadLetterTopic(ctx, opts, topic, 0, group)
+}
+
+func readDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limit int, group string) (DeadLetterRead, error) {
 	var res DeadLetterRead
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -235,6 +254,13 @@ func ReadDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limi
 		return res, fmt.Errorf("dead-letter topic %s: %w", topic, watch.explain(err))
 	}
 	adm := kadm.NewClient(cl)
+	if group != "" {
+		res.Progress, res.ProgressErr = fetchReplayProgress(ctx, adm, group, topic)
+		var ke *kerr.Error
+		if res.ProgressErr != nil && !errors.As(res.ProgressErr, &ke) {
+			return fail(res.ProgressErr) // the brokers, not the group
+		}
+	}
 	ends, err := adm.ListEndOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
@@ -253,7 +279,7 @@ func ReadDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limi
 		return fail(err)
 	}
 	want := map[int32]int64{}
-	consume := map[string]map[int32]kgo.Offset{topic: {}}
+	consume := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
 		start := int64(0)
 		if s, ok := starts.Lookup(topic, o.Partition); ok {
@@ -264,38 +290,70 @@ func ReadDeadLetterTopic(ctx context.Context, opts []kgo.Opt, topic string, limi
 		if o.Offset > start {
 			res.Total += o.Offset - start
 			want[o.Partition] = o.Offset
-			consume[topic][o.Partition] = kgo.NewOffset().At(start)
+			consume[o.Partition] = kgo.NewOffset().At(start)
 		}
 	})
 	if len(want) == 0 {
 		return res, nil
 	}
-	cl.AddConsumePartitions(consume)
-	out := &res.DeadLetters
+	err = consumeRange(ctx, cl, topic, consume, want, func(r *kgo.Record) bool {
+		res.DeadLetters = append(res.DeadLetters, ParseDeadLetter(r))
+		return limit <= 0 || len(res.DeadLetters) < limit
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return res, nil
+}
+
+// consumeRange reads the partitions of topic of a client that is no group
+// member, each from its offset in from to just before its offset in to,
+// handing each record to fn in offset order within a partition, until every
+// partition reached its end or fn returns false.
+func consumeRange(ctx context.Context, cl *kgo.Client, topic string, from map[int32]kgo.Offset, to map[int32]int64, fn func(*kgo.Record) bool) error {
+	want := maps.Clone(to)
+	for p, end := range want {
+		if _, ok := from[p]; !ok || end <= 0 {
+			delete(want, p)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	consume := map[int32]kgo.Offset{}
+	for p := range want {
+		consume[p] = from[p]
+	}
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume})
+	defer cl.RemoveConsumePartitions(map[string][]int32{topic: slices.Collect(maps.Keys(consume))})
 	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return fail(err)
+			return err
 		}
 		var ferr error
 		fs.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
 		if ferr != nil {
-			return fail(ferr)
+			return ferr
 		}
+		stop := false
 		fs.EachRecord(func(r *kgo.Record) {
-			if end, ok := want[r.Partition]; ok && r.Offset < end {
-				*out = append(*out, ParseDeadLetter(r))
+			end, ok := want[r.Partition]
+			if stop || !ok {
+				return
 			}
-			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+			if r.Offset < end && !fn(r) {
+				stop = true
+			}
+			if r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}
 		})
-		if limit > 0 && len(*out) >= limit {
-			*out = (*out)[:limit]
-			return res, nil
+		if stop {
+			return nil
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // sourceKey is where a dead letter's record came from.
@@ -314,19 +372,10 @@ type sourceKey struct {
 // Dead letters without origin headers are all kept. latest keeps the order
 // of dls; superseded is how many older copies were left out.
 func LatestDeadLetters(dls []DeadLetter) (latest []DeadLetter, superseded int) {
-	newest := make(map[sourceKey]int, len(dls))
-	for i, d := range dls {
-		if d.Topic == "" {
-			continue
-		}
-		k := sourceKey{d.Topic, d.Partition, d.Offset}
-		if j, ok := newest[k]; !ok || newerDeadLetter(d, dls[j]) {
-			newest[k] = i
-		}
-	}
+	newest := newestIndex(dls)
 	latest = make([]DeadLetter, 0, len(newest))
 	for i, d := range dls {
-		if d.Topic != "" && newest[sourceKey{d.Topic, d.Partition, d.Offset}] != i {
+		if !isNewest(newest, dls, i) {
 			superseded++
 			continue
 		}
@@ -335,18 +384,297 @@ func LatestDeadLetters(dls []DeadLetter) (latest []DeadLetter, superseded int) {
 	return latest, superseded
 }
 
+// newestIndex returns, per source record, the index in dls of its newest
+// copy.
+func newestIndex(dls []DeadLetter) map[sourceKey]int {
+	newest := make(map[sourceKey]int, len(dls))
+	for i, d := range dls {
+		k, ok := d.source()
+		if !ok {
+			continue
+		}
+		if j, ok := newest[k]; !ok || newerDeadLetter(d, dls[j]) {
+			newest[k] = i
+		}
+	}
+	return newest
+}
+
+// isNewest reports whether dls[i] is the newest copy of its source record
+// (a dead letter without origin headers is its own).
+func isNewest(newest map[sourceKey]int, dls []DeadLetter, i int) bool {
+	k, ok := dls[i].source()
+	return !ok || newest[k] == i
+}
+
+// source is the source record of a dead letter; false when it carries no
+// origin headers.
+func (d DeadLetter) source() (sourceKey, bool) {
+	return sourceKey{d.Topic, d.Partition, d.Offset}, d.Topic != ""
+}
+
 // newerDeadLetter reports whether a is a newer copy than b, which comes
 // before it in the slice read.
 func newerDeadLetter(a, b DeadLetter) bool {
+	return newerCopy(copyOf(a), copyOf(b))
+}
+
+// copyRef is where one dead-letter copy of a source record is, and what
+// tells copies apart.
+type copyRef struct {
+	replays   int
+	partition int32
+	offset    int64
+	ts        time.Time
+}
+
+func copyOf(d DeadLetter) copyRef {
+	return copyRef{d.ReplayCount, d.DLQPartition, d.DLQOffset, d.Timestamp}
+}
+
+// newerCopy reports whether a is a newer copy than b, which was read before
+// it: the higher replay count; between equal counts (dead-lettered twice,
+// e.g. around a crash), the later in the dead-letter partition, else the
+// later timestamp, else the one read last.
+func newerCopy(a, b copyRef) bool {
 	switch {
-	case a.ReplayCount != b.ReplayCount:
-		return a.ReplayCount > b.ReplayCount
-	case a.DLQPartition == b.DLQPartition:
-		return a.DLQOffset > b.DLQOffset
-	case !a.Timestamp.Equal(b.Timestamp):
-		return a.Timestamp.After(b.Timestamp)
+	case a.replays != b.replays:
+		return a.replays > b.replays
+	case a.partition == b.partition:
+		return a.offset > b.offset
+	case !a.ts.Equal(b.ts):
+		return a.ts.After(b.ts)
 	}
 	return true
+}
+
+// newestCopies knows, for each source record, where its newest dead-letter
+// copy is: a replay sends a record through its sync once, from its newest
+// copy, and leaves the older ones where they are.
+type newestCopies map[sourceKey]copyRef
+
+// add records a dead letter read (in offset order within its partition).
+func (n newestCopies) add(d DeadLetter) {
+	k, ok := d.source()
+	if !ok {
+		return
+	}
+	c := copyOf(d)
+	if cur, ok := n[k]; !ok || newerCopy(c, cur) {
+		n[k] = c
+	}
+}
+
+// superseded reports whether a newer copy of d's source record was read.
+func (n newestCopies) superseded(d DeadLetter) bool {
+	k, ok := d.source()
+	if !ok {
+		return false
+	}
+	cur, ok := n[k]
+	return ok && (cur.partition != d.DLQPartition || cur.offset != d.DLQOffset)
+}
+
+// DefaultMaxReplays is dlq replay's --max-replays when not given.
+const DefaultMaxReplays = 3
+
+// ReplayGroup is the consumer group dlq replay commits its progress under.
+func ReplayGroup(cfg *Config) string { return cfg.Kafka.GroupID + ".replay" }
+
+// ReplayProgress is how far dlq replay got in the dead-letter topic.
+type ReplayProgress struct {
+	// Committed is the replay group's committed offset per dead-letter
+	// partition: every dead letter below it was read by a replay (sent
+	// through its sync, or left where it is).
+	Committed map[int32]int64
+	// limits are the --max-replays each stretch of a partition was
+	// replayed with, as the replays recorded them in their commits'
+	// metadata.
+	limits map[int32]limitHistory
+}
+
+// MaxReplaysAt returns the --max-replays of the replay that read the dead
+// letter at offset off of dead-letter partition part; false when it was not
+// recorded (the replay was killed before it could, or was a zohosink
+// without this record).
+func (p ReplayProgress) MaxReplaysAt(part int32, off int64) (int, bool) {
+	return p.limits[part].at(off)
+}
+
+// limitSpan says that the dead letters in [from, to) of a partition were
+// read by a replay with --max-replays max.
+type limitSpan struct {
+	max      int
+	from, to int64
+}
+
+// limitHistory is a partition's limitSpans, oldest first. A replay commits
+// it as the metadata of its offsets: "zohosink.max_replays 3:0-120 5:120-200".
+type limitHistory []limitSpan
+
+const (
+	limitHistoryPrefix = "zohosink.max_replays"
+	// limitHistoryMax bounds the spans kept (offset metadata is limited
+	// to 4 KiB by default): the oldest are forgotten first.
+	limitHistoryMax = 50
+)
+
+func (h limitHistory) String() string {
+	var b strings.Builder
+	b.WriteString(limitHistoryPrefix)
+	for _, s := range h {
+		fmt.Fprintf(&b, " %d:%d-%d", s.max, s.from, s.to)
+	}
+	return b.String()
+}
+
+// parseLimitHistory reads a partition's commit metadata; nil when it is
+// not a limitHistory (an older zohosink, or franz-go's own: the member id).
+func parseLimitHistory(meta string) limitHistory {
+	fields := strings.Fields(meta)
+	if len(fields) == 0 || fields[0] != limitHistoryPrefix {
+		return nil
+	}
+	var h limitHistory
+	for _, f := range fields[1:] {
+		var s limitSpan
+		if n, err := fmt.Sscanf(f, "%d:%d-%d", &s.max, &s.from, &s.to); err != nil || n != 3 || s.from > s.to {
+			return nil
+		}
+		h = append(h, s)
+	}
+	return h
+}
+
+// at returns the max of the newest span holding off.
+func (h limitHistory) at(off int64) (int, bool) {
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].from <= off && off < h[i].to {
+			return h[i].max, true
+		}
+	}
+	return 0, false
+}
+
+// add records that [from, to) was read with --max-replays max.
+func (h limitHistory) add(max int, from, to int64) limitHistory {
+	if to <= from {
+		return h
+	}
+	h = slices.Clone(h)
+	if n := len(h); n > 0 && h[n-1].max == max && h[n-1].to >= from && h[n-1].from <= from {
+		h[n-1].to = to
+		return h
+	}
+	h = append(h, limitSpan{max, from, to})
+	if len(h) > limitHistoryMax {
+		h = h[len(h)-limitHistoryMax:]
+	}
+	return h
+}
+
+// fetchReplayProgress reads the replay group's committed offsets in the
+// dead-letter topic, and the --max-replays the replays recorded with them.
+// A group that never committed has no progress, which is no error.
+func fetchReplayProgress(ctx context.Context, adm *kadm.Client, group, topic string) (ReplayProgress, error) {
+	prog := ReplayProgress{Committed: map[int32]int64{}, limits: map[int32]limitHistory{}}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return prog, nil
+	}
+	if err != nil {
+		return prog, fmt.Errorf("replay group %s: %w", group, err)
+	}
+	committed.Each(func(o kadm.OffsetResponse) {
+		if o.Topic != topic || o.At < 0 {
+			return
+		}
+		prog.Committed[o.Partition] = o.At
+		if h := parseLimitHistory(o.Metadata); h != nil {
+			prog.limits[o.Partition] = h
+		}
+	})
+	return prog, nil
+}
+
+// What became of a dead letter, as dlq inspect shows it.
+const (
+	// StatePending: no replay read it yet; the next one will.
+	StatePending = "pending"
+	// StateReplayed: a replay sent it through its sync and it did not fail
+	// again: written to Zoho, or skipped (say, an update of nothing).
+	StateReplayed = "replayed"
+	// StateLeft: a replay left it where it is: replayed --max-replays
+	// times already, or its sync is not in the config.
+	StateLeft = "left"
+	// StateSuperseded: an older copy of a record dead-lettered again by a
+	// replay; its newest copy says what became of the record.
+	StateSuperseded = "superseded"
+)
+
+// DeadLetterState is what became of a dead letter.
+type DeadLetterState struct {
+	State string // StatePending, StateReplayed, StateLeft or StateSuperseded
+	Why   string // for StateLeft: why, in words ("replayed 3 times")
+}
+
+func (s DeadLetterState) String() string {
+	if s.Why != "" {
+		return s.State + " (" + s.Why + ")"
+	}
+	return s.State
+}
+
+// DeadLetterStates says what became of each of dls, every dead letter of
+// the topic as read, given the replay group's progress read before them;
+// knownSync reports whether the config has a sync of that name.
+//
+// A replay commits a dead letter's offset only once it is done with it:
+// sent through its sync and written, skipped or dead-lettered again (the
+// new copy acknowledged by Kafka first), or left where it is. So a newest
+// copy below the committed offset that was sent through its sync did not
+// fail again: it was written or skipped. It was not sent when its replay
+// count had reached the --max-replays of the replay that read it (recorded
+// with the commits; DefaultMaxReplays where it was not), or its sync was
+// unknown.
+func DeadLetterStates(dls []DeadLetter, prog ReplayProgress, knownSync func(string) bool) []DeadLetterState {
+	newest := newestIndex(dls)
+	out := make([]DeadLetterState, len(dls))
+	for i, d := range dls {
+		committed, ok := prog.Committed[d.DLQPartition]
+		switch {
+		case !isNewest(newest, dls, i):
+			out[i] = DeadLetterState{State: StateSuperseded}
+		case !ok || d.DLQOffset >= committed:
+			out[i] = DeadLetterState{State: StatePending}
+		default:
+			limit, ok := prog.MaxReplaysAt(d.DLQPartition, d.DLQOffset)
+			if !ok {
+				limit = DefaultMaxReplays
+			}
+			switch {
+			case d.ReplayCount >= limit:
+				out[i] = DeadLetterState{State: StateLeft, Why: replayedTimes(d.ReplayCount)}
+			case d.Sync == "":
+				out[i] = DeadLetterState{State: StateLeft, Why: "no sync named in its headers"}
+			case !knownSync(d.Sync):
+				out[i] = DeadLetterState{State: StateLeft, Why: fmt.Sprintf("no sync %q in the config", d.Sync)}
+			default:
+				out[i] = DeadLetterState{State: StateReplayed}
+			}
+		}
+	}
+	return out
+}
+
+func replayedTimes(n int) string {
+	if n == 1 {
+		return "replayed once"
+	}
+	return fmt.Sprintf("replayed %d times", n)
 }
 
 // BrokerOptions returns the franz-go options to reach the config's Kafka

@@ -198,3 +198,89 @@ func TestReadDeadLetterTopicUnreachableBroker(t *testing.T) {
 		})
 	}
 }
+
+func TestLimitHistoryRoundTrip(t *testing.T) {
+	var h limitHistory
+	h = h.add(3, 0, 10)
+	h = h.add(3, 10, 15) // the same limit, adjacent: one span
+	h = h.add(5, 15, 20)
+	h = h.add(5, 20, 20) // nothing read: no span
+	if got := h.String(); got != "zohosink.max_replays 3:0-15 5:15-20" {
+		t.Fatalf("history %q", got)
+	}
+	back := parseLimitHistory(h.String())
+	for off, want := range map[int64]int{0: 3, 14: 3, 15: 5, 19: 5} {
+		if got, ok := back.at(off); !ok || got != want {
+			t.Errorf("at %d: %d %v, want %d", off, got, ok, want)
+		}
+	}
+	if _, ok := back.at(20); ok {
+		t.Error("offset 20 was not read by any replay")
+	}
+	// After a reset a partition is read again: the newest span wins.
+	back = back.add(4, 0, 20)
+	if got, _ := back.at(3); got != 4 {
+		t.Errorf("after a re-read: %d, want 4", got)
+	}
+	// franz-go's own metadata (the member id), or garbage: no history.
+	for _, meta := range []string{"", "kgo-1234-abcd", "zohosink.max_replays x:1-2", "zohosink.max_replays 3:9-2"} {
+		if h := parseLimitHistory(meta); h != nil {
+			t.Errorf("%q parsed as %v", meta, h)
+		}
+	}
+	long := limitHistory{}
+	for i := range 200 {
+		long = long.add(i%2+3, int64(i), int64(i+1))
+	}
+	if len(long) != limitHistoryMax || len(long.String()) > 4096 {
+		t.Errorf("%d spans, %d bytes of metadata", len(long), len(long.String()))
+	}
+}
+
+func TestDeadLetterStates(t *testing.T) {
+	named := func(d DeadLetter, sync string) DeadLetter { d.Sync = sync; return d }
+	dls := []DeadLetter{
+		named(dl("a", 0, 1, 0, 0, 0), "s"), // 0: failed again at 4
+		named(dl("a", 0, 2, 0, 0, 1), "s"), // 1: written by the first replay
+		named(dl("a", 0, 3, 3, 0, 2), "s"), // 2: at the default limit: left
+		named(dl("a", 0, 4, 0, 0, 3), "gone"),
+		named(dl("a", 0, 1, 1, 0, 4), "s"), // 4: newest of a/0@1, pending
+		named(dl("a", 0, 5, 3, 1, 0), "s"), // 5: count 3 read with --max-replays 5: written
+		named(dl("a", 0, 6, 5, 1, 1), "s"), // 6: count 5 read with 5: left
+		named(dl("a", 0, 7, 0, 2, 0), "s"), // 7: no progress in partition 2: pending
+	}
+	prog := ReplayProgress{
+		Committed: map[int32]int64{0: 4, 1: 2},
+		limits:    map[int32]limitHistory{1: {{5, 0, 2}}},
+	}
+	got := DeadLetterStates(dls, prog, func(s string) bool { return s == "s" })
+	want := []string{"superseded", "replayed", "left (replayed 3 times)", `left (no sync "gone" in the config)`, "pending", "replayed", "left (replayed 5 times)", "pending"}
+	for i := range dls {
+		if got[i].String() != want[i] {
+			t.Errorf("dead letter %d (%s): %q, want %q", i, where(dls[i : i+1])[0], got[i], want[i])
+		}
+	}
+	// No progress at all: every newest copy is pending.
+	for i, st := range DeadLetterStates(dls, ReplayProgress{}, func(string) bool { return true }) {
+		if want := map[bool]string{true: "superseded", false: "pending"}[i == 0]; st.State != want {
+			t.Errorf("no progress, dead letter %d: %s, want %s", i, st, want)
+		}
+	}
+}
+
+func TestNewestCopies(t *testing.T) {
+	n := newestCopies{}
+	dls := []DeadLetter{dl("a", 0, 1, 0, 0, 0), dl("a", 0, 2, 0, 0, 1), dl("a", 0, 1, 1, 0, 2), dl("a", 0, 1, 2, 1, 0), {DLQOffset: 9}}
+	for _, d := range dls {
+		n.add(d)
+	}
+	for i, want := range []bool{true, false, true, false, false} {
+		if got := n.superseded(dls[i]); got != want {
+			t.Errorf("%s superseded %v, want %v", where(dls[i : i+1])[0], got, want)
+		}
+	}
+	// A copy the scan did not see (after the replay's end) is its own.
+	if n.superseded(dl("b", 0, 1, 0, 0, 10)) {
+		t.Error("an unknown source is superseded")
+	}
+}

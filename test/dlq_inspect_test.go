@@ -32,9 +32,63 @@ func TestDeadLetterInspectNoTopicYet(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, want) || stderr != "" {
 		t.Fatalf("dlq inspect: exit %d, stdout %q, stderr %q; want exit 0 and %q", code, stdout, stderr, want)
 	}
+	// --json keeps stdout empty (a pipe into jq reads no records) and says
+	// why on stderr.
 	code, stdout, stderr = runCmd(t, nil, "dlq", "inspect", "--config", cfg, "--json")
-	if code != 0 || stdout != "" || stderr != "" {
-		t.Fatalf("dlq inspect --json: exit %d, stdout %q, stderr %q; want exit 0 and nothing", code, stdout, stderr)
+	if code != 0 || stdout != "" || !strings.HasPrefix(stderr, want) {
+		t.Fatalf("dlq inspect --json: exit %d, stdout %q, stderr %q; want exit 0, nothing on stdout and %q on stderr", code, stdout, stderr, want)
+	}
+}
+
+// A negative --limit is a mistake, not "all".
+func TestDeadLetterInspectNegativeLimit(t *testing.T) {
+	s := newStack(t, 1, []string{contactsTable.Topic()})
+	cfg := s.config(dlqInspectConfig, map[string]string{"Group": "neg"})
+	code, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", cfg, "--limit", "-1")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "--limit -1") || !strings.Contains(stderr, "0 (the default) for all") {
+		t.Fatalf("dlq inspect --limit -1: exit %d, stdout %q, stderr %q; want exit 2 and why", code, stdout, stderr)
+	}
+	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", cfg, "--max-replays", "0")
+	if code != 2 || stdout != "" || !strings.Contains(stderr, "--max-replays 0") {
+		t.Fatalf("dlq replay --max-replays 0: exit %d, stdout %q, stderr %q; want exit 2 and why", code, stdout, stderr)
+	}
+}
+
+// dlq, dlq inspect and dlq replay each have their own help: their own
+// flags and examples, not the others'.
+func TestDeadLetterHelpPerSubcommand(t *testing.T) {
+	help := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := runCmd(t, nil, append(args, "--help")...)
+		if code != 0 || stderr != "" {
+			t.Fatalf("%v --help: exit %d, stderr %q", args, code, stderr)
+		}
+		return stdout
+	}
+	dlq, inspect, replay := help("dlq"), help("dlq", "inspect"), help("dlq", "replay")
+	if dlq == inspect || dlq == replay || inspect == replay {
+		t.Fatalf("the helps are not distinct:\n--- dlq\n%s\n--- inspect\n%s\n--- replay\n%s", dlq, inspect, replay)
+	}
+	for _, c := range []struct {
+		name, text  string
+		has, hasNot []string
+	}{
+		{"dlq", dlq, []string{"dlq inspect --help", "dlq replay --help", "Examples:"}, []string{"\n  -"}},
+		{"dlq inspect", inspect, []string{"\n  -limit int", "\n  -json", "\n  -all", "\n  -config", "STATE", "pending", "left", "replayed", "zohosink dlq inspect --config"},
+			[]string{"\n  -max-replays", "\n  -from-start", "\n  -drain-timeout", "\n  -http", "zohosink dlq replay --config"}},
+		{"dlq replay", replay, []string{"\n  -max-replays int", "\n  -from-start", "\n  -drain-timeout", "\n  -http", "\n  -config", "--from-start --max-replays", "zohosink dlq replay --config"},
+			[]string{"\n  -limit", "\n  -json", "\n  -all", "zohosink dlq inspect --config"}},
+	} {
+		for _, w := range c.has {
+			if !strings.Contains(c.text, w) {
+				t.Errorf("%s --help lacks %q:\n%s", c.name, w, c.text)
+			}
+		}
+		for _, w := range c.hasNot {
+			if strings.Contains(c.text, w) {
+				t.Errorf("%s --help shows %q, another subcommand's:\n%s", c.name, w, c.text)
+			}
+		}
 	}
 }
 

@@ -289,7 +289,7 @@ func TestHTTPPortInUse(t *testing.T) {
 // named by /readyz, /status and the log, instead of looking like a quiet
 // topic; once it is created, its records are written.
 func TestMissingTopicIsNamed(t *testing.T) {
-	s := newStack(t, 1, nil)
+	s := newStack(t, 1, []string{"wh.public.customers"})
 	cfg := strings.Replace(opsConfig, "wh.public.customers", "wh.public.customer", 1)
 	p := start(t, nil, "run", "--config", s.config(cfg, nil))
 	base := "http://" + httpAddr(t, p)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -15,28 +16,31 @@ import (
 	"zohosink/schema"
 )
 
-// dlqInspect prints the dead letters of cfg's dead-letter topic: every
-// copy when all, else only the newest copy of each source record (a record
-// that failed again on replay was dead-lettered again, and its older copies
-// stay in the topic). limit > 0 bounds the rows shown.
-func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, all bool, stdout io.Writer) error {
-	topic := cfg.Kafka.DeadLetterTopic
+// dlqInspect prints the dead letters of cfg's dead-letter topic with what
+// became of each (connector.DeadLetterStates). Unless all, only the newest
+// copy of each source record (a record that failed again on replay was
+// dead-lettered again, and its older copies stay in the topic), and not
+// those a replay wrote. limit > 0 bounds the rows shown. stdout gets the
+// rows only (with --json, for jq); explanations go to stderr.
+func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, all bool, stdout, stderr io.Writer) error {
+	topic, group := cfg.Kafka.DeadLetterTopic, connector.ReplayGroup(cfg)
 	opts, err := connector.BrokerOptions(cfg)
 	if err != nil {
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	readLimit := limit
-	if !all {
-		readLimit = 0 // the newest copies can be anywhere: read them all
-	}
-	read, err := connector.ReadDeadLetterTopic(rctx, opts, topic, readLimit)
+	// Every record, whatever the limit: the newest copies and the state of
+	// each can be anywhere.
+	read, err := connector.ReadDeadLettersAndProgress(rctx, opts, topic, group)
 	var unreachable *connector.BrokersUnreachableError
 	switch {
 	case errors.Is(err, connector.ErrNoDeadLetterTopic):
-		if !asJSON {
-			fmt.Fprintf(stdout, "no dead letters: the dead-letter topic %s does not exist yet (zohosink run creates it when it starts: if it has run, check kafka.brokers, kafka.group_id and kafka.dead_letter_topic)\n", topic)
+		msg := fmt.Sprintf("no dead letters: the dead-letter topic %s does not exist yet (zohosink run creates it when it starts: if it has run, check kafka.brokers, kafka.group_id and kafka.dead_letter_topic)\n", topic)
+		if asJSON {
+			fmt.Fprint(stderr, msg) // stdout stays empty for jq
+		} else {
+			fmt.Fprint(stdout, msg)
 		}
 		return nil
 	case errors.As(err, &unreachable):
@@ -50,63 +54,119 @@ func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, a
 	case err != nil:
 		return err
 	}
-	dls, superseded := read.DeadLetters, 0
-	total := int(read.Total)
-	if !all {
-		dls, superseded = connector.LatestDeadLetters(dls)
-		total = len(dls)
+	known := map[string]bool{}
+	for _, s := range cfg.Syncs {
+		known[s.Name] = true
+	}
+	states := connector.DeadLetterStates(read.DeadLetters, read.Progress, func(name string) bool { return known[name] })
+	if read.ProgressErr != nil {
+		fmt.Fprintf(stderr, "warning: cannot read the progress of the replay group %s, so what replays did is unknown (STATE unknown, nothing hidden as replayed): %v\n", group, read.ProgressErr)
+		for i, st := range states {
+			if st.State != connector.StateSuperseded {
+				states[i] = connector.DeadLetterState{State: "unknown"}
+			}
+		}
+	}
+	type row struct {
+		d  connector.DeadLetter
+		st connector.DeadLetterState
+	}
+	var rows []row
+	superseded, replayed := 0, 0
+	for i, d := range read.DeadLetters {
+		if !all {
+			switch states[i].State {
+			case connector.StateSuperseded:
+				superseded++
+				continue
+			case connector.StateReplayed:
+				replayed++
+				continue
+			}
+		}
+		rows = append(rows, row{d, states[i]})
 	}
 	// In the order of the source records (the partitions of the dead-letter
 	// topic interleave as they were fetched), a record's copies oldest first.
-	slices.SortStableFunc(dls, func(a, b connector.DeadLetter) int {
+	slices.SortStableFunc(rows, func(x, y row) int {
+		a, b := x.d, y.d
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset), cmp.Compare(a.ReplayCount, b.ReplayCount))
 	})
-	if limit > 0 && len(dls) > limit {
-		dls = dls[:limit]
+	total := len(rows)
+	if limit > 0 && len(rows) > limit {
+		rows = rows[:limit]
 	}
-	total = max(total, len(dls))
+	hidden := hiddenNote(replayed, superseded)
 
 	dec := newDLQDecoder(ctx, cfg)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
-		for _, d := range dls {
-			row := jsonDeadLetter{DeadLetter: d}
-			if k, ok := dec.key(d); ok {
-				row.KeyDecoded = &k
+		for _, r := range rows {
+			line := jsonDeadLetter{DeadLetter: r.d, State: r.st.State, StateReason: r.st.Why}
+			if k, ok := dec.key(r.d); ok {
+				line.KeyDecoded = &k
 			}
-			row.ValueDecoded = dec.value(d)
-			if err := enc.Encode(row); err != nil {
+			line.ValueDecoded = dec.value(r.d)
+			if err := enc.Encode(line); err != nil {
 				return err
 			}
 		}
+		if hidden != "" {
+			fmt.Fprintf(stderr, "%s\n", hidden)
+		}
 		return nil
 	}
-	if len(dls) == 0 {
-		fmt.Fprintf(stdout, "no dead letters: the dead-letter topic %s is empty\n", topic)
+	if len(rows) == 0 {
+		if hidden != "" {
+			fmt.Fprintf(stdout, "no dead letters left to replay in %s (%s)\n", topic, hidden)
+		} else {
+			fmt.Fprintf(stdout, "no dead letters: the dead-letter topic %s is empty\n", topic)
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYNC\tSOURCE\tKEY\tSTAGE\tCODE\tFIELD\tREPLAYS\tMESSAGE")
-	for _, d := range dls {
+	fmt.Fprintln(tw, "SYNC\tSOURCE\tKEY\tSTAGE\tCODE\tFIELD\tREPLAYS\tSTATE\tMESSAGE")
+	for _, r := range rows {
+		d := r.d
 		key, ok := dec.key(d)
 		if !ok {
 			key = printable(d.Key)
 		}
-		fmt.Fprintf(tw, "%s\t%s/%d@%d\t%s\t%s\t%s\t%s\t%d\t%s\n", d.Sync, d.Topic, d.Partition, d.Offset, key, d.Stage, d.Code, d.Field, d.ReplayCount, d.Message)
+		fmt.Fprintf(tw, "%s\t%s/%d@%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.Sync, d.Topic, d.Partition, d.Offset, key, d.Stage, d.Code, d.Field, d.ReplayCount, r.st, d.Message)
 	}
 	tw.Flush()
 	footer := fmt.Sprintf("%d dead-lettered record(s) in %s", total, topic)
-	if len(dls) < total {
-		footer = fmt.Sprintf("showing %d of %s", len(dls), footer)
+	if len(rows) < total {
+		footer = fmt.Sprintf("showing %d of %s", len(rows), footer)
 	}
-	switch {
-	case superseded == 1:
-		footer += " (1 older copy superseded by a replay hidden; --all shows it)"
-	case superseded > 1:
-		footer += fmt.Sprintf(" (%d older copies superseded by replays hidden; --all shows them)", superseded)
+	if hidden != "" {
+		footer += " (" + hidden + ")"
 	}
 	fmt.Fprintln(stdout, footer)
 	return nil
+}
+
+// hiddenNote says what the default view left out: dead letters a replay
+// wrote, and older copies of records dead-lettered again. "" when nothing.
+func hiddenNote(replayed, superseded int) string {
+	var parts []string
+	if replayed > 0 {
+		parts = append(parts, fmt.Sprintf("%d replayed by an earlier `dlq replay`", replayed))
+	}
+	switch {
+	case superseded == 1:
+		parts = append(parts, "1 older copy superseded by a replay")
+	case superseded > 1:
+		parts = append(parts, fmt.Sprintf("%d older copies superseded by replays", superseded))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	them := "them"
+	if replayed+superseded == 1 {
+		them = "it"
+	}
+	return strings.Join(parts, " and ") + " hidden; --all shows " + them
 }
 
 // jsonDeadLetter is one line of dlq inspect --json: the dead letter with its
@@ -114,6 +174,10 @@ func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, a
 // decoder reads them.
 type jsonDeadLetter struct {
 	connector.DeadLetter
+	// State is what became of it: pending, replayed, left or superseded
+	// (connector.DeadLetterState); StateReason says why it was left.
+	State       string `json:"state"`
+	StateReason string `json:"state_reason,omitempty"`
 	// KeyDecoded is the row key as the table shows it.
 	KeyDecoded *string `json:"key_decoded,omitempty"`
 	// ValueDecoded is the changed row: the change's after columns (before
