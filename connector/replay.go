@@ -20,6 +20,7 @@ type replayCounts struct {
 	overLimit  atomic.Int64 // left in the dead-letter topic: replayed max-replays times already
 	unknown    atomic.Int64 // left: their sync is not in the config any more
 	superseded atomic.Int64 // left: an older copy of a record whose newer copy is later in the topic
+	earlier    atomic.Int64 // left (WithReplayFromStart): an earlier replay wrote or skipped it
 	dispatched atomic.Int64
 	maxLeft    atomic.Int64 // the highest replay count of a copy left for its count
 
@@ -27,6 +28,7 @@ type replayCounts struct {
 
 	// Set by replayEnds, before any record is read.
 	newest  newestCopies           // each source record's newest copy up to the replay's end
+	done    map[sourceKey]bool     // WithReplayFromStart: records an earlier replay wrote or skipped
 	started map[int32]int64        // the replay group's committed offsets when the replay started
 	history map[int32]limitHistory // and the --max-replays recorded with them
 }
@@ -42,6 +44,11 @@ type ReplayResult struct {
 	// the one replayed (each record goes through its sync at most once per
 	// replay).
 	Superseded int64
+	// ReplayedEarlier are records left where they are by a replay from the
+	// start: an earlier replay sent them through their sync and they did
+	// not fail again (dlq inspect shows them as replayed). Sending them
+	// again would undo later changes, or duplicate inserts.
+	ReplayedEarlier int64
 	// MaxLeftReplays is the highest replay count of the records left for
 	// their count: --max-replays above it replays them (with
 	// WithReplayFromStart, since this replay's progress is past them).
@@ -53,14 +60,15 @@ type ReplayResult struct {
 // ReplayResult returns what the last replay did.
 func (r *Runner) ReplayResult() ReplayResult {
 	res := ReplayResult{
-		Replayed:       r.replayed.dispatched.Load(),
-		OverLimit:      r.replayed.overLimit.Load(),
-		UnknownSync:    r.replayed.unknown.Load(),
-		Superseded:     r.replayed.superseded.Load(),
-		MaxLeftReplays: int(r.replayed.maxLeft.Load()),
-		FromStart:      r.replayed.fromStart,
+		Replayed:        r.replayed.dispatched.Load(),
+		OverLimit:       r.replayed.overLimit.Load(),
+		UnknownSync:     r.replayed.unknown.Load(),
+		Superseded:      r.replayed.superseded.Load(),
+		MaxLeftReplays:  int(r.replayed.maxLeft.Load()),
+		ReplayedEarlier: r.replayed.earlier.Load(),
+		FromStart:       r.replayed.fromStart,
 	}
-	res.Read = res.Replayed + res.OverLimit + res.UnknownSync + res.Superseded
+	res.Read = res.Replayed + res.OverLimit + res.UnknownSync + res.Superseded + res.ReplayedEarlier
 	return res
 }
 
@@ -68,7 +76,9 @@ func (r *Runner) ReplayResult() ReplayResult {
 // earlier replays (it deletes the group "<group_id>.replay", refusing when
 // the group has members: another replay is running) and read the
 // dead-letter topic from its start. Records left after --max-replays
-// replays, which earlier replays committed past, are read again.
+// replays, which earlier replays committed past, are read again; records an
+// earlier replay wrote or skipped (dlq inspect's "replayed") are not sent
+// again.
 func WithReplayFromStart() Option {
 	return func(r *Runner) { r.replayed.fromStart = true }
 }
@@ -85,6 +95,10 @@ func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
 	d := ParseDeadLetter(rec)
 	if r.replayed.newest.superseded(d) {
 		r.replayed.superseded.Add(1)
+		return nil, rec
+	}
+	if k, ok := d.source(); ok && r.replayed.done[k] {
+		r.replayed.earlier.Add(1)
 		return nil, rec
 	}
 	if d.ReplayCount >= r.maxReplays {
@@ -151,7 +165,13 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
+	var before ReplayProgress
 	if r.replayed.fromStart {
+		// What earlier replays did is read before it is forgotten: the
+		// records they wrote are not sent again.
+		if before, err = fetchReplayProgress(ctx, adm, group, topic); err != nil {
+			return nil, err
+		}
 		if err := forgetReplayGroup(ctx, adm, group); err != nil {
 			return nil, err
 		}
@@ -191,12 +211,27 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 		from[o.Partition] = kgo.NewOffset().At(at)
 	})
 	r.replayed.newest = newestCopies{}
+	var all []DeadLetter // with WithReplayFromStart only
 	err = consumeRange(ctx, cl, topic, from, out, func(rec *kgo.Record) bool {
-		r.replayed.newest.add(ParseDeadLetter(rec))
+		d := ParseDeadLetter(rec)
+		r.replayed.newest.add(d)
+		if r.replayed.fromStart {
+			d.Key, d.Value, d.rec = nil, nil, nil // states need the headers only
+			all = append(all, d)
+		}
 		return true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
+	}
+	if r.replayed.fromStart {
+		r.replayed.done = map[sourceKey]bool{}
+		known := func(string) bool { return true } // an unknown sync is left anyway
+		for i, st := range DeadLetterStates(all, before, known) {
+			if k, ok := all[i].source(); ok && st.State == StateReplayed {
+				r.replayed.done[k] = true
+			}
+		}
 	}
 	return out, nil
 }

@@ -159,7 +159,7 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	// --from-start with a limit above their count: each record once.
 	s.sim.ResetRequests()
 	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg, "--from-start", "--max-replays", "4")
-	want := "replayed 4 dead letter(s) from the start of dlqrp.dlq: 4 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 12 older copies superseded by a newer one"
+	want := "replayed 4 dead letter(s) from the start of dlqrp.dlq: 4 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 12 older copies superseded by a newer one, 0 written by an earlier replay (not sent again)"
 	if code != 0 || strings.TrimSpace(stdout) != want {
 		t.Fatalf("dlq replay --from-start: exit %d, stdout\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
 	}
@@ -241,6 +241,19 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg)
 	if code != 0 || !strings.HasPrefix(stdout, "replayed 0 dead letter(s): 0 written") {
 		t.Fatalf("dlq replay after --from-start: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// Not even from the start: what a replay wrote is not sent again (it
+	// would undo later changes in Zoho, or insert twice).
+	s.sim.ResetRequests()
+	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg, "--from-start", "--max-replays", "4")
+	want = "replayed 0 dead letter(s) from the start of dlqrp.dlq: 0 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 12 older copies superseded by a newer one, 4 written by an earlier replay (not sent again)"
+	if code != 0 || strings.TrimSpace(stdout) != want {
+		t.Fatalf("second dlq replay --from-start: exit %d, stdout\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
+	}
+	for _, r := range s.sim.Requests() {
+		if r.Operation == "upsert" {
+			t.Fatalf("the second replay from the start wrote to Zoho: %s", r.Body)
+		}
 	}
 }
 

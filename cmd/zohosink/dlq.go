@@ -69,9 +69,9 @@ again with --from-start and a limit above its count, e.g. after 3 replays:
   zohosink dlq replay --config zohosink.yaml --from-start --max-replays 4
 
 --from-start forgets the progress of earlier replays and reads the whole
-dead-letter topic again. That includes records an earlier replay already
-wrote: they are written again (harmless for upsert; an insert sync creates
-them twice). It refuses to run while another replay is running.
+dead-letter topic again. Records an earlier replay already wrote (dlq inspect
+shows them as replayed) are not sent again: that would undo later changes in
+Zoho, or insert twice. It refuses to run while another replay is running.
 
 Examples:
   zohosink dlq replay --config zohosink.yaml
@@ -166,8 +166,12 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if res.FromStart {
 		from = " from the start of " + cfg.Kafka.DeadLetterTopic
 	}
-	fmt.Fprintf(stdout, "replayed %d dead letter(s)%s: %d written, %d skipped, %d dead-lettered again; left in place: %d replayed %d times already, %d of unknown syncs, %d older copies superseded by a newer one\n",
-		res.Replayed, from, written, skipped, dead, res.OverLimit, *maxReplays, res.UnknownSync, res.Superseded)
+	earlier := ""
+	if res.FromStart {
+		earlier = fmt.Sprintf(", %d written by an earlier replay (not sent again)", res.ReplayedEarlier)
+	}
+	fmt.Fprintf(stdout, "replayed %d dead letter(s)%s: %d written, %d skipped, %d dead-lettered again; left in place: %d replayed %d times already, %d of unknown syncs, %d older copies superseded by a newer one%s\n",
+		res.Replayed, from, written, skipped, dead, res.OverLimit, *maxReplays, res.UnknownSync, res.Superseded, earlier)
 	if res.OverLimit > 0 {
 		fmt.Fprintf(stdout, "%d record(s) reached --max-replays %d and stay in %s; once their cause is fixed, send them again with: zohosink dlq replay --config %s --from-start --max-replays %d\n",
 			res.OverLimit, *maxReplays, cfg.Kafka.DeadLetterTopic, *path, res.MaxLeftReplays+1)
