@@ -21,7 +21,10 @@ the browser consent page (/oauth/v2/auth), a stand-in for the API console's
 Self Client page (` + zohotest.SelfClientPath + `?scope=...) and the CRM API
 (/crm/v8/...) on one address, answering like Zoho CRM with its limits
 (concurrency, credits), validation and error bodies. Point a config at it with
-zoho.api_domain and zoho.accounts_url set to http://ADDR.
+zoho.api_domain and zoho.accounts_url set to http://ADDR. Its org lives in
+memory: a restart starts empty, with new credentials unless --client-id,
+--client-secret and --refresh-token give them. No latency or faults unless
+asked for.
 
 Example:
   zohosink zoho-sim --listen 127.0.0.1:8090 --client-id demo-client-id \
