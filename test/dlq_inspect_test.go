@@ -2,7 +2,6 @@ package test
 
 import (
 	"encoding/json"
-	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,12 +96,7 @@ func TestDeadLetterHelpPerSubcommand(t *testing.T) {
 // not match the listener.
 func TestDeadLetterInspectUnreachableBroker(t *testing.T) {
 	s := newStack(t, 1, []string{contactsTable.Topic()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := freeAddr(t)
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("PLAIN", "admin", "secret"))
 	if err != nil {
 		t.Fatal(err)

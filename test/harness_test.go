@@ -4,6 +4,7 @@
 package test
 
 import (
+	"net"
 	"bytes"
 	"context"
 	"fmt"
@@ -329,4 +330,25 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() (b
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: not reached within %s (%s)", what, timeout, last)
+}
+
+// contactRows are n change events of new customers, ids 0..n-1, with the
+// columns a Contacts upsert maps.
+func contactRows(t testing.TB, enc *schematest.Encoder, n int) []*kgo.Record {
+	recs := make([]*kgo.Record, 0, n)
+	for id := 0; id < n; id++ {
+		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
+	}
+	return recs
+}
+
+// freeAddr returns a local address nothing listens on (now).
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -87,12 +86,7 @@ syncs:
 // zohosink zoho-sim serves the token endpoint and the CRM API on one address
 // with the credentials it was given.
 func TestZohoSimCommand(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeAddr(t)
 	p := start(t, nil, "zoho-sim", "--listen", addr, "--client-id", "cid", "--client-secret", "csecret", "--refresh-token", "rtoken")
 	base := "http://" + addr
 	var tok struct {

@@ -58,10 +58,7 @@ func TestStatusMetricsAndNoSecrets(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 20; id++ {
-		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
-	}
+	recs := contactRows(t, enc, 20)
 	s.produce(recs...)
 	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
 	base := "http://" + httpAddr(t, p)
@@ -183,10 +180,7 @@ func TestOutagesAreRetriedNotDeadLettered(t *testing.T) {
 		_, _ = w.Write([]byte(`{"error_code":50003,"message":"down"}`))
 		return true
 	})
-	var recs []*kgo.Record
-	for id := 0; id < 50; id++ {
-		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
-	}
+	recs := contactRows(t, enc, 50)
 	s.produce(recs...)
 	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
 	base := "http://" + httpAddr(t, p)
@@ -234,12 +228,7 @@ func TestOutagesAreRetriedNotDeadLettered(t *testing.T) {
 // stops it without claiming to have committed anything.
 func TestKafkaUnreachableIsShown(t *testing.T) {
 	s := newStack(t, 1, []string{contactsTable.Topic()})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := freeAddr(t)
 	p := start(t, nil, "run", "--config", s.config(opsConfig, map[string]string{"Broker": dead}))
 	base := "http://" + httpAddr(t, p)
 	if code, body := get(t, base+"/healthz"); code != 200 {
@@ -357,10 +346,7 @@ func TestShutdownDuringOutageIsPrompt(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 20; id++ {
-		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
-	}
+	recs := contactRows(t, enc, 20)
 	s.produce(recs...)
 	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
 	cfg := s.config(opsConfig, nil)
@@ -421,10 +407,7 @@ func TestRetryingStateIsPerSync(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic, "wh.public.quiet"})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 10; id++ {
-		recs = append(recs, event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": nil}))
-	}
+	recs := contactRows(t, enc, 10)
 	cfg := opsConfig + "  - {name: quiet, topics: [wh.public.quiet], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}\n"
 	p := start(t, nil, "run", "--config", s.config(cfg, nil))
 	base := "http://" + httpAddr(t, p)
