@@ -4,11 +4,11 @@
 package test
 
 import (
-	"net"
 	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
