@@ -30,7 +30,7 @@ type DeadLetter struct {
 	Module      string `json:"module"`
 	Operation   string `json:"operation"`
 	Code        string `json:"code"`
-	Field       string `json:"field,omitempty"`
+	Field       string `json:"field"`
 	Message     string `json:"message"`
 	ReplayCount int    `json:"replay_count"`
 	// The record itself, as consumed.
