@@ -294,7 +294,8 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	}
 	key := ch.Topic + "\x00" + ch.KeyString
 	if ch.KeyString == "" {
-		key = ch.Topic + "\x00#" + strconv.FormatInt(ch.Offset, 10)
+		// No key: every record is its own (partition and offset identify it).
+		key = ch.Topic + "\x00#" + strconv.Itoa(int(ch.Partition)) + "@" + strconv.FormatInt(ch.Offset, 10)
 	}
 
 	var rec zoho.Record

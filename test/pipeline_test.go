@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -388,4 +389,34 @@ func TestTwoProcessesRebalance(t *testing.T) {
 		t.Fatalf("second process: exit %d\n%s", code, b.output())
 	}
 	checkFinalState(t, s, want)
+}
+
+// Rows of a table without a primary key come with no Kafka key: each is
+// its own change, even when two partitions hold one at the same offset.
+func TestKeylessRowsAtTheSameOffsetAreAllWritten(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 2, []string{topic})
+	enc := s.register(contactsTable)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for part := int32(0); part < 2; part++ {
+		rec := contactRows(t, enc, 2)[part]
+		rec.Key, rec.Partition = nil, part
+		if err := cl.ProduceSync(context.Background(), rec).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))
+	eventually(t, 60*time.Second, "both written and committed", func() (bool, string) {
+		ok, why := s.committedAtEnd("ops", topic)
+		n := len(s.sim.Records("Contacts"))
+		return ok && n == 2, fmt.Sprintf("%d contacts; %s", n, why)
+	})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
 }
