@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -20,7 +21,7 @@ type replayCounts struct {
 	overLimit  atomic.Int64 // left in the dead-letter topic: replayed max-replays times already
 	unknown    atomic.Int64 // left: their sync is not in the config any more
 	superseded atomic.Int64 // left: an older copy of a record whose newer copy is later in the topic
-	earlier    atomic.Int64 // left (WithReplayFromStart): an earlier replay wrote or skipped it
+	requeued   atomic.Int64 // WithReplayFromStart: left records copied to the end of the topic
 	dispatched atomic.Int64
 	maxLeft    atomic.Int64 // the highest replay count of a copy left for its count
 
@@ -28,7 +29,6 @@ type replayCounts struct {
 
 	// Set by replayEnds, before any record is read.
 	newest  newestCopies           // each source record's newest copy up to the replay's end
-	done    map[sourceKey]bool     // WithReplayFromStart: records an earlier replay wrote or skipped
 	started map[int32]int64        // the replay group's committed offsets when the replay started
 	history map[int32]limitHistory // and the --max-replays recorded with them
 }
@@ -44,41 +44,38 @@ type ReplayResult struct {
 	// the one replayed (each record goes through its sync at most once per
 	// replay).
 	Superseded int64
-	// ReplayedEarlier are records left where they are by a replay from the
-	// start: an earlier replay sent them through their sync and they did
-	// not fail again (dlq inspect shows them as replayed). Sending them
-	// again would undo later changes, or duplicate inserts.
-	ReplayedEarlier int64
+	// Requeued are the records earlier replays left (WithReplayFromStart)
+	// that were copied to the end of the topic for this replay.
+	Requeued int64
 	// MaxLeftReplays is the highest replay count of the records left for
 	// their count: --max-replays above it replays them (with
 	// WithReplayFromStart, since this replay's progress is past them).
 	MaxLeftReplays int
-	// FromStart is whether the replay forgot earlier replays' progress.
+	// FromStart is whether the replay sent again what earlier ones left.
 	FromStart bool
 }
 
 // ReplayResult returns what the last replay did.
 func (r *Runner) ReplayResult() ReplayResult {
 	res := ReplayResult{
-		Replayed:        r.replayed.dispatched.Load(),
-		OverLimit:       r.replayed.overLimit.Load(),
-		UnknownSync:     r.replayed.unknown.Load(),
-		Superseded:      r.replayed.superseded.Load(),
-		MaxLeftReplays:  int(r.replayed.maxLeft.Load()),
-		ReplayedEarlier: r.replayed.earlier.Load(),
-		FromStart:       r.replayed.fromStart,
+		Replayed:       r.replayed.dispatched.Load(),
+		OverLimit:      r.replayed.overLimit.Load(),
+		UnknownSync:    r.replayed.unknown.Load(),
+		Superseded:     r.replayed.superseded.Load(),
+		MaxLeftReplays: int(r.replayed.maxLeft.Load()),
+		Requeued:       r.replayed.requeued.Load(),
+		FromStart:      r.replayed.fromStart,
 	}
-	res.Read = res.Replayed + res.OverLimit + res.UnknownSync + res.Superseded + res.ReplayedEarlier
+	res.Read = res.Replayed + res.OverLimit + res.UnknownSync + res.Superseded
 	return res
 }
 
-// WithReplayFromStart makes a replay (WithReplay) forget the progress of
-// earlier replays (it deletes the group "<group_id>.replay", refusing when
-// the group has members: another replay is running) and read the
-// dead-letter topic from its start. Records left after --max-replays
-// replays, which earlier replays committed past, are read again; records an
-// earlier replay wrote or skipped (dlq inspect's "replayed") are not sent
-// again.
+// WithReplayFromStart makes a replay (WithReplay) also send again the
+// records earlier replays left after their --max-replays, which their
+// progress moved past: it reads the whole dead-letter topic and copies them
+// to its end (see requeueLeft), refusing while another replay is running.
+// Records an earlier replay wrote or skipped (dlq inspect's "replayed") are
+// never sent again.
 func WithReplayFromStart() Option {
 	return func(r *Runner) { r.replayed.fromStart = true }
 }
@@ -95,10 +92,6 @@ func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
 	d := ParseDeadLetter(rec)
 	if r.replayed.newest.superseded(d) {
 		r.replayed.superseded.Add(1)
-		return nil, rec
-	}
-	if k, ok := d.source(); ok && r.replayed.done[k] {
-		r.replayed.earlier.Add(1)
 		return nil, rec
 	}
 	if d.ReplayCount >= r.maxReplays {
@@ -141,8 +134,8 @@ func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
 // replayEnds returns where the replay stops: the end offset of every
 // partition of the dead-letter topic now, leaving out partitions the replay
 // group has already committed to their end; nil when the topic does not
-// exist. With WithReplayFromStart it first forgets the replay group's
-// progress. It reads the topic from where the replay starts to where it
+// exist. With WithReplayFromStart it first copies what earlier replays left
+// to the end of the topic. It reads the topic from where the replay starts to where it
 // ends, to know each source record's newest copy there.
 func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 	cfg, group, topic := r.cfg, r.groupID(), r.cfg.Kafka.DeadLetterTopic
@@ -165,17 +158,16 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
-	var before ReplayProgress
 	if r.replayed.fromStart {
-		// What earlier replays did is read before it is forgotten: the
-		// records they wrote are not sent again.
-		if before, err = fetchReplayProgress(ctx, adm, group, topic); err != nil {
+		if err := r.requeueLeft(ctx, cl, adm, ends); err != nil {
 			return nil, err
 		}
-		if err := forgetReplayGroup(ctx, adm, group); err != nil {
-			return nil, err
+		if ends, err = adm.ListEndOffsets(ctx, topic); err == nil {
+			err = ends.Error()
 		}
-		r.log.Info("forgot the progress of earlier replays: replaying from the start of the dead-letter topic", "group", group, "topic", topic)
+		if err != nil {
+			return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
+		}
 	}
 	committed, err := adm.FetchOffsets(ctx, group)
 	if errors.Is(err, kerr.GroupIDNotFound) {
@@ -211,55 +203,82 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 		from[o.Partition] = kgo.NewOffset().At(at)
 	})
 	r.replayed.newest = newestCopies{}
-	var all []DeadLetter // with WithReplayFromStart only
 	err = consumeRange(ctx, cl, topic, from, out, func(rec *kgo.Record) bool {
-		d := ParseDeadLetter(rec)
-		r.replayed.newest.add(d)
-		if r.replayed.fromStart {
-			d.Key, d.Value, d.rec = nil, nil, nil // states need the headers only
-			all = append(all, d)
-		}
+		r.replayed.newest.add(ParseDeadLetter(rec))
 		return true
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
-	if r.replayed.fromStart {
-		r.replayed.done = map[sourceKey]bool{}
-		known := func(string) bool { return true } // an unknown sync is left anyway
-		for i, st := range DeadLetterStates(all, before, known) {
-			if k, ok := all[i].source(); ok && st.State == StateReplayed {
-				r.replayed.done[k] = true
-			}
-		}
-	}
 	return out, nil
 }
 
-// forgetReplayGroup deletes the replay group, with its committed offsets,
-// so the replay starts from the start of the dead-letter topic. A group with
-// members is another replay running: that is refused.
-func forgetReplayGroup(ctx context.Context, adm *kadm.Client, group string) error {
-	_, err := adm.DeleteGroup(ctx, group)
-	switch {
-	case err == nil, errors.Is(err, kerr.GroupIDNotFound):
-		return nil
-	case errors.Is(err, kerr.GroupAuthorizationFailed):
-		return fmt.Errorf("--from-start: the broker refused to delete the replay group %s (%w): forgetting its progress needs the DELETE permission on that group", group, err)
-	case errors.Is(err, kerr.NonEmptyGroup):
-		who := ""
-		if dg, derr := adm.DescribeGroups(ctx, group); derr == nil {
+// requeueLeft is --from-start: it reads the whole dead-letter topic, and
+// appends to it a copy of each record an earlier replay left where it is
+// (replayed --max-replays times then, now below this replay's limit; or of
+// a sync the config then lacked, now known), so this replay, resuming where
+// the replay group left off, reads them again. The replay group's progress
+// is not touched: what earlier replays wrote is never sent again, even if
+// this replay is interrupted. It refuses while another replay is running.
+func (r *Runner) requeueLeft(ctx context.Context, cl *kgo.Client, adm *kadm.Client, ends kadm.ListedOffsets) error {
+	group, topic := r.groupID(), r.cfg.Kafka.DeadLetterTopic
+	if dg, err := adm.DescribeGroups(ctx, group); err == nil {
+		if m := dg[group].Members; len(m) > 0 {
 			var hosts []string
-			for _, m := range dg[group].Members {
-				hosts = append(hosts, m.ClientHost)
+			for _, x := range m {
+				hosts = append(hosts, x.ClientHost)
 			}
-			if len(hosts) > 0 {
-				who = fmt.Sprintf(" (%d member(s), from %s)", len(hosts), strings.Join(hosts, ", "))
-			}
+			return fmt.Errorf("--from-start: the replay group %s has members (%d member(s), from %s): another `zohosink dlq replay` is running on this dead-letter topic. Let it finish (or stop it), then run the replay with --from-start again", group, len(m), strings.Join(hosts, ", "))
 		}
-		return fmt.Errorf("--from-start: the replay group %s has members%s: another `zohosink dlq replay` is running on this dead-letter topic. Let it finish (or stop it), then run the replay with --from-start again", group, who)
 	}
-	return fmt.Errorf("--from-start: cannot forget the progress of the replay group %s: %w", group, err)
+	prog, err := fetchReplayProgress(ctx, adm, group, topic)
+	if err != nil {
+		return err
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("dead-letter topic %s: %w", topic, err)
+	}
+	from, to := map[int32]kgo.Offset{}, map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		at := int64(0)
+		if s, ok := starts.Lookup(topic, o.Partition); ok {
+			at = s.Offset
+		}
+		if at < o.Offset {
+			from[o.Partition], to[o.Partition] = kgo.NewOffset().At(at), o.Offset
+		}
+	})
+	var all []DeadLetter
+	err = consumeRange(ctx, cl, topic, from, to, func(rec *kgo.Record) bool {
+		all = append(all, ParseDeadLetter(rec))
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("dead-letter topic %s: %w", topic, err)
+	}
+	known := func(name string) bool {
+		return slices.ContainsFunc(r.cfg.Syncs, func(s SyncConfig) bool { return s.Name == name })
+	}
+	var again []*kgo.Record
+	for i, st := range DeadLetterStates(all, prog, func(string) bool { return true }) {
+		d := all[i]
+		if st.State != StateLeft || !known(d.Sync) || d.ReplayCount >= r.maxReplays {
+			continue // pending (read anyway), replayed (written), superseded, or it would be left again
+		}
+		again = append(again, &kgo.Record{Topic: topic, Key: d.rec.Key, Value: d.rec.Value, Headers: d.rec.Headers, Timestamp: d.rec.Timestamp})
+	}
+	if len(again) > 0 {
+		if err := cl.ProduceSync(ctx, again...).FirstErr(); err != nil {
+			return fmt.Errorf("--from-start: copying %d left record(s) to the end of %s: %w", len(again), topic, err)
+		}
+	}
+	r.replayed.requeued.Store(int64(len(again)))
+	r.log.Info("--from-start: copied the records earlier replays left to the end of the dead-letter topic, for this replay", "records", len(again), "topic", topic)
+	return nil
 }
 
 // SaveReplayLimits records, with the replay group's committed offsets, the

@@ -2,7 +2,6 @@ package connector
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -91,14 +89,14 @@ func newDLQCluster(t *testing.T) (*Config, *kgo.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	cfg := &Config{Kafka: KafkaConfig{Brokers: kc.ListenAddrs(), GroupID: "g", DeadLetterTopic: "g.dlq"}}
+	cfg := &Config{Kafka: KafkaConfig{Brokers: kc.ListenAddrs(), GroupID: "g", DeadLetterTopic: "g.dlq"}, Syncs: []SyncConfig{{Name: "leads"}}}
 	return cfg, cl
 }
 
 // replayEnds starts where the replay group left off, knowing the newest
-// copy of each record from there to the end; --from-start forgets the group
-// (refusing while it has members), and the limit is recorded with the
-// offsets once the replay is done.
+// copy of each record from there to the end; --from-start copies what
+// earlier replays left to the end (refusing while the group has members),
+// and the limit is recorded with the offsets once the replay is done.
 func TestReplayEndsFromStart(t *testing.T) {
 	cfg, cl := newDLQCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -177,18 +175,29 @@ func TestReplayEndsFromStart(t *testing.T) {
 		t.Fatalf("a refused --from-start moved the progress to %d", o.At)
 	}
 
-	// Once alone: from the start, the newest copies known over the whole topic.
-	r = runner(true)
-	ends, err = r.replayEnds(ctx)
-	if err != nil || ends[0] != 4 || len(r.replayed.started) != 0 || len(r.replayed.newest) != 2 {
-		t.Fatalf("--from-start: ends %v, err %v, started %v, newest %v", ends, err, r.replayed.started, r.replayed.newest)
-	}
-	if !r.replayed.newest.superseded(ParseDeadLetter(dlqRecord("leads", 10, 0, 0, 0))) || r.replayed.newest.superseded(ParseDeadLetter(dlqRecord("leads", 10, 1, 0, 2))) {
-		t.Fatalf("newest copies %v", r.replayed.newest)
-	}
-	if c, err := adm.FetchOffsets(ctx, "g.replay"); err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+	// A copy an earlier replay left at its limit (4): with --max-replays 5,
+	// --from-start copies it to the end, and the replay reads it there,
+	// resuming where the group was; what was written is not read again.
+	left := dlqRecord("leads", 12, 4, 0, 4)
+	if err := cl.ProduceSync(ctx, left).FirstErr(); err != nil {
 		t.Fatal(err)
-	} else if o, ok := c.Lookup("g.dlq", 0); ok && o.At >= 0 {
-		t.Fatalf("--from-start kept the progress: %d", o.At)
+	}
+	commit(5, "zohosink.max_replays 2:0-2 4:2-5")
+	r = runner(true)
+	r.maxReplays = 5
+	ends, err = r.replayEnds(ctx)
+	if err != nil || ends[0] != 6 || r.replayed.started[0] != 5 || r.replayed.requeued.Load() != 1 || len(r.replayed.newest) != 1 {
+		t.Fatalf("--from-start: ends %v, err %v, started %v, requeued %d, newest %v", ends, err, r.replayed.started, r.replayed.requeued.Load(), r.replayed.newest)
+	}
+	if c, err := adm.FetchOffsets(ctx, "g.replay"); err != nil {
+		t.Fatal(err)
+	} else if o, _ := c.Lookup("g.dlq", 0); o.At != 5 {
+		t.Fatalf("--from-start moved the progress to %d", o.At)
+	}
+	// Again, below the limit of the copy: nothing to send again.
+	r = runner(true)
+	r.maxReplays = 4
+	if _, err := r.replayEnds(ctx); err != nil || r.replayed.requeued.Load() != 0 {
+		t.Fatalf("--from-start at the copy's limit: err %v, requeued %d", err, r.replayed.requeued.Load())
 	}
 }

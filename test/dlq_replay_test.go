@@ -159,7 +159,7 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	// --from-start with a limit above their count: each record once.
 	s.sim.ResetRequests()
 	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg, "--from-start", "--max-replays", "4")
-	want := "replayed 4 dead letter(s) from the start of dlqrp.dlq: 4 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 12 older copies superseded by a newer one, 0 written by an earlier replay (not sent again)"
+	want := "replayed 4 dead letter(s) (with 4 left by earlier replays, sent again): 4 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 0 older copies superseded by a newer one"
 	if code != 0 || strings.TrimSpace(stdout) != want {
 		t.Fatalf("dlq replay --from-start: exit %d, stdout\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
 	}
@@ -201,17 +201,17 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	// inspect: nothing left to replay; the records written are hidden, and
 	// --all shows what became of every copy.
 	code, stdout, stderr = runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg)
-	want = "no dead letters left to replay in dlqrp.dlq (4 replayed by an earlier `dlq replay` and 12 older copies superseded by replays hidden; --all shows them)"
+	want = "no dead letters left to replay in dlqrp.dlq (4 replayed by an earlier `dlq replay` and 16 older copies superseded by replays hidden; --all shows them)"
 	if code != 0 || strings.TrimSpace(stdout) != want {
 		t.Fatalf("dlq inspect after --from-start: exit %d, stdout\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
 	}
 	code, stdout, stderr = runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg, "--all")
-	if code != 0 || footer(stdout) != "16 dead-lettered record(s) in dlqrp.dlq" {
+	if code != 0 || footer(stdout) != "20 dead-lettered record(s) in dlqrp.dlq" {
 		t.Fatalf("dlq inspect --all: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for src, st := range stateColumn(t, stdout) {
-		if got := strings.Join(st, ","); !broken[src] || got != "superseded,superseded,superseded,replayed" {
-			t.Fatalf("source %s: states %s, want its three older copies superseded and the newest replayed\n%s", src, got, stdout)
+		if got := strings.Join(st, ","); !broken[src] || got != "superseded,superseded,superseded,superseded,replayed" {
+			t.Fatalf("source %s: states %s, want its four older copies superseded (the last one copied back by --from-start) and the newest replayed\n%s", src, got, stdout)
 		}
 	}
 	code, stdout, stderr = runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg, "--json")
@@ -228,13 +228,13 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 		if err := json.Unmarshal([]byte(l), &d); err != nil {
 			t.Fatalf("%v: %s", err, l)
 		}
-		if (d.State == "replayed") != (d.ReplayCount == 3) {
+		if d.State == "replayed" && d.ReplayCount != 3 {
 			t.Fatalf("copy replayed %d times is %q: %s", d.ReplayCount, d.State, l)
 		}
 		states[d.State]++
 	}
-	if code != 0 || states["replayed"] != 4 || states["superseded"] != 12 || len(states) != 2 {
-		t.Fatalf("dlq inspect --json --all: exit %d, states %v, want 4 replayed and 12 superseded\n%s", code, states, stdout)
+	if code != 0 || states["replayed"] != 4 || states["superseded"] != 16 || len(states) != 2 {
+		t.Fatalf("dlq inspect --json --all: exit %d, states %v, want 4 replayed and 16 superseded\n%s", code, states, stdout)
 	}
 
 	// And nothing more to replay.
@@ -246,7 +246,7 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	// would undo later changes in Zoho, or insert twice).
 	s.sim.ResetRequests()
 	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg, "--from-start", "--max-replays", "4")
-	want = "replayed 0 dead letter(s) from the start of dlqrp.dlq: 0 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 12 older copies superseded by a newer one, 4 written by an earlier replay (not sent again)"
+	want = "replayed 0 dead letter(s) (with 0 left by earlier replays, sent again): 0 written, 0 skipped, 0 dead-lettered again; left in place: 0 replayed 4 times already, 0 of unknown syncs, 0 older copies superseded by a newer one"
 	if code != 0 || strings.TrimSpace(stdout) != want {
 		t.Fatalf("second dlq replay --from-start: exit %d, stdout\n%s\nwant\n%s\nstderr:\n%s", code, stdout, want, stderr)
 	}

@@ -68,10 +68,12 @@ again with --from-start and a limit above its count, e.g. after 3 replays:
 
   zohosink dlq replay --config zohosink.yaml --from-start --max-replays 4
 
---from-start forgets the progress of earlier replays and reads the whole
-dead-letter topic again. Records an earlier replay already wrote (dlq inspect
-shows them as replayed) are not sent again: that would undo later changes in
-Zoho, or insert twice. It refuses to run while another replay is running.
+--from-start reads the whole dead-letter topic and sends again the records
+earlier replays left (replayed their --max-replays then, below this one's
+now): it copies them to the end of the topic, where this replay reads them.
+Records earlier replays wrote (dlq inspect shows them as replayed) are never
+sent again, even if this replay is interrupted: that would undo later changes
+in Zoho, or insert twice. It refuses to run while another replay is running.
 
 Examples:
   zohosink dlq replay --config zohosink.yaml
@@ -118,7 +120,7 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := flags("dlq replay", dlqReplayUsage, stdout, stderr)
 	path := fs.String("config", "", "the config file (YAML)")
 	maxReplays := fs.Int("max-replays", connector.DefaultMaxReplays, "leave where they are records replayed this many times already")
-	fromStart := fs.Bool("from-start", false, "forget the progress of earlier replays and replay the dead-letter topic from its start (with a higher --max-replays, sends again records earlier replays left)")
+	fromStart := fs.Bool("from-start", false, "send again the records earlier replays left (with a --max-replays above their count), read from the start of the dead-letter topic")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long stopping waits for in-flight writes")
 	httpAddr := fs.String("http", "off", "serve /metrics and /status on `ADDR` (off by default, so a replay runs beside zohosink run)")
 	if err := parse(fs, args); err != nil {
@@ -164,14 +166,10 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	from := ""
 	if res.FromStart {
-		from = " from the start of " + cfg.Kafka.DeadLetterTopic
+		from = fmt.Sprintf(" (with %d left by earlier replays, sent again)", res.Requeued)
 	}
-	earlier := ""
-	if res.FromStart {
-		earlier = fmt.Sprintf(", %d written by an earlier replay (not sent again)", res.ReplayedEarlier)
-	}
-	fmt.Fprintf(stdout, "replayed %d dead letter(s)%s: %d written, %d skipped, %d dead-lettered again; left in place: %d replayed %d times already, %d of unknown syncs, %d older copies superseded by a newer one%s\n",
-		res.Replayed, from, written, skipped, dead, res.OverLimit, *maxReplays, res.UnknownSync, res.Superseded, earlier)
+	fmt.Fprintf(stdout, "replayed %d dead letter(s)%s: %d written, %d skipped, %d dead-lettered again; left in place: %d replayed %d times already, %d of unknown syncs, %d older copies superseded by a newer one\n",
+		res.Replayed, from, written, skipped, dead, res.OverLimit, *maxReplays, res.UnknownSync, res.Superseded)
 	if res.OverLimit > 0 {
 		fmt.Fprintf(stdout, "%d record(s) reached --max-replays %d and stay in %s; once their cause is fixed, send them again with: zohosink dlq replay --config %s --from-start --max-replays %d\n",
 			res.OverLimit, *maxReplays, cfg.Kafka.DeadLetterTopic, *path, res.MaxLeftReplays+1)
