@@ -37,6 +37,10 @@ type Config struct {
 	Log            LogConfig            `yaml:"log"`
 
 	lines map[string]int // key path -> line in the file, for problems
+	// unexpand writes ${NAME} back in place of a variable's value in a
+	// message (nil when none). A func, so that printing a Config cannot
+	// show the values, which may be secrets.
+	unexpand func(string) string
 }
 
 // KafkaConfig is the consumer group every sync reads in, and the dead-letter
@@ -352,6 +356,9 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 		root := doc.Content[0]
 		w.walk(root, reflect.TypeFor[Config](), "")
 		if len(w.problems) > 0 {
+			for i := range w.problems {
+				w.problems[i].Message = unexpand(w.problems[i].Message, w.expanded)
+			}
 			pe := &ParseError{Problems: w.problems}
 			// Read the rest without the values that failed, so Validate can
 			// report its problems too (every problem at once).
@@ -363,7 +370,7 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 				pe.Problems = append(pe.Problems, readSecretFiles(reflect.ValueOf(partial).Elem(), "", w.lines, dir)...)
 				partial.applyDefaults(w.lines)
 				partial.resolveTLSFiles(dir)
-				partial.lines = w.lines
+				partial.lines, partial.unexpand = w.lines, w.unexpander()
 				pe.Partial = partial
 				pe.nameSyncs()
 			}
@@ -373,7 +380,7 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	cfg.lines = w.lines
+	cfg.lines, cfg.unexpand = w.lines, w.unexpander()
 	cfg.resolveTLSFiles(dir)
 	if ps := readSecretFiles(reflect.ValueOf(cfg).Elem(), "", w.lines, dir); len(ps) > 0 {
 		cfg.applyDefaults(w.lines)
@@ -485,6 +492,26 @@ type configWalker struct {
 	aborted  bool
 	problems []Problem
 	bad      []*yaml.Node // values failValue reported
+	// expanded pairs each value a variable gave with the text that named
+	// it, so messages show ${NAME}, never a value that may be a secret.
+	expanded [][2]string
+}
+
+// unexpander returns unexpand over what the walker expanded, nil if nothing.
+func (w *configWalker) unexpander() func(string) string {
+	if len(w.expanded) == 0 {
+		return nil
+	}
+	pairs := w.expanded
+	return func(msg string) string { return unexpand(msg, pairs) }
+}
+
+// unexpand writes the variables' names back in place of their values.
+func unexpand(msg string, expanded [][2]string) string {
+	for _, e := range expanded {
+		msg = strings.ReplaceAll(msg, e[0], e[1])
+	}
+	return msg
 }
 
 func (w *configWalker) fail(n *yaml.Node, path, format string, args ...any) {
@@ -668,6 +695,9 @@ func (w *configWalker) expand(n *yaml.Node, path string, t reflect.Type) {
 	if err != nil {
 		w.failValue(n, path, "%v", err)
 		return
+	}
+	if v != "" && v != n.Value {
+		w.expanded = append(w.expanded, [2]string{v, n.Value})
 	}
 	n.Value = v
 	switch {
@@ -1004,6 +1034,9 @@ func (c *Config) Validate() error {
 	}
 	for i := range p {
 		p[i].Line = lineOf(c.lines, p[i].Key)
+		if c.unexpand != nil {
+			p[i].Message = c.unexpand(p[i].Message)
+		}
 	}
 	return &ValidationError{Problems: p}
 }

@@ -891,6 +891,7 @@ func TestConfigRedactedParsesBack(t *testing.T) {
 	}
 	want := *cfg
 	want.lines = back.lines // where each key is in the file differs
+	want.unexpand, back.unexpand = nil, nil
 	want.Zoho.ClientSecret, want.Zoho.RefreshToken = "[redacted]", "[redacted]"
 	// Redacted writes absent lists and maps as [] and {}.
 	for i := range want.Syncs {
@@ -1158,4 +1159,32 @@ func TestConfigMisspeltFieldIsPointedAt(t *testing.T) {
 		{"contacts", "syncs[0].match_on[0]", "Email is not mapped, so its value is not known: map it under fields (Email: <column>) or constants (fields maps Emial, which looks alike: is one of them misspelt?)"},
 		{"contacts", "syncs[0].fields", "module Contacts requires Last_Name: map it under fields (Last_Name: <column>) or constants (fields maps Last_Nmae, which looks alike: is one of them misspelt?)"},
 	})
+}
+
+// A variable's value is never quoted in a problem, wherever the variable is
+// used by mistake: the problem names ${NAME} (the value may be a secret).
+func TestConfigProblemsDoNotQuoteVariables(t *testing.T) {
+	env := envOf(map[string]string{"CS": "cs-0xDEADBEEF"})
+	for _, yml := range []string{
+		strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: ${CS}\n", 1),                        // a validation problem
+		strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: us\n  max_concurrency: ${CS}\n", 1), // a parse problem
+	} {
+		cfg, err := Parse([]byte(yml), env)
+		var msgs []string
+		var pe *ParseError
+		switch {
+		case errors.As(err, &pe):
+			for _, p := range pe.AllProblems() {
+				msgs = append(msgs, p.String())
+			}
+		case err != nil:
+			t.Fatal(err)
+		default:
+			msgs = append(msgs, cfg.Validate().Error())
+		}
+		all := strings.Join(msgs, "\n")
+		if strings.Contains(all, "DEADBEEF") || !strings.Contains(all, "${CS}") {
+			t.Errorf("problems:\n%s\nwant ${CS}, never its value", all)
+		}
+	}
 }

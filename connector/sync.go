@@ -106,6 +106,7 @@ type entry struct {
 type batch struct {
 	act     action
 	entries []*entry
+	types   map[string]*zoho.Field // the field types when it was made: the loop may get new ones meanwhile
 }
 
 type outcomeKind int
@@ -135,6 +136,7 @@ type batchResult struct {
 	b        *batch
 	outcomes []outcome
 	fatal    error
+	stopped  bool // the write gave up waiting because the runner is draining
 }
 
 type revokeReq struct {
@@ -511,7 +513,7 @@ func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) 
 	if len(picked) < size && now.Sub(oldest) < linger {
 		return nil, oldest
 	}
-	return &batch{act: act, entries: picked}, oldest
+	return &batch{act: act, entries: picked, types: w.types}, oldest
 }
 
 // drop forgets a pending entry whose partition was revoked; its records are
@@ -597,7 +599,7 @@ func (w *syncWorker) complete(res batchResult) {
 		o := res.outcomes[i]
 		switch o.kind {
 		case outAbandoned:
-			if w.draining {
+			if w.draining || res.stopped {
 				w.status.notWritten.Add(1)
 			}
 			if e.in.part.gone.Load() {
@@ -751,6 +753,7 @@ func (w *syncWorker) write(ctx context.Context, b *batch) batchResult {
 		if zoho.IsFatal(err) {
 			res.fatal = err
 		}
+		res.stopped = errors.Is(err, zoho.ErrStopped)
 		for i := range res.outcomes {
 			if res.outcomes[i].kind == -1 {
 				res.outcomes[i] = outcome{kind: outAbandoned}
@@ -796,7 +799,7 @@ func (w *syncWorker) resolveLookups(ctx context.Context, b *batch, out []outcome
 		for f, v := range e.rec {
 			if n, ok := v.(lookupName); ok {
 				mod := "Accounts"
-				if t := w.types[f]; t != nil && t.LookupModule != "" {
+				if t := b.types[f]; t != nil && t.LookupModule != "" {
 					mod = t.LookupModule
 				}
 				k := need{mod, lookupNameField(mod)}
@@ -838,7 +841,7 @@ func (w *syncWorker) resolveLookups(ctx context.Context, b *batch, out []outcome
 				continue
 			}
 			mod := "Accounts"
-			if t := w.types[f]; t != nil && t.LookupModule != "" {
+			if t := b.types[f]; t != nil && t.LookupModule != "" {
 				mod = t.LookupModule
 			}
 			id, hit := w.lookupGet(mod, string(n))

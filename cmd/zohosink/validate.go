@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -168,16 +169,20 @@ func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) 
 	if cfg.SchemaRegistry.Username != "" {
 		opts = append(opts, sr.BasicAuth(cfg.SchemaRegistry.Username, cfg.SchemaRegistry.Password.Reveal()))
 	}
+	shown := cfg.SchemaRegistry.URL // without a password in it
+	if u, err := url.Parse(shown); err == nil {
+		shown = u.Redacted()
+	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry %s: %v", cfg.SchemaRegistry.URL, err)
+		return nil, fmt.Errorf("schema registry %s: %v", shown, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := cl.Subjects(cctx); err != nil {
-		return nil, fmt.Errorf("schema registry %s cannot be reached: %v (check schema_registry.url and its credentials)", cfg.SchemaRegistry.URL, err)
+		return nil, fmt.Errorf("schema registry %s cannot be reached: %v (check schema_registry.url and its credentials)", shown, err)
 	}
-	fmt.Fprintf(stdout, "online: reached the schema registry at %s\n", cfg.SchemaRegistry.URL)
+	fmt.Fprintf(stdout, "online: reached the schema registry at %s\n", shown)
 	out := map[string][]schema.Column{}
 	for i := range cfg.Syncs {
 		for _, topic := range cfg.Syncs[i].Topics {
