@@ -195,9 +195,9 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 			r.replayed.started[o.Partition] = c.At
 			r.replayed.history[o.Partition] = parseLimitHistory(c.Metadata)
 			at = max(at, c.At)
-			if c.At >= o.Offset {
-				return
-			}
+		}
+		if at >= o.Offset {
+			return // nothing left to read: done, or emptied by retention
 		}
 		out[o.Partition] = o.Offset
 		from[o.Partition] = kgo.NewOffset().At(at)
