@@ -6,13 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"zohosink/connector"
 )
@@ -168,14 +164,7 @@ func TestDeadLetterInspectAndReplay(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 30; id++ {
-		row := map[string]any{"id": int64(id), "email": email(id), "last_name": "Last" + strconv.Itoa(id), "title": "T", "phone": "1", "note": nil}
-		if id%3 == 0 {
-			row["last_name"] = nil // required by Contacts: dead-lettered at stage map
-		}
-		recs = append(recs, event(t, enc, 'c', nil, row))
-	}
+	recs := rowsMissingLastName(t, enc, 30) // required by Contacts: dead-lettered at stage map
 	s.produce(recs...)
 	broken := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: dlq, commit_interval: 200ms}
 schema_registry: {url: "{{.Registry}}"}
@@ -184,12 +173,7 @@ http: {listen: "127.0.0.1:0"}
 syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
 `, nil)
-	p := start(t, nil, "run", "--config", broken)
-	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlq", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	runUntilCommitted(t, s, broken, "dlq", topic)
 	code, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", broken)
 	if code != 0 || strings.Count(stdout, "MAPPING_ERROR") != 10 || !strings.Contains(stdout, "Last_Name") || !strings.Contains(stdout, topic) {
 		t.Fatalf("dlq inspect: exit %d\n%s%s", code, stdout, stderr)

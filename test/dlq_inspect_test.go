@@ -5,12 +5,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const dlqInspectConfig = `kafka: {brokers: ["{{.Broker}}"], group_id: {{.Group}}, commit_interval: 200ms}
@@ -159,25 +157,13 @@ func TestDeadLetterInspectAfterReplays(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 12; id++ {
-		row := map[string]any{"id": int64(id), "email": email(id), "last_name": "Last" + strconv.Itoa(id), "title": "T", "phone": "1", "note": nil}
-		if id%3 == 0 {
-			row["last_name"] = nil // ids 0, 3, 6, 9: MAPPING_ERROR
-		}
-		recs = append(recs, event(t, enc, 'c', nil, row))
-	}
+	recs := rowsMissingLastName(t, enc, 12) // ids 0, 3, 6, 9: MAPPING_ERROR
 	bad := event(t, enc, 'c', nil, map[string]any{"id": int64(100), "email": email(100), "last_name": "X", "title": nil, "phone": nil, "note": nil})
 	bad.Value = []byte("this is neither Avro nor JSON") // DECODE_ERROR
 	recs = append(recs, bad)
 	s.produce(recs...)
 	cfg := s.config(dlqInspectConfig, map[string]string{"Group": "dlqi"})
-	p := start(t, nil, "run", "--config", cfg)
-	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlqi", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	runUntilCommitted(t, s, cfg, "dlqi", topic)
 
 	// Before any replay: five dead letters; --limit says it shows a part.
 	code, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", cfg)

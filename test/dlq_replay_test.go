@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -64,25 +63,12 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	broken := map[string]bool{}
-	for id := 0; id < 12; id++ {
-		row := map[string]any{"id": int64(id), "email": email(id), "last_name": "Last" + strconv.Itoa(id), "title": "T", "phone": "1", "note": nil}
-		if id%3 == 0 {
-			row["last_name"] = nil // ids 0, 3, 6, 9 (offsets too): MAPPING_ERROR
-			broken[strconv.Itoa(id)] = true
-		}
-		recs = append(recs, event(t, enc, 'c', nil, row))
-	}
+	recs := rowsMissingLastName(t, enc, 12) // ids 0, 3, 6, 9 (offsets too): MAPPING_ERROR
+	broken := map[string]bool{"0": true, "3": true, "6": true, "9": true}
 	s.produce(recs...)
 	brokenCfg := s.config(dlqReplayBroken, nil)
 	fixedCfg := s.config(dlqReplayFixed, nil)
-	p := start(t, nil, "run", "--config", brokenCfg)
-	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlqrp", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	runUntilCommitted(t, s, brokenCfg, "dlqrp", topic)
 
 	// Three replays before the fix: each fails again.
 	for i := 1; i <= 3; i++ {
@@ -263,23 +249,11 @@ func TestDeadLetterInspectHidesReplayed(t *testing.T) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
-	var recs []*kgo.Record
-	for id := 0; id < 18; id++ {
-		row := map[string]any{"id": int64(id), "email": email(id), "last_name": "Last" + strconv.Itoa(id), "title": "T", "phone": "1", "note": nil}
-		if id%3 == 0 {
-			row["last_name"] = nil // 6 MAPPING_ERROR
-		}
-		recs = append(recs, event(t, enc, 'c', nil, row))
-	}
+	recs := rowsMissingLastName(t, enc, 18) // 6 MAPPING_ERROR
 	s.produce(recs...)
 	brokenCfg := s.config(dlqReplayBroken, nil)
 	fixedCfg := s.config(dlqReplayFixed, nil)
-	p := start(t, nil, "run", "--config", brokenCfg)
-	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlqrp", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	runUntilCommitted(t, s, brokenCfg, "dlqrp", topic)
 	code, stdout, stderr := runCmd(t, nil, "dlq", "replay", "--config", fixedCfg)
 	if code != 0 || !strings.HasPrefix(stdout, "replayed 6 dead letter(s): 6 written") {
 		t.Fatalf("dlq replay: exit %d\n%s%s", code, stdout, stderr)
@@ -287,12 +261,7 @@ func TestDeadLetterInspectHidesReplayed(t *testing.T) {
 	// A new dead letter after the replay is pending, and shown.
 	late := event(t, enc, 'c', nil, map[string]any{"id": int64(100), "email": email(100), "last_name": nil, "title": "T", "phone": "1", "note": nil})
 	s.produce(late)
-	p = start(t, nil, "run", "--config", brokenCfg)
-	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd("dlqrp", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	runUntilCommitted(t, s, brokenCfg, "dlqrp", topic)
 
 	code, stdout, stderr = runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg)
 	want := "1 dead-lettered record(s) in dlqrp.dlq (6 replayed by an earlier `dlq replay` hidden; --all shows them)"
