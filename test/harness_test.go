@@ -369,14 +369,21 @@ func rowsMissingLastName(t testing.TB, enc *schematest.Encoder, n int) []*kgo.Re
 	return recs
 }
 
+// stop sends SIGTERM and fails the test unless the process drains and
+// exits 0 within the bound.
+func (p *proc) stop(timeout time.Duration) {
+	p.t.Helper()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(timeout); code != 0 {
+		p.t.Fatalf("exit %d after SIGTERM\n%s", code, p.output())
+	}
+}
+
 // runUntilCommitted runs the binary on cfg until the group committed the
 // end of topic, then stops it with SIGTERM, which must exit 0.
 func runUntilCommitted(t *testing.T, s *stack, cfg, group, topic string) {
 	t.Helper()
 	p := start(t, nil, "run", "--config", cfg)
 	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd(group, topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }

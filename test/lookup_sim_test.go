@@ -49,10 +49,7 @@ syncs:
 `, nil)
 	p := start(t, nil, "run", "--config", path)
 	eventually(t, 60*time.Second, "committed", func() (bool, string) { return s.committedAtEnd("deals", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 	got := map[string]map[string]any{}
 	for _, d := range s.sim.Records("Deals") {
 		got[fmt.Sprint(d["Deal_Name"])] = d

@@ -3,7 +3,6 @@ package test
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,10 +122,7 @@ syncs:
 
 	p := start(t, nil, "run", "--config", path)
 	eventually(t, 60*time.Second, "all offsets committed", func() (bool, string) { return s.committedAtEnd("modes", topics...) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 
 	for _, c := range cases {
 		t.Run(c.sync, func(t *testing.T) {

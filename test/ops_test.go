@@ -92,10 +92,7 @@ func TestStatusMetricsAndNoSecrets(t *testing.T) {
 			t.Errorf("/metrics lacks %s", m)
 		}
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 	c := s.sim.Credentials()
 	secrets := []string{c.ClientSecret, c.RefreshToken}
 	for _, r := range s.sim.Requests() {
@@ -217,10 +214,7 @@ func TestOutagesAreRetriedNotDeadLettered(t *testing.T) {
 		t.Errorf("%d records dead-lettered for an outage: %+v", len(dls), dls[0])
 	}
 	eventually(t, 10*time.Second, "running again", func() (bool, string) { st := state(); return strings.HasPrefix(st, "running"), st })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }
 
 // With Kafka out of reach, the process keeps trying and says so: /healthz
@@ -246,10 +240,7 @@ func TestKafkaUnreachableIsShown(t *testing.T) {
 		_ = json.Unmarshal([]byte(body), &st)
 		return len(st.Syncs) == 1 && st.Syncs[0].State == "retrying" && strings.Contains(body, dead), body
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 	out := p.output()
 	if strings.Contains(out, "offsets of finished records committed") || !strings.Contains(out, "nothing was consumed") {
 		t.Errorf("the last line should say nothing was consumed:\n%s", out[max(0, len(out)-1500):])
@@ -309,10 +300,7 @@ func TestMissingTopicIsNamed(t *testing.T) {
 		code, body := get(t, base+"/readyz")
 		return code == 200, body
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }
 
 // TLS or SASL asked of a listener that speaks neither shows only as EOF or a
@@ -378,10 +366,7 @@ func TestShutdownDuringOutageIsPrompt(t *testing.T) {
 	if n := len(s.sim.Records("Contacts")); n != 20 {
 		t.Errorf("%d contacts, want 20", n)
 	}
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }
 
 // A mapped field the org does not have stops run at the start: Zoho would
@@ -436,10 +421,7 @@ func TestRetryingStateIsPerSync(t *testing.T) {
 		ok, why := s.committedAtEnd("ops", topic)
 		return ok && st["contacts"] == "running" && st["quiet"] == "running", fmt.Sprint(st, " ", why)
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }
 
 // Fields metadata out of reach at the start is read later, in the
@@ -455,8 +437,5 @@ func TestFieldsMetadataIsReadLater(t *testing.T) {
 	eventually(t, 60*time.Second, "the metadata read later", func() (bool, string) {
 		return strings.Contains(p.output(), `"msg":"fields metadata read`), "not yet"
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }

@@ -190,10 +190,7 @@ func TestTenThousandChangesUnderFaults(t *testing.T) {
 	path := contactsCfg(s, "load", "", "1s", "100ms")
 	p := start(t, nil, "run", "--config", path)
 	eventually(t, 4*time.Minute, "all offsets committed", func() (bool, string) { return s.committedAtEnd("load", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(60 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM; output:\n%s", code, p.output())
-	}
+	p.stop(60 * time.Second)
 	for _, f := range []zohotest.Fault{zohotest.FaultInternalError, zohotest.FaultTooManyRequests, zohotest.FaultDrop, zohotest.FaultSlow} {
 		s.sim.SetFaultRate(f, 0)
 	}
@@ -248,10 +245,7 @@ func TestKillMidBatchLosesNothing(t *testing.T) {
 
 	p2 := start(t, nil, "run", "--config", path)
 	eventually(t, 3*time.Minute, "all offsets committed after restart", func() (bool, string) { return s.committedAtEnd("crash", topic) })
-	p2.signal(syscall.SIGTERM)
-	if code := p2.wait(60 * time.Second); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, p2.output())
-	}
+	p2.stop(60 * time.Second)
 	checkFinalState(t, s, want)
 }
 
@@ -291,10 +285,7 @@ func TestBatchingCollapseAndNoOps(t *testing.T) {
 	path := contactsCfg(s, "batching", "", "10s", "2s")
 	p := start(t, nil, "run", "--config", path)
 	eventually(t, 60*time.Second, "all offsets committed", func() (bool, string) { return s.committedAtEnd("batching", topic) })
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 	var writes, written int
 	for _, r := range s.sim.Requests() {
 		if r.Operation != "upsert" {
@@ -331,10 +322,7 @@ func TestGracefulShutdown(t *testing.T) {
 
 	p := start(t, nil, "run", "--config", path)
 	upserts(t, s, 3)
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(45 * time.Second); code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, p.output())
-	}
+	p.stop(45 * time.Second)
 	if upsertedRecords(s) == 0 {
 		t.Fatal("nothing was written before SIGTERM")
 	}
@@ -344,10 +332,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	p2 := start(t, nil, "run", "--config", path)
 	eventually(t, 2*time.Minute, "all offsets committed after restart", func() (bool, string) { return s.committedAtEnd("graceful", topic) })
-	p2.signal(syscall.SIGTERM)
-	if code := p2.wait(45 * time.Second); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, p2.output())
-	}
+	p2.stop(45 * time.Second)
 	total := upsertedRecords(s)
 	// Records written before the stop and committed are not written again:
 	// allow one commit interval's worth of repeats.
@@ -379,15 +364,9 @@ func TestTwoProcessesRebalance(t *testing.T) {
 	if ok, _ := s.committedAtEnd("shared", topic); ok {
 		t.Fatal("everything was done before the rebalance: the test did not test what it says")
 	}
-	a.signal(syscall.SIGTERM)
-	if code := a.wait(60 * time.Second); code != 0 {
-		t.Fatalf("first process: exit %d\n%s", code, a.output())
-	}
+	a.stop(60 * time.Second)
 	eventually(t, 3*time.Minute, "all offsets committed", func() (bool, string) { return s.committedAtEnd("shared", topic) })
-	b.signal(syscall.SIGTERM)
-	if code := b.wait(60 * time.Second); code != 0 {
-		t.Fatalf("second process: exit %d\n%s", code, b.output())
-	}
+	b.stop(60 * time.Second)
 	checkFinalState(t, s, want)
 }
 
@@ -415,8 +394,5 @@ func TestKeylessRowsAtTheSameOffsetAreAllWritten(t *testing.T) {
 		n := len(s.sim.Records("Contacts"))
 		return ok && n == 2, fmt.Sprintf("%d contacts; %s", n, why)
 	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Fatalf("exit %d\n%s", code, p.output())
-	}
+	p.stop(30 * time.Second)
 }
