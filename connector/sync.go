@@ -62,23 +62,11 @@ type inRecord struct {
 // a replayed dead letter (whose rec has the dead-letter topic's partition
 // and offset, for the replay's checkpoint) those of its origin headers.
 func (r inRecord) source() (int32, int64) {
-	part, off := r.rec.Partition, r.rec.Offset
 	if !slices.ContainsFunc(r.rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == hdrReplayCount }) {
-		return part, off
+		return r.rec.Partition, r.rec.Offset
 	}
-	for _, h := range r.rec.Headers {
-		switch h.Key {
-		case hdrPartition:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 32); err == nil {
-				part = int32(n)
-			}
-		case hdrOffset:
-			if n, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
-				off = n
-			}
-		}
-	}
-	return part, off
+	d := ParseDeadLetter(r.rec)
+	return d.Partition, d.Offset
 }
 
 func (r inRecord) where() string {
