@@ -194,6 +194,9 @@ type LogConfig struct {
 	Level string `yaml:"level"`
 	// Format is json (default) or text.
 	Format string `yaml:"format"`
+	// ProgressInterval is how often run logs each sync's counts while they
+	// move, and the reason while a sync is retrying (default 30s).
+	ProgressInterval Duration `yaml:"progress_interval"`
 }
 
 // Duration is a time.Duration written in Go syntax in YAML ("1s", "500ms").
@@ -287,6 +290,7 @@ const (
 	DefaultHTTPListen       = "127.0.0.1:9464"
 	DefaultLogLevel         = "info"
 	DefaultLogFormat        = "json"
+	DefaultProgressInterval = 30 * time.Second
 	DefaultFormat           = "auto"
 
 	// MaxCommitInterval is the longest commit_interval allowed.
@@ -919,6 +923,28 @@ func (c *Config) applyDefaults(lines map[string]int) {
 	orStr(&c.HTTP.Listen, DefaultHTTPListen)
 	orStr(&c.Log.Level, DefaultLogLevel)
 	orStr(&c.Log.Format, DefaultLogFormat)
+	orDur(&c.Log.ProgressInterval, "log.progress_interval", DefaultProgressInterval)
+	c.moveRegistryCredentials()
+}
+
+// moveRegistryCredentials moves a user and password written in
+// schema_registry.url (http://user:password@host:8081) to username and
+// password, so the URL the registry client carries in every error it
+// returns (and so in logs, /status and validate's output) holds no secret.
+// When username is set too the URL is left as it is and Validate refuses it
+// (two places for one credential), without quoting it.
+func (c *Config) moveRegistryCredentials() {
+	r := &c.SchemaRegistry
+	u, err := url.Parse(r.URL)
+	if err != nil || u.User == nil || r.Username != "" {
+		return
+	}
+	r.Username = u.User.Username()
+	if pw, ok := u.User.Password(); ok {
+		r.Password = Secret(pw)
+	}
+	u.User = nil
+	r.URL = u.String()
 }
 
 // ValidationError lists every problem Validate found.
@@ -1029,6 +1055,9 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logFormats, c.Log.Format) {
 		p.add("", "log.format", "%q is not one of %s", c.Log.Format, oneOf(logFormats))
 	}
+	if c.Log.ProgressInterval.D() < time.Second {
+		p.add("", "log.progress_interval", "%s: must be at least 1s", c.Log.ProgressInterval)
+	}
 	if len(p) == 0 {
 		return nil
 	}
@@ -1132,6 +1161,8 @@ func (c *Config) validateRegistry(p *problemList) {
 		}
 	} else if msg := checkHTTPURL(r.URL); msg != "" {
 		p.add("", "schema_registry.url", "%s", msg)
+	} else if u, _ := url.Parse(r.URL); u.User != nil {
+		p.add("", "schema_registry.url", "carries a user (and password) while schema_registry.username is set too: give the credentials once, in username and password")
 	}
 	if r.Username == "" && r.Password != "" {
 		p.add("", "schema_registry.username", "required when schema_registry.password is set")
@@ -1142,18 +1173,33 @@ func (c *Config) validateRegistry(p *problemList) {
 }
 
 // checkHTTPURL returns what is wrong with an http(s) base URL, "" if nothing.
+// The URL is quoted without a password it may hold.
 func checkHTTPURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
-		return fmt.Sprintf("%q is not a URL: %v", s, errors.Unwrap(err))
+		return fmt.Sprintf("%q is not a URL", RedactURL(s))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Sprintf("%q is not an http:// or https:// URL", s)
+		return fmt.Sprintf("%q is not an http:// or https:// URL", u.Redacted())
 	}
 	if u.Host == "" {
-		return fmt.Sprintf("%q has no host", s)
+		return fmt.Sprintf("%q has no host", u.Redacted())
 	}
 	return ""
+}
+
+// userinfo matches the user:password@ part of URLs inside any text.
+var userinfo = regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^/@\s:]*):[^/@\s]*@`)
+
+// RedactURL returns text with the password of every URL in it replaced by
+// xxxxx (http://bob:xxxxx@host), also where the URL does not parse. Errors
+// of libraries that quote the URL they called pass through it before they
+// are logged or shown.
+func RedactURL(text string) string {
+	if !strings.Contains(text, "@") {
+		return text
+	}
+	return userinfo.ReplaceAllString(text, "${1}:xxxxx@")
 }
 
 func (c *Config) validateZoho(p *problemList) {
@@ -1199,14 +1245,14 @@ func (c *Config) validateZoho(p *problemList) {
 	if !(z.RequestsPerSecond >= 0) { // also NaN
 		p.add("", "zoho.requests_per_second", "%v: must be 0 (no cap) or more", z.RequestsPerSecond)
 	}
-	if z.APIDomain != "" {
-		if msg := checkHTTPURL(z.APIDomain); msg != "" {
-			p.add("", "zoho.api_domain", "%s", msg)
+	for _, u := range []struct{ key, url string }{{"zoho.api_domain", z.APIDomain}, {"zoho.accounts_url", z.AccountsURL}} {
+		if u.url == "" {
+			continue
 		}
-	}
-	if z.AccountsURL != "" {
-		if msg := checkHTTPURL(z.AccountsURL); msg != "" {
-			p.add("", "zoho.accounts_url", "%s", msg)
+		if msg := checkHTTPURL(u.url); msg != "" {
+			p.add("", u.key, "%s", msg)
+		} else if pu, _ := url.Parse(u.url); pu.User != nil {
+			p.add("", u.key, "holds a user or password (user:password@): Zoho authenticates with OAuth tokens only; remove it")
 		}
 	}
 }

@@ -870,7 +870,7 @@ func TestConfigFullExample(t *testing.T) {
 		t.Errorf("full.yaml does not show the keys %v", m)
 	}
 	// The CONTRACT's example shows every key but zohosink's additions.
-	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format"); len(m) > 0 {
+	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval"); len(m) > 0 {
 		t.Errorf("keys of Config missing from the CONTRACT's example: %v", m)
 	}
 }
@@ -932,8 +932,8 @@ func TestReferenceKeys(t *testing.T) {
 			t.Errorf("%s is not a YAML key", k)
 		}
 	}
-	if len(keys) != 57 {
-		t.Errorf("ReferenceKeys has %d keys, want 57 (6 sections, 2 subsections, 49 values): %v", len(keys), keys)
+	if len(keys) != 58 {
+		t.Errorf("ReferenceKeys has %d keys, want 58 (6 sections, 2 subsections, 50 values): %v", len(keys), keys)
 	}
 }
 
@@ -1185,6 +1185,33 @@ func TestConfigProblemsDoNotQuoteVariables(t *testing.T) {
 		all := strings.Join(msgs, "\n")
 		if strings.Contains(all, "DEADBEEF") || !strings.Contains(all, "${CS}") {
 			t.Errorf("problems:\n%s\nwant ${CS}, never its value", all)
+		}
+	}
+}
+
+// A password written in the registry's URL is moved to the credentials
+// settings, so no error of the registry client can quote it; one given in
+// both places is refused without being quoted.
+func TestRegistryURLCredentialsMoved(t *testing.T) {
+	yml := strings.Replace(minimalYAML, "  url: http://localhost:8081\n", "  url: http://bob:s3cr%40t-pw@localhost:8081/path\n", 1)
+	cfg := mustParse(t, yml, noEnv)
+	r := cfg.SchemaRegistry
+	if r.URL != "http://localhost:8081/path" || r.Username != "bob" || r.Password.Reveal() != "s3cr@t-pw" {
+		t.Fatalf("registry settings %q %q %q", r.URL, r.Username, r.Password.Reveal())
+	}
+	both := strings.Replace(minimalYAML, "  url: http://localhost:8081\n", "  url: http://bob:pw-in-url@localhost:8081\n  username: ann\n  password: other\n", 1)
+	err := mustParse(t, both, noEnv).Validate()
+	if err == nil || !strings.Contains(err.Error(), "schema_registry.url: carries a user") || strings.Contains(err.Error(), "pw-in-url") {
+		t.Fatalf("credentials in two places: %v", err)
+	}
+	for in, want := range map[string]string{
+		`Get "http://bob:pw@reg:8081/schemas": refused`: `Get "http://bob:xxxxx@reg:8081/schemas": refused`,
+		"https://u:p%40ss@h/x and sasl://a:b@c":         "https://u:xxxxx@h/x and sasl://a:xxxxx@c",
+		"mail me at bob@example.com":                    "mail me at bob@example.com",
+		"http://just-a-user@host/":                      "http://just-a-user@host/",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

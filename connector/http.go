@@ -22,7 +22,7 @@ func (r *Runner) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if why := r.NotReady(); why != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: " + why + "\n"))
+			_, _ = w.Write([]byte("not ready: " + RedactURL(why) + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

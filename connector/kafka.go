@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -85,52 +83,23 @@ func isFatalKafka(err error) bool {
 		errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed)
 }
 
-// kgoLogger passes franz-go's warnings and errors to slog. The same warning
-// (a broker that stays out of reach is retried by several requests every
-// few seconds) is logged once per half minute, with how often it repeated.
-type kgoLogger struct {
-	l    *slog.Logger
-	mu   sync.Mutex
-	seen map[string]*repeated
-}
+// kgoLogger passes franz-go's warnings and errors to slog. A warning that
+// repeats (a broker that stays out of reach is retried by several requests
+// every few seconds) is folded by the FoldingHandler the commands log
+// through.
+type kgoLogger struct{ l *slog.Logger }
 
-type repeated struct {
-	at time.Time
-	n  int
-}
-
-const kgoLogEvery = 30 * time.Second
-
-func newKgoLogger(l *slog.Logger) *kgoLogger { return &kgoLogger{l: l, seen: map[string]*repeated{}} }
+func newKgoLogger(l *slog.Logger) *kgoLogger { return &kgoLogger{l: l} }
 
 func (k *kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
 func (k *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
-	if level > kgo.LogLevelWarn || level == kgo.LogLevelNone {
-		return
-	}
-	key := fmt.Sprint(level, msg, keyvals)
-	now := time.Now()
-	k.mu.Lock()
-	r := k.seen[key]
-	if r != nil && now.Sub(r.at) < kgoLogEvery {
-		r.n++
-		k.mu.Unlock()
-		return
-	}
-	if r != nil && r.n > 0 {
-		keyvals = append(keyvals, "repeated", r.n)
-	}
-	if len(k.seen) > 1000 {
-		clear(k.seen)
-	}
-	k.seen[key] = &repeated{at: now}
-	k.mu.Unlock()
-	if level == kgo.LogLevelError {
+	switch level {
+	case kgo.LogLevelError:
 		k.l.Error("kafka: "+msg, keyvals...)
-		return
+	case kgo.LogLevelWarn:
+		k.l.Warn("kafka: "+msg, keyvals...)
 	}
-	k.l.Warn("kafka: "+msg, keyvals...)
 }
 
 // KafkaHint says what to check for a Kafka connection error, given what the

@@ -365,7 +365,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if r.replay {
 		go r.stopAtReplayEnd(runCtx)
 	}
-	go r.logProgress(runCtx, progressEvery)
+	go r.logProgress(runCtx)
 	go r.rereadFieldTypes(runCtx)
 
 	r.poll(runCtx)
@@ -447,28 +447,53 @@ func (r *Runner) Stopped() string {
 	return "stopped: offsets of finished records committed"
 }
 
-// progressEvery is how often a running sync's counts are logged (when they
-// moved), so `run` says what it does without a dashboard.
-const progressEvery = 30 * time.Second
-
-func (r *Runner) logProgress(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	last := map[string]SyncStatus{}
+// logProgress tells in the log what /status tells: a WARN with the reason
+// when a sync starts retrying (and an INFO when it runs again), checked every
+// second, and every cfg.log.progress_interval each sync's counts when they
+// moved, or the reason while the sync is still retrying.
+func (r *Runner) logProgress(ctx context.Context) {
+	every := r.cfg.Log.ProgressInterval.D()
+	if every <= 0 {
+		every = DefaultProgressInterval
+	}
+	watch := time.NewTicker(time.Second)
+	defer watch.Stop()
+	next := time.Now().Add(every)
+	last := map[string]SyncStatus{}  // as of the last progress line
+	state := map[string]SyncStatus{} // as of the last check
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-watch.C:
 		}
-		for _, s := range r.Status().Syncs {
+		syncs := r.Status().Syncs
+		for _, s := range syncs {
+			prev, seen := state[s.Name]
+			switch {
+			case s.State == stateRetrying && (prev.State != stateRetrying || !seen):
+				r.log.Warn("sync retrying", "sync", s.Name, "reason", s.LastError)
+			case s.State == stateRunning && prev.State == stateRetrying:
+				r.log.Info("sync running again", "sync", s.Name)
+			}
+			state[s.Name] = s
+		}
+		if time.Now().Before(next) {
+			continue
+		}
+		next = time.Now().Add(every)
+		for _, s := range syncs {
 			prev := last[s.Name]
-			if s.Consumed == prev.Consumed && s.Lag == prev.Lag && s.State == prev.State {
+			if s.Consumed == prev.Consumed && s.Lag == prev.Lag && s.State == prev.State && s.State != stateRetrying {
 				continue
 			}
 			last[s.Name] = s
-			r.log.Info("progress", "sync", s.Name, "state", s.State, "consumed", s.Consumed, "written", s.Written,
-				"skipped", s.Skipped, "dead_lettered", s.DeadLettered, "lag", s.Lag, "partitions", s.Partitions)
+			args := []any{"sync", s.Name, "state", s.State, "consumed", s.Consumed, "written", s.Written,
+				"skipped", s.Skipped, "dead_lettered", s.DeadLettered, "lag", s.Lag, "partitions", s.Partitions}
+			if s.State == stateRetrying {
+				args = append(args, "reason", s.LastError)
+			}
+			r.log.Info("progress", args...)
 		}
 	}
 }
@@ -1043,8 +1068,10 @@ func (r *Runner) Status() Status {
 		} else if m := r.missingTopicsOf(w.cfg); m != "" && ss.State != stateFailed {
 			ss.State, ss.LastError = stateRetrying, m
 		}
+		ss.LastError = RedactURL(ss.LastError)
 		st.Syncs = append(st.Syncs, ss)
 	}
+	st.NotReady = RedactURL(st.NotReady)
 	sort.Slice(st.Syncs, func(i, j int) bool { return st.Syncs[i].Name < st.Syncs[j].Name })
 	return st
 }

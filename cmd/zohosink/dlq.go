@@ -137,7 +137,8 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// A replay is a one-off: static membership would keep it in the replay
 	// group for a session timeout after it ended (blocking --from-start).
 	cfg.Kafka.InstanceID = ""
-	log := newLogger(cfg, stderr)
+	log, fold := newLogger(cfg, stderr)
+	defer fold.Flush()
 	opts := []connector.Option{connector.WithLogger(log), connector.WithReplay(*maxReplays), connector.WithDrainTimeout(*drain)}
 	if *fromStart {
 		opts = append(opts, connector.WithReplayFromStart())

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"zohosink/connector"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, errSilent):
 			return 1
 		}
-		fmt.Fprintf(stderr, "zohosink %s: %s\n", c.name, oneLine(err.Error()))
+		fmt.Fprintf(stderr, "zohosink %s: %s\n", c.name, connector.RedactURL(oneLine(err.Error())))
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code

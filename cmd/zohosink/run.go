@@ -37,15 +37,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	log, fold := newLogger(cfg, stderr)
+	defer fold.Flush()
 	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain))
 	if err != nil {
 		return err
 	}
 	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen)
 	if err := r.Run(ctx); err != nil {
+		fold.Flush() // the counts of folded warnings before the last line
 		return err
 	}
+	fold.Flush()
 	log.Info("zohosink " + r.Stopped())
 	return nil
 }
@@ -82,7 +85,11 @@ func loadValid(command, path string, stderr io.Writer) (*connector.Config, error
 	return nil, errSilent
 }
 
-func newLogger(cfg *connector.Config, w io.Writer) *slog.Logger {
+// newLogger builds the logger of cfg.log. Its warnings go through a
+// FoldingHandler: call Flush on the way out so the counts of folded ones are
+// written; it is flushed every half minute meanwhile, for as long as the
+// process lives.
+func newLogger(cfg *connector.Config, w io.Writer) (*slog.Logger, *connector.FoldingHandler) {
 	var level slog.Level
 	switch cfg.Log.Level {
 	case "debug":
@@ -93,8 +100,31 @@ func newLogger(cfg *connector.Config, w io.Writer) *slog.Logger {
 		level = slog.LevelError
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	w = redactingWriter{w}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	fold := connector.NewFoldingHandler(h, foldEvery)
+	go func() {
+		for range time.Tick(foldEvery) {
+			fold.Flush()
+		}
+	}()
+	return slog.New(fold), fold
+}
+
+// foldEvery is how long a repeated warning is only counted.
+const foldEvery = 30 * time.Second
+
+// redactingWriter hides the password of any URL in what it writes: a last
+// line of defence for errors of libraries that quote the URL they called.
+// slog writes a whole record in one Write, so a URL is never split.
+type redactingWriter struct{ w io.Writer }
+
+func (r redactingWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(r.w, connector.RedactURL(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
