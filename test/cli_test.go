@@ -131,27 +131,38 @@ syncs:
 func TestAuthGrantToken(t *testing.T) {
 	s := newStack(t, 1, nil)
 	c := s.sim.Credentials()
+	env := []string{"ZOHO_CLIENT_SECRET=" + c.ClientSecret}
 	grant := s.sim.GrantToken("ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ")
 	file := filepath.Join(t.TempDir(), "refresh_token")
-	code, stdout, stderr := runCmd(t, nil, "auth", "--data-center", "us", "--client-id", c.ClientID, "--client-secret", c.ClientSecret,
+	code, stdout, stderr := runCmd(t, env, "auth", "--data-center", "us", "--client-id", c.ClientID,
 		"--grant-token", grant, "--accounts-url", s.sim.URL, "--write", file)
 	if code != 0 {
 		t.Fatalf("auth: exit %d\n%s%s", code, stdout, stderr)
-	}
-	m := regexp.MustCompile(`refresh_token: (\S+)`).FindStringSubmatch(stdout)
-	if m == nil || !strings.Contains(stdout, "api_domain: "+s.sim.URL) {
-		t.Fatalf("auth output lacks the refresh token or api_domain:\n%s", stdout)
 	}
 	st, err := os.Stat(file)
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("--write file: %v, mode %v", err, st.Mode())
 	}
 	data, _ := os.ReadFile(file)
-	if strings.TrimSpace(string(data)) != m[1] {
-		t.Fatalf("the file holds %q, stdout said %q", data, m[1])
+	token := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(token, "1000.") {
+		t.Fatalf("the file holds %q, not a refresh token", data)
+	}
+	// With --write the token goes to the file only, never to the terminal.
+	if strings.Contains(stdout+stderr, token) || !strings.Contains(stdout, "refresh_token: file:"+file) || !strings.Contains(stdout, "api_domain: "+s.sim.URL) {
+		t.Fatalf("auth --write output shows the token or lacks the file and api_domain:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "20 refresh tokens") {
+		t.Errorf("auth does not warn about Zoho's 20 refresh tokens per client:\n%s", stderr)
+	}
+	// Without --write it is printed, to be copied.
+	grant = s.sim.GrantToken("ZohoCRM.modules.ALL")
+	code, stdout, stderr = runCmd(t, env, "auth", "--client-id", c.ClientID, "--grant-token", grant, "--accounts-url", s.sim.URL)
+	if code != 0 || !regexp.MustCompile(`refresh_token: 1000\.\S+`).MatchString(stdout) {
+		t.Fatalf("auth without --write: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// The grant token is single-use.
-	code, _, stderr = runCmd(t, nil, "auth", "--client-id", c.ClientID, "--client-secret", c.ClientSecret, "--grant-token", grant, "--accounts-url", s.sim.URL)
+	code, _, stderr = runCmd(t, env, "auth", "--client-id", c.ClientID, "--grant-token", grant, "--accounts-url", s.sim.URL)
 	if code == 0 || !strings.Contains(stderr, "zohosink auth") && !strings.Contains(strings.ToLower(stderr), "grant") {
 		t.Fatalf("a used grant token: exit %d, stderr:\n%s", code, stderr)
 	}

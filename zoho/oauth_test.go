@@ -114,3 +114,28 @@ func TestClientStringRedacts(t *testing.T) {
 	g := zoho.Grant{RefreshToken: "the-refresh-token", AccessToken: "the-client-secret", APIDomain: "https://x"}
 	w.Text(g.String(), g.GoString())
 }
+
+func TestIsAccountsServer(t *testing.T) {
+	for s, want := range map[string]bool{
+		"https://accounts.zoho.eu":               true,
+		"https://accounts.zohocloud.ca/":         true,
+		"https://ACCOUNTS.ZOHO.COM":              true,
+		"http://accounts.zoho.com":               false, // not https
+		"https://accounts.zoho.com.evil.example": false,
+		"https://evil.example":                   false,
+		"https://accounts.zoho.com:8443":         false,
+		"https://x@accounts.zoho.com":            false,
+		"https://accounts.zoho.com/oauth?x=1":    false,
+		"":                                       false,
+	} {
+		if got := zoho.IsAccountsServer(s); got != want {
+			t.Errorf("IsAccountsServer(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for _, dc := range zoho.DataCenters() {
+		a, err := zoho.AccountsURL(dc, "")
+		if err != nil || !zoho.IsAccountsServer(a) {
+			t.Errorf("data center %s: %q %v", dc, a, err)
+		}
+	}
+}
