@@ -76,6 +76,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("online: %w", err)
 	}
 	fmt.Fprintf(stdout, "online: got a Zoho token; API domain %s\n", client.APIDomain())
+	fmt.Fprintln(stdout, "  (this minted 1 of the 10 access tokens Zoho allows per refresh token in 10 minutes; run and dlq replay take one each too, so a burst of validate --online can hold back a restart sharing the token)")
 	problems := 0
 	if err := checkKafka(octx, cfg, stdout); err != nil {
 		problems++
