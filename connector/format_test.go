@@ -32,6 +32,13 @@ func TestFormatValue(t *testing.T) {
 		{"date from timestamp", time.Date(2024, 2, 29, 23, 0, 0, 0, time.UTC), ft("date", 0), "2024-02-29", ""},
 		{"date from text", "2024-03-01", ft("date", 0), "2024-03-01", ""},
 		{"date garbage", "yesterday", ft("date", 0), nil, "not a date"},
+		// Schemaless JSON: Debezium's numbers whose meaning was in the schema.
+		{"date as days without schema", int64(19723), ft("date", 0), nil, "DATE as days since 1970-01-01 (2024-01-01) sent without its schema; give the topic its schema"},
+		{"date as JSON number without schema", json.Number("19723"), ft("date", 0), nil, "(2024-01-01)"},
+		{"datetime as micros without schema", int64(1704067200000000), ft("datetime", 0), nil, "TIMESTAMP as microseconds since 1970 (2024-01-01T00:00:00Z)"},
+		{"datetime as millis without schema", float64(1704067200000), ft("datetime", 0), nil, "milliseconds since 1970"},
+		{"decimal as base64 without schema", "AeJA", ft("currency", 0), nil, "decimal.handling.mode=string"},
+		{"decimal garbage is not called base64", "12,5", ft("currency", 0), nil, `"12,5" is not a decimal number`},
 		{"datetime keeps offset, drops fraction", time.Date(2023, 5, 10, 1, 10, 47, 123456789, la), ft("datetime", 0), "2023-05-10T01:10:47-07:00", ""},
 		{"datetime UTC", time.Unix(0, 0).UTC(), ft("datetime", 0), "1970-01-01T00:00:00+00:00", ""},
 		{"currency exact beyond float", dec("12345678901234567", 2), ft("currency", 0), json.Number("123456789012345.67"), ""},

@@ -163,7 +163,14 @@ func checkKafka(ctx context.Context, cfg *connector.Config, stdout io.Writer) er
 // (subject <topic>-value), for checking column types against field types.
 // A topic with no schema yet, or a registry out of reach, is only said.
 func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) (map[string][]schema.Column, error) {
-	if cfg.SchemaRegistry.URL == "" {
+	// Syncs with format json never read the registry: neither does this.
+	var avro []*connector.SyncConfig
+	for i := range cfg.Syncs {
+		if cfg.Syncs[i].Format != "json" {
+			avro = append(avro, &cfg.Syncs[i])
+		}
+	}
+	if cfg.SchemaRegistry.URL == "" || len(avro) == 0 {
 		return nil, nil
 	}
 	opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry.URL)}
@@ -185,8 +192,8 @@ func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) 
 	}
 	fmt.Fprintf(stdout, "online: reached the schema registry at %s\n", shown)
 	out := map[string][]schema.Column{}
-	for i := range cfg.Syncs {
-		for _, topic := range cfg.Syncs[i].Topics {
+	for _, sync := range avro {
+		for _, topic := range sync.Topics {
 			ss, err := cl.SchemaByVersion(cctx, topic+"-value", -1)
 			if err != nil {
 				fmt.Fprintf(stdout, "  warning: no value schema for topic %s in the registry (%v): its column types are not checked\n", topic, err)
