@@ -106,3 +106,10 @@ func TestMongoDocumentErrors(t *testing.T) {
 		t.Fatalf("far date = %#v %v", row["d"], err)
 	}
 }
+
+func TestColumnsOfMongoEnvelopeSaysWhy(t *testing.T) {
+	env := `{"type":"record","name":"Envelope","fields":[{"name":"after","type":["null",{"type":"string","connect.name":"io.debezium.data.Json"}]},{"name":"op","type":"string"}]}`
+	if _, err := ColumnsOf(env); err == nil || !strings.Contains(err.Error(), "MongoDB documents") {
+		t.Fatalf("err = %v", err)
+	}
+}
