@@ -34,17 +34,50 @@ const (
 	OpTruncate  Op = 't' // the table was truncated (no key, no rows)
 	OpMessage   Op = 'm' // a PostgreSQL logical decoding message
 	OpTombstone Op = 'T' // a null value following a delete, for log compaction
+
+	// Records on a Debezium topic that are not about a row. They carry no
+	// Key columns worth writing, no Before and no After.
+
+	// OpHeartbeat is a Debezium heartbeat (topic __debezium-heartbeat.<prefix>,
+	// value schema io.debezium.connector.common.Heartbeat {ts_ms}).
+	OpHeartbeat Op = 'h'
+	// OpTransaction is a transaction boundary on <prefix>.transaction
+	// (status BEGIN or END): see Change.Transaction.
+	OpTransaction Op = 'x'
+	// OpSchemaChange is a DDL event on the schema change topic
+	// (io.debezium.connector.*.SchemaChangeValue): see Change.SchemaChange.
+	OpSchemaChange Op = 's'
 )
 
-// String returns the Debezium letter of the op ("tombstone" for OpTombstone).
+// String returns the Debezium letter of a row op (c, r, u, d, t, m) and a
+// name for the others: "tombstone", "heartbeat", "transaction",
+// "schema_change" ("unknown" for the zero Op).
 func (o Op) String() string {
-	if o == OpTombstone {
-		return "tombstone"
-	}
-	if o == 0 {
+	switch o {
+	case 0:
 		return "unknown"
+	case OpTombstone:
+		return "tombstone"
+	case OpHeartbeat:
+		return "heartbeat"
+	case OpTransaction:
+		return "transaction"
+	case OpSchemaChange:
+		return "schema_change"
 	}
 	return string(rune(o))
+}
+
+// IsRowChange reports whether the op is a change of one row: an insert, a
+// snapshot read, an update or a delete. Truncates, logical decoding
+// messages, tombstones, heartbeats, transaction boundaries and schema
+// changes are not: a sink skips them.
+func (o Op) IsRowChange() bool {
+	switch o {
+	case OpCreate, OpRead, OpUpdate, OpDelete:
+		return true
+	}
+	return false
 }
 
 // Row is a table row: column name to value. Values are one of:
@@ -68,6 +101,28 @@ func (o Op) String() string {
 //	Row                      a nested record (rare: geometry, composite types)
 //	                         or a map (hstore)
 //	Unavailable              PostgreSQL's TOAST placeholder: "unchanged, not sent"
+//
+// MongoDB documents (Debezium's MongoDB connector sends before and after as
+// extended JSON text) become rows too:
+//
+//   - each top-level field is a column; extended JSON wrappers become plain
+//     values: $oid and $symbol a string, $numberInt int32, $numberLong
+//     int64, $numberDouble float64, $numberDecimal an exact Decimal, $date
+//     and $timestamp a time.Time in UTC, $binary []byte (a UUID subtype
+//     the canonical UUID text), $uuid a string; a plain JSON integer is
+//     int64 and any other plain number float64 (relaxed extended JSON
+//     writes BSON doubles that way);
+//   - a nested document or an array is JSON text of the plain values
+//     (field order kept, wrappers unwrapped as above, dates as RFC 3339);
+//   - every field of a nested document is also a column of its own, named
+//     by its dotted path ("address.city", "address.geo.lat"), at any depth;
+//     arrays are not expanded. A top-level field whose name itself contains
+//     a dot wins over a dotted path of the same name.
+//
+// The same rules apply to a document flattened by ExtractNewDocumentState
+// (a nested record is JSON text and dotted columns). The key of a MongoDB
+// change is Row{"_id": plain id} (Debezium's key {"id": "<extended JSON>"}
+// decoded), so an ObjectId key is {"_id": "5f1e..."}.
 type Row map[string]any
 
 // Change is one decoded Debezium change event.
@@ -110,6 +165,29 @@ type Change struct {
 	Flattened bool
 	// Message is the logical decoding message of an OpMessage event.
 	Message *LogicalMessage
+	// Transaction is the boundary of an OpTransaction record.
+	Transaction *TransactionMarker
+	// SchemaChange is the DDL of an OpSchemaChange record.
+	SchemaChange *SchemaChange
+
+	// doc is set when before or after was a MongoDB document, so the key
+	// is read as MongoDB's {"id": "<extended JSON>"}.
+	doc bool
+}
+
+// TransactionMarker is a record of Debezium's transaction topic.
+type TransactionMarker struct {
+	Status     string // "BEGIN" or "END"
+	ID         string // the transaction id
+	EventCount int64  // events in the transaction (END only; 0 when absent)
+}
+
+// SchemaChange is a record of Debezium's schema change topic: the DDL that
+// ran, as the connector read it.
+type SchemaChange struct {
+	Database string
+	Schema   string // "" when the database has no schemas (MySQL)
+	DDL      string
 }
 
 // Source is the part of Debezium's source block that callers act on.

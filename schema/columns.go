@@ -56,6 +56,9 @@ func ColumnsOf(writerSchema string) ([]Column, error) {
 				return columnsOfRecord(row), nil
 			}
 		}
+		if strings.Contains(fmt.Sprint(byName["after"]), "io.debezium.data.Json") {
+			return nil, fmt.Errorf("schema: the envelope's rows are MongoDB documents (extended JSON text): their columns are known only from the events")
+		}
 		return nil, fmt.Errorf("schema: the envelope has no row record")
 	}
 	return columnsOfRecord(rec), nil

@@ -167,6 +167,7 @@ func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
 	if len(m.Value) == 0 {
 		ch.Op = OpTombstone
 		ch.Timestamp = m.Timestamp
+		mongoChange(&ch)
 		return ch, nil
 	}
 	id, err := d.decodeValue(ctx, &m, &ch)
@@ -174,7 +175,34 @@ func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
 		return Change{}, d.fail(&m, "value", id, err)
 	}
 	ch.SchemaID = id
+	mongoChange(&ch)
 	return ch, nil
+}
+
+// mongoChange applies MongoDB's conventions once the value is known: the key
+// {"id": "<extended JSON>"} becomes {"_id": plain}, and a document
+// flattened by ExtractNewDocumentState gets the document rules of Row.
+func mongoChange(ch *Change) {
+	mongo := ch.doc || ch.Source.Connector == "mongodb"
+	if ch.Flattened {
+		row := ch.After
+		if row == nil {
+			row = ch.Before
+		}
+		_, hasID := row["_id"]
+		_, keyID := ch.Key["id"].(string)
+		if mongo || hasID && keyID && len(ch.Key) == 1 {
+			mongo = true
+			mongoFlattened(row)
+		}
+	}
+	if ch.Key == nil || !(mongo || ch.Op == OpTombstone) {
+		return
+	}
+	if k := mongoKey(ch.Key, mongo); len(k) == 1 && k["_id"] != nil {
+		ch.Key = k
+		ch.KeyString = KeyString(k)
+	}
 }
 
 func (d *Decoder) fail(m *Message, stage string, id int, err error) error {
@@ -280,16 +308,25 @@ func (d *Decoder) decodeKey(ctx context.Context, k []byte) (Row, int, error) {
 
 // unwrapJSON returns the payload and compiled schema of a
 // {"schema","payload"} object, or obj itself and nil when it is not one.
+// A {"payload": {...}} without schema (written by several systems that
+// produce Debezium-format JSON) is unwrapped too, and so is a schema that
+// is null or an empty object.
 func (d *Decoder) unwrapJSON(obj map[string]any) (any, *node, error) {
-	if len(obj) != 2 {
-		return obj, nil, nil
-	}
 	payload, okP := obj["payload"]
-	sch, okS := obj["schema"]
-	if !okP || !okS {
+	if !okP {
 		return obj, nil, nil
 	}
-	if sch == nil {
+	if len(obj) == 1 {
+		if _, isObj := payload.(map[string]any); isObj {
+			return payload, nil, nil
+		}
+		return obj, nil, nil
+	}
+	sch, okS := obj["schema"]
+	if len(obj) != 2 || !okS {
+		return obj, nil, nil
+	}
+	if sm, isObj := sch.(map[string]any); sch == nil || isObj && len(sm) == 0 {
 		return payload, nil, nil
 	}
 	raw, err := json.Marshal(sch)
@@ -313,7 +350,8 @@ func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int,
 		case firstNonSpace(v) == '{':
 			format = FormatJSON
 		default:
-			return 0, wrapErr("value is neither Confluent-framed Avro (magic byte 0) nor a JSON object (first byte 0x"+strconv.FormatUint(uint64(v[0]), 16)+")", ErrBadFraming)
+			return 0, wrapErr("value is neither Confluent-framed Avro (magic byte 0) nor a JSON object (first byte 0x"+strconv.FormatUint(uint64(v[0]), 16)+
+				"): set the Debezium connector's value.converter to io.confluent.connect.avro.AvroConverter or org.apache.kafka.connect.json.JsonConverter", ErrBadFraming)
 		}
 	}
 	if format == FormatJSON {
@@ -354,7 +392,11 @@ func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int,
 			ch.Timestamp = m.Timestamp
 			return id, nil
 		}
-		return id, errf("value is neither a Debezium envelope nor a flattened row (not a record)")
+		return id, errf("the Avro value is not a record, so neither a Debezium envelope nor a row flattened by ExtractNewRecordState")
+	}
+	if op := metaOp(ws.root.name, m.Topic, row); op != 0 {
+		applyMeta(op, row, ch, m)
+		return id, nil
 	}
 	return id, flatten(row, ch, m)
 }
@@ -371,7 +413,7 @@ func (d *Decoder) decodeJSONValue(m *Message, ch *Change) error {
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return errf("JSON value is not an object")
+		return errf("JSON value is not an object, so not a Debezium change event: zohosink reads values written by JsonConverter (with or without schemas.enable) or AvroConverter")
 	}
 	payload, sch, err := d.unwrapJSON(obj)
 	if err != nil {
@@ -382,33 +424,133 @@ func (d *Decoder) decodeJSONValue(m *Message, ch *Change) error {
 		ch.Timestamp = m.Timestamp
 		return nil
 	}
-	var conv any
-	if sch != nil {
-		if conv, err = fromJSON(sch, payload, 0); err != nil {
-			return wrapErr("payload", err)
-		}
-	} else {
-		conv = schemaless(payload, 0)
-	}
-	row, ok := conv.(Row)
+	pobj, ok := payload.(map[string]any)
 	if !ok {
-		return errf("payload is not an object")
+		return errf("payload is not an object, so not a Debezium change event")
 	}
-	names := make(map[string]bool, len(row))
-	for k := range row {
-		names[k] = true
+	if sch != nil && sch.kind != kRecord {
+		return errf("the schema of the payload is a Connect " + kindName(sch.kind) + ", not a struct: not a Debezium change event")
 	}
+	name := ""
+	if sch != nil {
+		name = sch.name
+	}
+	if op := metaOp(name, m.Topic, pobj); op != 0 {
+		applyMeta(op, lenientRecord(sch, pobj), ch, m)
+		return nil
+	}
+	var names map[string]bool
 	if sch != nil {
 		names = make(map[string]bool, len(sch.fields))
 		for _, f := range sch.fields {
 			names[f.name] = true
 		}
+	} else {
+		names = make(map[string]bool, len(pobj))
+		for k := range pobj {
+			names[k] = true
+		}
 	}
 	if isEnvelope(names) {
+		row, err := envelopeRecord(sch, pobj)
+		if err != nil {
+			return wrapErr("payload", err)
+		}
 		p := partsFromRow(row)
 		return p.apply(ch, m)
 	}
+	var conv any
+	if sch != nil {
+		if conv, err = fromJSON(sch, pobj, 0); err != nil {
+			return wrapErr("payload", err)
+		}
+	} else {
+		conv = schemaless(pobj, 0)
+	}
+	row, ok := conv.(Row)
+	if !ok {
+		return errf("payload is not an object")
+	}
 	return flatten(row, ch, m)
+}
+
+// envelopeRecord converts an envelope payload: before and after strictly
+// (their values are what a sink writes), everything else (source,
+// transaction, ts_ms, Debezium's additions) leniently: a field whose value
+// does not match its declared type is taken as schemaless JSON rather than
+// failing the record, since nothing is written from it.
+func envelopeRecord(sch *node, obj map[string]any) (Row, error) {
+	if sch == nil {
+		row, _ := schemaless(obj, 0).(Row)
+		return row, nil
+	}
+	row := make(Row, len(obj))
+	for _, f := range sch.fields {
+		raw := obj[f.name]
+		switch f.name {
+		case "before", "after":
+			v, err := fromJSON(f.n, raw, 1)
+			if err != nil {
+				return nil, inField(f.name, err)
+			}
+			row[f.name] = v
+		default:
+			row[f.name] = lenientValue(f.n, raw)
+		}
+	}
+	for k, x := range obj { // payload fields the schema does not list
+		if _, done := row[k]; !done {
+			row[k] = schemaless(x, 1)
+		}
+	}
+	return row, nil
+}
+
+// lenientRecord converts a record whose values are only read for metadata.
+func lenientRecord(sch *node, obj map[string]any) Row {
+	if sch == nil {
+		row, _ := schemaless(obj, 0).(Row)
+		return row
+	}
+	row, ok := lenientValue(sch, obj).(Row)
+	if !ok {
+		row, _ = schemaless(obj, 0).(Row)
+	}
+	return row
+}
+
+func lenientValue(n *node, v any) any {
+	if n.kind == kRecord {
+		if obj, ok := v.(map[string]any); ok && n.conv == convNone {
+			row := make(Row, len(obj))
+			for _, f := range n.fields {
+				row[f.name] = lenientValue(f.n, obj[f.name])
+			}
+			for k, x := range obj {
+				if _, done := row[k]; !done {
+					row[k] = schemaless(x, 1)
+				}
+			}
+			return row
+		}
+	}
+	c, err := fromJSON(n, v, 1)
+	if err != nil {
+		return schemaless(v, 1)
+	}
+	return c
+}
+
+func kindName(k kind) string {
+	switch k {
+	case kArray:
+		return "array"
+	case kMap:
+		return "map"
+	case kRecord:
+		return "struct"
+	}
+	return "primitive"
 }
 
 // redactURL removes a password from a URL for messages.

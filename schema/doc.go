@@ -24,6 +24,28 @@
 //     use.
 //
 // The envelope is recognised by its shape (a record with op and
-// before/after/source/message fields), not by schema names. Records without
-// that shape are flattened rows: see Change.Flattened.
+// before/after/source/message fields), not by schema names. Records that
+// are not about a row (heartbeats, transaction boundaries, schema changes)
+// are recognised by schema name, else by shape and topic name, and get
+// their own Op (see Op.IsRowChange); any other record is a flattened row:
+// see Change.Flattened.
+//
+// # What is read
+//
+//   - Values written by AvroConverter (Confluent framing) or JsonConverter
+//     with schemas.enable=true ({"schema", "payload"}, Connect type names
+//     as JsonConverter writes them: "float" and "double" included) or
+//     false (the bare value, or {"payload": ...} without a schema as other
+//     systems write Debezium-format JSON).
+//   - Envelopes of every relational connector and of the MongoDB
+//     connector, whose before/after documents (extended JSON text) become
+//     rows by the rules on Row; records flattened by ExtractNewRecordState
+//     or ExtractNewDocumentState.
+//   - Source metadata is read leniently: a source, transaction or ts_*
+//     field whose value does not match its declared type is taken as it
+//     comes instead of failing the record (nothing is written from it).
+//     Row values (before, after) are read strictly.
+//   - Without a schema, Debezium's DATE day counts and base64 DECIMALs
+//     cannot be told from integers and text: SchemalessHint says so when a
+//     value does not fit where it goes.
 package schema

@@ -28,6 +28,7 @@ const (
 	envTsNs
 	envTx
 	envMessage
+	envPatch // MongoDB's patch (1.x) and updateDescription (2.x)
 )
 
 type srcRole uint8
@@ -51,12 +52,14 @@ var envRoles = map[string]envRole{
 	"before": envBefore, "after": envAfter, "source": envSource, "op": envOp,
 	"ts_ms": envTsMs, "ts_us": envTsUs, "ts_ns": envTsNs,
 	"transaction": envTx, "message": envMessage,
+	"patch": envPatch, "updateDescription": envPatch,
 }
 
 var srcRoles = map[string]srcRole{
 	"connector": srcConnector, "name": srcName, "db": srcDB, "schema": srcSchema,
 	"table": srcTable, "snapshot": srcSnapshot, "ts_ms": srcTsMs, "lsn": srcLSN,
 	"file": srcFile, "pos": srcPos, "txId": srcTxID,
+	"collection": srcTable, // MongoDB
 }
 
 // envelopeShape is what the decoder needs to read an envelope fast: the role
@@ -110,6 +113,7 @@ type envParts struct {
 	tsNs          int64
 	txID          string
 	msg           any
+	patch         any // MongoDB: what an update changed, when present
 }
 
 // readEnvelope decodes an envelope datum with shape e.
@@ -170,6 +174,10 @@ func (p *envParts) set(role envRole, v any) {
 		}
 	case envMessage:
 		p.msg = v
+	case envPatch:
+		if v != nil {
+			p.patch = v
+		}
 	}
 }
 
@@ -392,11 +400,16 @@ func (p *envParts) apply(ch *Change, m *Message) error {
 		return errf("envelope op " + strconv.Quote(truncate(p.op)) + " is not one of c, r, u, d, t, m")
 	}
 	var err error
-	if ch.Before, err = rowOf("before", p.before); err != nil {
+	if ch.Before, err = rowOf("before", p.before, &ch.doc); err != nil {
 		return err
 	}
-	if ch.After, err = rowOf("after", p.after); err != nil {
+	if ch.After, err = rowOf("after", p.after, &ch.doc); err != nil {
 		return err
+	}
+	if ch.Op == OpUpdate && ch.After == nil && p.patch != nil {
+		return errf("MongoDB update event carries only what changed (patch/updateDescription), not the document: " +
+			"set the Debezium MongoDB connector's capture.mode to change_streams_update_full " +
+			"(or change_streams_update_full_with_pre_image) so that after holds the whole document")
 	}
 	ch.Source = p.src
 	ch.Source.TxID = p.txID
@@ -432,14 +445,26 @@ func (p *envParts) apply(ch *Change, m *Message) error {
 	return nil
 }
 
-func rowOf(name string, v any) (Row, error) {
+// rowOf reads before or after: a record, or the extended JSON text of a
+// MongoDB document (doc is then set).
+func rowOf(name string, v any, doc *bool) (Row, error) {
 	switch v := v.(type) {
 	case nil:
 		return nil, nil
 	case Row:
 		return v, nil
+	case Unavailable:
+		return nil, errf("envelope " + name + " is the TOAST placeholder, not a row")
 	}
-	return nil, errf("envelope " + name + " is not a record")
+	if s, ok := isDocumentText(v); ok {
+		row, err := mongoDocument(s)
+		if err != nil {
+			return nil, inField(name, err)
+		}
+		*doc = true
+		return row, nil
+	}
+	return nil, errf("envelope " + name + " is neither a record nor a MongoDB document (extended JSON text)")
 }
 
 // flatten fills ch from a row flattened by ExtractNewRecordState, by the

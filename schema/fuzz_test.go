@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 const (
@@ -74,6 +75,9 @@ func FuzzDecodeFraming(f *testing.F) {
 	f.Add([]byte("k"), []byte{1, 0, 0, 0, 0, 0})
 	f.Add([]byte(`{"id":1}`), []byte{0, 0, 0, 0})
 	addJSONSeeds(f, func(b []byte) { f.Add([]byte(nil), b) })
+	for _, s := range nonRowSeeds {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
 	f.Fuzz(func(t *testing.T, key, value []byte) {
 		ch, err := d.Decode(context.Background(), Message{Topic: "fuzz", Key: key, Value: value})
 		if err != nil && errors.Is(err, ErrUnknownSchema) {
@@ -92,6 +96,9 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(uint8(3), []byte{0, 2, 4, 0, 6, 0})
 	f.Add(uint8(4), []byte{0x02, 0x61, 0x02, 0x02, 0x62, 0x00})
 	addJSONSeeds(f, func(b []byte) { f.Add(uint8(0), b) })
+	for _, s := range nonRowSeeds {
+		f.Add(uint8(0), []byte(s[1]))
+	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		id := ids[int(which)%len(ids)]
 		ch, err := d.Decode(context.Background(), Message{Topic: "fuzz", Value: framed(id, body)})
@@ -103,5 +110,53 @@ func FuzzDecodeEnvelope(f *testing.F) {
 			}
 			checkDecoded(t, ch, err)
 		}
+	})
+}
+
+// nonRowSeeds are key and value pairs of the shapes added for real
+// Debezium output: MongoDB documents, heartbeats, transaction markers,
+// schema changes, payload-only wrappers, JsonConverter float/double.
+var nonRowSeeds = [][2]string{
+	{`{"id":"{\"$oid\": \"67ab25755c0d5ac87eb8c632\"}"}`, `{"before":null,"after":"{\"_id\": {\"$oid\": \"67ab25755c0d5ac87eb8c632\"},\"n\": {\"$numberLong\": \"5\"},\"a\": {\"b\": {\"$date\": 1739455297970}},\"t\": [1, {\"$numberDecimal\": \"1.10\"}]}","updateDescription":null,"source":{"connector":"mongodb","collection":"c","ts_ms":1},"op":"c","ts_ms":2}`},
+	{`{"id":"\"x\""}`, `{"before":"{\"_id\": \"x\"}","after":null,"patch":null,"source":{"connector":"mongodb"},"op":"d"}`},
+	{`{"id":"{\"$numberLong\": \"1\"}"}`, `{"_id":1,"doc":{"k":{"$oid":"5f"}},"__op":"r","__deleted":"false"}`},
+	{`{"serverName":"s"}`, `{"schema":{"type":"struct","name":"io.debezium.connector.common.Heartbeat","fields":[{"type":"int64","field":"ts_ms"}]},"payload":{"ts_ms":1}}`},
+	{`{"id":"571"}`, `{"status":"END","id":"571","event_count":2,"data_collections":[{"data_collection":"a.b","event_count":2}]}`},
+	{`{"databaseName":"inv"}`, `{"source":{"ts_ms":1},"databaseName":"inv","ddl":"DROP TABLE t","tableChanges":[]}`},
+	{``, `{"payload":{"after":{"id":1},"op":"r"}}`},
+	{``, `{"schema":{"type":"struct","fields":[{"type":"struct","optional":true,"field":"after","fields":[{"type":"float","field":"f"},{"type":"double","field":"d"}]},{"type":"string","field":"op"}]},"payload":{"after":{"f":1.5,"d":"NaN"},"op":"c"}}`},
+	{``, `{"after":{"n":{"scale":1,"value":"AQ=="}},"op":"r"}`},
+}
+
+// FuzzExtendedJSON feeds arbitrary text as a MongoDB document and as a
+// MongoDB key: decoding must return a row or an error, never panic, and
+// every column of a row must be a value of Row's documented types.
+func FuzzExtendedJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"_id": {"$oid": "5f1e7c3b9d1e8a0001a2b3c4"}, "n": {"$numberInt": "7"}, "l": {"$numberLong": "-3"}}`,
+		`{"d": {"$date": "2025-02-13T14:01:37.97Z"}, "e": {"$date": {"$numberLong": "1"}}, "f": {"$date": 1}}`,
+		`{"b": {"$binary": "AQID", "$type": "00"}, "c": {"$binary": {"base64": "FA7YEzXgQXSX9OxmzllH2w==", "subType": "04"}}}`,
+		`{"x": {"$numberDecimal": "NaN"}, "y": {"$numberDouble": "-Infinity"}, "z": {"$timestamp": {"t": 1, "i": 2}}}`,
+		`{"a": {"b": {"c": [1, {"d": {"$oid": "x"}}]}}, "a.b": 1, "u": {"$undefined": true}, "m": {"$minKey": 1}}`,
+		`{"id": "{\"$oid\": \"x\"}"}`, `"plain"`, `[1,2]`, `{}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		row, err := mongoDocument(s)
+		if err == nil {
+			for k, v := range row {
+				switch v.(type) {
+				case nil, bool, int32, int64, float64, string, []byte, Decimal, time.Time, JSON:
+				default:
+					t.Fatalf("column %q has type %T", k, v)
+				}
+			}
+			_ = KeyString(row)
+		}
+		if k := mongoKey(Row{"id": s}, true); len(k) != 1 {
+			t.Fatalf("key %v", k)
+		}
+		_ = SchemalessHint(s)
 	})
 }

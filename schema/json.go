@@ -128,9 +128,9 @@ func compileConnect(s map[string]any, depth int) (*node, error) {
 		n.kind = kInt
 	case "int64":
 		n.kind = kLong
-	case "float32":
+	case "float", "float32": // JsonConverter writes FLOAT32 as "float"
 		n.kind = kFloat
-	case "float64":
+	case "double", "float64": // and FLOAT64 as "double"
 		n.kind = kDouble
 	case "boolean":
 		n.kind = kBool
@@ -139,7 +139,8 @@ func compileConnect(s map[string]any, depth int) (*node, error) {
 	case "bytes":
 		n.kind = kBytes
 	default:
-		return nil, errf("unknown connect type " + strconv.Quote(truncate(typ)))
+		return nil, errf("unknown connect type " + strconv.Quote(truncate(typ)) +
+			" (JsonConverter writes int8, int16, int32, int64, float, double, boolean, string, bytes, array, map or struct)")
 	}
 	name, _ := s["name"].(string)
 	n.name = name
@@ -344,6 +345,9 @@ func schemaless(v any, depth int) any {
 		}
 		return x
 	case map[string]any:
+		if d, ok := schemalessVarDecimal(x); ok {
+			return d
+		}
 		row := make(Row, len(x))
 		for k, e := range x {
 			if depth > maxDepth {
@@ -367,4 +371,29 @@ func schemaless(v any, depth int) any {
 		return out
 	}
 	return v
+}
+
+// schemalessVarDecimal reads io.debezium.data.VariableScaleDecimal sent
+// without a schema: exactly {"scale": <integer>, "value": "<base64>"}.
+func schemalessVarDecimal(m map[string]any) (Decimal, bool) {
+	if len(m) != 2 {
+		return Decimal{}, false
+	}
+	n, ok := m["scale"].(json.Number)
+	if !ok {
+		return Decimal{}, false
+	}
+	scale, err := strconv.ParseInt(string(n), 10, 32)
+	if err != nil || scale < -1000 || scale > 1000 {
+		return Decimal{}, false
+	}
+	s, ok := m["value"].(string)
+	if !ok {
+		return Decimal{}, false
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return Decimal{}, false
+	}
+	return Decimal{Unscaled: twosComplement(b), Scale: int32(scale)}, true
 }

@@ -28,6 +28,7 @@ import (
 // Column is one column of a table. Type is one of:
 //
 //	int, long, string, boolean, double     plain Avro types
+//	float                                  a FLOAT32 (Avro float; "float" in JsonConverter)
 //	date                                   io.debezium.time.Date (days since epoch)
 //	timestamp                              io.debezium.time.MicroTimestamp (no zone)
 //	timestamptz                            io.debezium.time.ZonedTimestamp (ISO 8601 text)
@@ -63,7 +64,7 @@ func (t Table) column(name string) (Column, bool) {
 func avroType(c Column) (any, error) {
 	var typ any
 	switch {
-	case c.Type == "int", c.Type == "long", c.Type == "string", c.Type == "boolean", c.Type == "double":
+	case c.Type == "int", c.Type == "long", c.Type == "string", c.Type == "boolean", c.Type == "double", c.Type == "float":
 		typ = c.Type
 	case c.Type == "date":
 		typ = map[string]any{"type": "int", "connect.version": 1, "connect.name": "io.debezium.time.Date"}
@@ -362,7 +363,17 @@ func nativeValue(c Column, v any) (any, error) {
 	case c.Type == "boolean":
 		out, union = v, "boolean"
 	case c.Type == "double":
-		out, union = v, "double"
+		f, err := toFloat(v)
+		if err != nil {
+			return nil, fmt.Errorf("schematest: column %s: %w", c.Name, err)
+		}
+		out, union = f, "double"
+	case c.Type == "float":
+		f, err := toFloat(v)
+		if err != nil {
+			return nil, fmt.Errorf("schematest: column %s: %w", c.Name, err)
+		}
+		out, union = float32(f), "float"
 	case c.Type == "date":
 		switch d := v.(type) {
 		case schema.Date:
@@ -411,6 +422,18 @@ func toInt(v any) (int64, error) {
 		return n, nil
 	}
 	return 0, fmt.Errorf("want an integer, got %T", v)
+}
+
+func toFloat(v any) (float64, error) {
+	switch n := v.(type) {
+	case float64:
+		return n, nil
+	case float32:
+		return float64(n), nil
+	case int:
+		return float64(n), nil
+	}
+	return 0, fmt.Errorf("want a number, got %T", v)
 }
 
 func toRat(v any, scale int) (*big.Rat, error) {
