@@ -164,50 +164,10 @@ func asDate(v any) (any, error) {
 		}
 		return nil, fmt.Errorf("%q is not a date (yyyy-MM-dd)", x)
 	}
-	if days, ok := wholeNumber(v); ok {
-		return nil, fmt.Errorf("%d is a number, not a date: it looks like Debezium's DATE as days since 1970-01-01 (%s) sent without its schema; %s", days, schema.DateOf(days), schemalessFix)
+	if h := schema.SchemalessHint(v); h != "" {
+		return nil, fmt.Errorf("%v is not a date: it %s", v, h)
 	}
 	return nil, fmt.Errorf("a value of type %T cannot be written to a date field", v)
-}
-
-// schemalessFix is what makes Debezium's temporal and decimal values
-// readable: they are numbers or bytes whose meaning is in the schema.
-const schemalessFix = "give the topic its schema (the Avro converter, or the JSON converter with value.converter.schemas.enable=true) so zohosink knows what the number means"
-
-// wholeNumber returns v as an int64 when it is an integer value of the kind
-// schemaless JSON decodes to.
-func wholeNumber(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int32:
-		return int64(x), true
-	case int64:
-		return x, true
-	case int:
-		return int64(x), true
-	case float64:
-		if x == float64(int64(x)) {
-			return int64(x), true
-		}
-	case json.Number:
-		n, err := x.Int64()
-		return n, err == nil
-	}
-	return 0, false
-}
-
-// epochGuess says which Debezium timestamp encoding n looks like: epoch
-// milliseconds, microseconds or nanoseconds within years 1990..2100.
-func epochGuess(n int64) string {
-	lo, hi := time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, u := range []struct {
-		name string
-		t    time.Time
-	}{{"milliseconds", time.UnixMilli(n)}, {"microseconds", time.UnixMicro(n)}, {"nanoseconds", time.Unix(0, n)}} {
-		if u.t.After(lo) && u.t.Before(hi) {
-			return fmt.Sprintf("Debezium's TIMESTAMP as %s since 1970 (%s)", u.name, u.t.UTC().Format(time.RFC3339))
-		}
-	}
-	return "a Debezium timestamp (milli-, micro- or nanoseconds since 1970)"
 }
 
 func asDateTime(v any) (any, error) {
@@ -224,8 +184,8 @@ func asDateTime(v any) (any, error) {
 		}
 		return nil, fmt.Errorf("%q is not a date-time (yyyy-MM-ddTHH:mm:ss±HH:mm)", x)
 	}
-	if n, ok := wholeNumber(v); ok {
-		return nil, fmt.Errorf("%d is a number, not a date-time: it looks like %s sent without its schema; %s", n, epochGuess(n), schemalessFix)
+	if h := schema.SchemalessHint(v); h != "" {
+		return nil, fmt.Errorf("%v is not a date-time: it %s", v, h)
 	}
 	return nil, fmt.Errorf("a value of type %T cannot be written to a date-time field", v)
 }
@@ -305,24 +265,14 @@ func asDecimal(v any) (any, error) {
 	case string:
 		s := strings.TrimSpace(x)
 		if _, ok := new(big.Rat).SetString(s); !ok || strings.ContainsAny(s, "/eE") {
-			if looksBase64(s) {
-				return nil, fmt.Errorf("%q is not a decimal number: it looks like Debezium's DECIMAL in its default binary form (base64, with the scale in the schema), sent without its schema; set decimal.handling.mode=string on the Debezium connector, or %s", x, schemalessFix)
+			if h := schema.SchemalessHint(x); h != "" {
+				return nil, fmt.Errorf("%q is not a decimal number: it %s", x, h)
 			}
 			return nil, fmt.Errorf("%q is not a decimal number", x)
 		}
 		return json.Number(s), nil
 	}
 	return nil, fmt.Errorf("a value of type %T cannot be written to a number field", v)
-}
-
-// looksBase64 reports whether s is standard base64 of a few bytes, as
-// Debezium writes the unscaled value of a DECIMAL.
-func looksBase64(s string) bool {
-	if s == "" || len(s)%4 != 0 || len(s) > 64 {
-		return false
-	}
-	_, err := base64.StdEncoding.DecodeString(s)
-	return err == nil
 }
 
 // decimalNumber writes an exact decimal as a JSON number, trimming trailing

@@ -55,9 +55,9 @@ func intHint(n int64, schemas string) string {
 		abs = -abs
 	}
 	switch {
-	case n >= -36500 && n <= 2958465: // 1870-01-01 .. 9999-12-31 as days
+	case n >= -719162 && n <= 2932896: // 0001-01-01 .. 9999-12-31 as days
 		return "looks like a Debezium DATE sent as days since 1970-01-01 (" + DateOf(n).String() +
-			") without a schema: " + schemas + ", or set the Debezium connector's time.precision.mode=connect"
+			") without a schema: " + schemas
 	case abs >= 1e11 && abs < 1e14:
 		return epochHint(time.UnixMilli(n), "milliseconds", schemas)
 	case abs >= 1e14 && abs < 1e17:

@@ -45,10 +45,8 @@ syncs:
 		t.Fatalf("dlq inspect: exit %d\n%s", code, stderr)
 	}
 	for _, want := range []string{
-		"-56270 is a number, not a date: it looks like Debezium's DATE as days since 1970-01-01 (1815-12-10) sent without its schema",
-		"value.converter.schemas.enable=true",
-		"it looks like Debezium's DECIMAL in its default binary form (base64",
-		"decimal.handling.mode=string",
+		"-56270 is not a date: it looks like a Debezium DATE sent as days since 1970-01-01 (1815-12-10) without a schema: set value.converter.schemas.enable=true",
+		`\"AeJA\" is not a decimal number: it looks like a Debezium DECIMAL sent as base64 of its unscaled value (123456 times a power of ten the schema would give) without a schema: set the Debezium connector's decimal.handling.mode=string`,
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the dead letters do not say %q:\n%s", want, stdout)
