@@ -212,6 +212,7 @@ type apiBody struct {
 	Data    json.RawMessage `json:"data"`
 	Info    *apiInfo        `json:"info"`
 	Fields  json.RawMessage `json:"fields"`
+	Tags    json.RawMessage `json:"tags"`
 	Code    string          `json:"code"`
 	Status  string          `json:"status"`
 	Message string          `json:"message"`
@@ -258,6 +259,31 @@ func (it *apiItem) detailsMap() map[string]any {
 		_ = json.Unmarshal(it.Details.raw, &m)
 	}
 	return m
+}
+
+// aboutRequest reports whether an error item names a part of the request
+// outside data[] (json_path "$.trigger", "$.skip_feature_execution[0].name",
+// api_name "data" or "ids"...): the whole call is wrong, not a record.
+func (it *apiItem) aboutRequest() bool {
+	d := it.detailsMap()
+	if p, _ := d["json_path"].(string); p != "" {
+		return !strings.HasPrefix(p, "$.data[")
+	}
+	switch d["api_name"] {
+	case "data", "ids", "trigger", "duplicate_check_fields", "skip_feature_execution", "apply_feature_execution":
+		return true
+	}
+	return false
+}
+
+// aboutRecord reports whether an error item names its record: an id, or a
+// json_path into data[].
+func (it *apiItem) aboutRecord() bool {
+	if it.detailsID() != "" {
+		return true
+	}
+	p, _ := it.detailsMap()["json_path"].(string)
+	return strings.HasPrefix(p, "$.data[")
 }
 
 // detailsID returns details.id when it is a string.

@@ -284,16 +284,21 @@ func TestSimFindIDs(t *testing.T) {
 		if m == nil {
 			t.Fatalf("query %q has no in (...)", q.SelectQuery)
 		}
-		if n := strings.Count(m[1], "@example."); n > 50 {
-			t.Errorf("query with %d values, want at most 50: %.80s", n, q.SelectQuery)
+		if n := strings.Count(m[1], "@example."); n > 100 {
+			t.Errorf("query with %d values, want at most 100: %.80s", n, q.SelectQuery)
+		}
+		if !documentedPaging.MatchString(q.SelectQuery) {
+			t.Errorf("query does not page with the documented LIMIT n OFFSET m: %.80s", q.SelectQuery)
 		}
 	}
-	// 124 distinct values (the mixed-case one folds into f7) -> 3 chunks,
+	// 124 distinct values (the mixed-case one folds into f7) -> 2 chunks,
 	// and the chunk with shared@ needs 2 pages.
-	if coql != 4 {
-		t.Errorf("%d COQL calls, want 4 (3 chunks of <= 50 values, one needing a second page)", coql)
+	if coql != 3 {
+		t.Errorf("%d COQL calls, want 3 (2 chunks of <= 100 values, one needing a second page)", coql)
 	}
 }
+
+var documentedPaging = regexp.MustCompile(`limit 200 offset \d+$`)
 
 func head(s []string) []string { return s[:min(3, len(s))] }
 
