@@ -437,7 +437,7 @@ func isEmoji(r rune) bool {
 		r >= 0x2600 && r <= 0x27BF, // miscellaneous symbols, dingbats
 		r >= 0x2B00 && r <= 0x2BFF, // miscellaneous symbols and arrows (stars, squares)
 		r >= 0xFE00 && r <= 0xFE0F, // variation selectors
-		r == 0x200D, r == 0x20E3: // zero-width joiner, keycap
+		r == 0x200D, r == 0x20E3:   // zero-width joiner, keycap
 		return true
 	}
 	return false
