@@ -384,6 +384,10 @@ func TestSimFatalAuth(t *testing.T) {
 		{"invalid client secret", func(srv *zohotest.Server) []zoho.Opt {
 			cr := srv.Credentials()
 			return []zoho.Opt{zoho.WithCredentials(cr.ClientID, "wrong-secret-value", cr.RefreshToken)}
+		}, []string{"client secret is wrong", "Check client_secret"}},
+		{"invalid client id", func(srv *zohotest.Server) []zoho.Opt {
+			cr := srv.Credentials()
+			return []zoho.Opt{zoho.WithCredentials("1000.NOSUCHCLIENT", cr.ClientSecret, cr.RefreshToken)}
 		}, []string{"client id or secret is wrong"}},
 		{"token from another data center", func(srv *zohotest.Server) []zoho.Opt {
 			other := zohotest.NewServer()
@@ -411,6 +415,9 @@ func TestSimFatalAuth(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("message %q does not say %q", err, s)
 				}
+			}
+			if strings.HasPrefix(tt.name, "invalid client") && strings.Contains(err.Error(), "zohosink auth") {
+				t.Errorf("message %q sends the user to zohosink auth for a client problem", err)
 			}
 			if n := len(srv.Records("Leads")); n != 0 {
 				t.Errorf("%d leads written", n)
