@@ -118,7 +118,10 @@ func (c *Client) GoString() string { return c.opts.String() }
 func (c *Client) log() *slog.Logger { return c.logger }
 
 // APIDomain returns the base URL API calls go to now: WithAPIDomain, else
-// the api_domain of the last token response, else the data center's.
+// for production the api_domain of the last token response, else the
+// default of the data center and environment. A sandbox or developer
+// client never follows the token response's api_domain (it logs it when it
+// differs), so that a sandbox never writes to the production host.
 func (c *Client) APIDomain() string {
 	if c.opts.apiDomain != "" {
 		return c.opts.apiDomain

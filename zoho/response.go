@@ -304,6 +304,9 @@ func results(items []apiItem, ids []string, op Operation, module string, recs []
 		r.Err = recordError(it, op, module, rec)
 		if r.ID == "" && r.Err.Code == "DUPLICATE_DATA" {
 			r.ID = dupRecordID(r.Err.Details)
+			if r.ID == "" && len(r.Err.Errors) > 0 {
+				r.ID = dupRecordID(r.Err.Errors[0].Details)
+			}
 		}
 	}
 	return out
