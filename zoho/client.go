@@ -268,9 +268,12 @@ func (it *apiItem) detailsMap() map[string]any {
 // outside data[] (json_path "$.trigger", "$.skip_feature_execution[0].name",
 // api_name "data" or "ids"...): the whole call is wrong, not a record.
 func (it *apiItem) aboutRequest() bool {
+	if it.detailsID() != "" {
+		return false // names its record
+	}
 	d := it.detailsMap()
 	if p, _ := d["json_path"].(string); p != "" {
-		return !strings.HasPrefix(p, "$.data[")
+		return !strings.HasPrefix(p, "$.data[") && !strings.HasPrefix(p, "$.ids[")
 	}
 	switch d["api_name"] {
 	case "data", "ids", "trigger", "duplicate_check_fields", "skip_feature_execution", "apply_feature_execution":

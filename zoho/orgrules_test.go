@@ -115,8 +115,8 @@ func TestTagModuleCapIsFatal(t *testing.T) {
 	id := srv.Seed("Leads", map[string]any{"Last_Name": "L"})
 	_, err := c.AddTags(context.Background(), "Leads", []string{id}, []string{"one-too-many"})
 	w.Err(err)
-	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "LIMIT_EXCEEDED") {
-		t.Errorf("err = %v, want fatal LIMIT_EXCEEDED", err)
+	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "LIMIT_EXCEEDED") || !strings.Contains(err.Error(), "the most tags its edition allows") {
+		t.Errorf("err = %v, want fatal LIMIT_EXCEEDED about the module's tags", err)
 	}
 }
 

@@ -187,6 +187,10 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 	case code == "LIMIT_EXCEEDED" && cl.op == OpCOQL:
 		e.Class = Fatal
 		e.Message = fmt.Sprintf("the query exceeds a COQL limit (%s): at most %d values in an \"in\", 25 criteria and a LIMIT of 2000", msg, findChunk)
+	case code == "LIMIT_EXCEEDED" && cl.op == OpAddTags:
+		e.Class = Fatal
+		e.Message = fmt.Sprintf("Zoho refused a new tag for %s (%s): the module has the most tags its edition allows", orAll(cl.module), msg)
+		e.Hint = "delete unused tags of the module in Zoho CRM (Standard allows 20 per module, Professional 60, Enterprise 100, Ultimate 200), or use an existing tag"
 	case code == "LIMIT_EXCEEDED":
 		e.Class = Fatal
 		e.Message = fmt.Sprintf("Zoho refused %d records in one call (%s): a bug in the caller, the limit is %d", cl.records, msg, MaxRecordsPerCall)
