@@ -50,7 +50,7 @@ func TestSkipFeaturesReachZoho(t *testing.T) {
 
 	_, err = c.Upsert(ctx, "Contacts", []zoho.Record{contact(4)}, zoho.WriteOptions{SkipFeatures: []string{"cadence"}})
 	w.Err(err)
-	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "INVALID_DATA") {
+	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "INVALID_DATA") || !strings.Contains(err.Error(), "$.skip_feature_execution[0].name") || !strings.Contains(err.Error(), "cadences") {
 		t.Errorf("unknown feature: err = %v, want a fatal INVALID_DATA for the call", err)
 	}
 	if err := zoho.ValidateSkipFeatures([]string{"cadences", "connected_workflows", "assignment_rules"}); err != nil {

@@ -199,6 +199,12 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 		if code == "" {
 			e.Message = "unexpected response: " + e.Message
 		}
+		if p, _ := details["json_path"].(string); p != "" {
+			e.Message += " at " + p
+		}
+		if sv, ok := details["supported_values"].([]any); ok {
+			e.Message += fmt.Sprintf(" (supported values: %v)", sv)
+		}
 	}
 	return e
 }
