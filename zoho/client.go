@@ -118,7 +118,10 @@ func (c *Client) GoString() string { return c.opts.String() }
 func (c *Client) log() *slog.Logger { return c.logger }
 
 // APIDomain returns the base URL API calls go to now: WithAPIDomain, else
-// the api_domain of the last token response, else the data center's.
+// for production the api_domain of the last token response, else the
+// default of the data center and environment. A sandbox or developer
+// client never follows the token response's api_domain (it logs it when it
+// differs), so that a sandbox never writes to the production host.
 func (c *Client) APIDomain() string {
 	if c.opts.apiDomain != "" {
 		return c.opts.apiDomain
@@ -212,6 +215,7 @@ type apiBody struct {
 	Data    json.RawMessage `json:"data"`
 	Info    *apiInfo        `json:"info"`
 	Fields  json.RawMessage `json:"fields"`
+	Tags    json.RawMessage `json:"tags"`
 	Code    string          `json:"code"`
 	Status  string          `json:"status"`
 	Message string          `json:"message"`
@@ -258,6 +262,34 @@ func (it *apiItem) detailsMap() map[string]any {
 		_ = json.Unmarshal(it.Details.raw, &m)
 	}
 	return m
+}
+
+// aboutRequest reports whether an error item names a part of the request
+// outside data[] (json_path "$.trigger", "$.skip_feature_execution[0].name",
+// api_name "data" or "ids"...): the whole call is wrong, not a record.
+func (it *apiItem) aboutRequest() bool {
+	if it.detailsID() != "" {
+		return false // names its record
+	}
+	d := it.detailsMap()
+	if p, _ := d["json_path"].(string); p != "" {
+		return !strings.HasPrefix(p, "$.data[") && !strings.HasPrefix(p, "$.ids[")
+	}
+	switch d["api_name"] {
+	case "data", "ids", "trigger", "duplicate_check_fields", "skip_feature_execution", "apply_feature_execution":
+		return true
+	}
+	return false
+}
+
+// aboutRecord reports whether an error item names its record: an id, or a
+// json_path into data[].
+func (it *apiItem) aboutRecord() bool {
+	if it.detailsID() != "" {
+		return true
+	}
+	p, _ := it.detailsMap()["json_path"].(string)
+	return strings.HasPrefix(p, "$.data[")
 }
 
 // detailsID returns details.id when it is a string.

@@ -19,6 +19,11 @@
 // record; the client never retries it. The error is an *Error only when the
 // call failed as a whole, after the client's own retries. Batches of 0 or
 // more than 100 records are refused before anything is sent (Fatal).
+// MULTIPLE_OR_MULTI_ERRORS (several errors for one record) is one
+// RecordError whose Errors hold each field's error; an upsert key matching
+// several records comes back as a per-record DUPLICATE_DATA saying so. A
+// LIMIT_EXCEEDED that Zoho gives record by record (add_tags over the
+// per-record tag cap) is per-record too; one for the whole call is Fatal.
 //
 // # Tokens
 //
@@ -29,6 +34,12 @@
 // refresh and one retry of the call; a second one in a row is Fatal and
 // says to check the data center and run `zohosink auth` again. The token
 // endpoint's "Access Denied" throttle is retried after 30-60 seconds.
+//
+// Calls go to WithAPIDomain when set; else a production client follows the
+// api_domain of the token answer, while a sandbox or developer client keeps
+// its environment's host (sandbox.zohoapis.{tld}, developer.zohoapis.{tld})
+// and logs a different api_domain, so sandbox writes never reach
+// production.
 //
 // # Limiter
 //

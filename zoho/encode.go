@@ -86,7 +86,7 @@ func appendString(b []byte, s string) ([]byte, error) {
 }
 
 // encodeWrite builds the body of insert, update and upsert.
-func encodeWrite(recs []Record, dupFields []string, trigger []string) ([]byte, error) {
+func encodeWrite(recs []Record, dupFields []string, trigger []string, skip []string) ([]byte, error) {
 	b := make([]byte, 0, 64+len(recs)*160)
 	b = append(b, `{"data":[`...)
 	var err error
@@ -110,6 +110,20 @@ func encodeWrite(recs []Record, dupFields []string, trigger []string) ([]byte, e
 		if b, err = appendJSON(b, trigger); err != nil {
 			return nil, err
 		}
+	}
+	if len(skip) > 0 {
+		b = append(b, `,"skip_feature_execution":[`...)
+		for i, name := range skip {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			if b, err = appendString(b, name); err != nil {
+				return nil, err
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}'), nil
 }

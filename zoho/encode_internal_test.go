@@ -17,10 +17,10 @@ func TestEncodeWriteMatchesEncodingJSON(t *testing.T) {
 		{"Float": 1e21, "Neg": -0.000001, "U8": uint8(7)},
 	}
 	tests := []struct {
-		dup, trig []string
-	}{{nil, nil}, {[]string{"Email"}, []string{}}, {nil, []string{"workflow", "approval"}}}
+		dup, trig, skip []string
+	}{{nil, nil, nil}, {[]string{"Email"}, []string{}, []string{"cadences"}}, {nil, []string{"workflow", "approval"}, []string{"cadences", "assignment_rules"}}}
 	for _, tt := range tests {
-		got, err := encodeWrite(recs, tt.dup, tt.trig)
+		got, err := encodeWrite(recs, tt.dup, tt.trig, tt.skip)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -28,8 +28,16 @@ func TestEncodeWriteMatchesEncodingJSON(t *testing.T) {
 			Data    []Record  `json:"data"`
 			Dup     []string  `json:"duplicate_check_fields,omitempty"`
 			Trigger *[]string `json:"trigger,omitempty"`
+			Skip    []struct {
+				Name string `json:"name"`
+			} `json:"skip_feature_execution,omitempty"`
 		}
 		ref := body{Data: recs, Dup: tt.dup}
+		for _, n := range tt.skip {
+			ref.Skip = append(ref.Skip, struct {
+				Name string `json:"name"`
+			}{n})
+		}
 		if tt.trig != nil {
 			ref.Trigger = &tt.trig
 		}
@@ -43,7 +51,7 @@ func TestEncodeWriteMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("encodeWrite = %s\nwant %s", got, want)
 		}
 	}
-	if _, err := encodeWrite([]Record{{"x": math.NaN()}}, nil, nil); err == nil {
+	if _, err := encodeWrite([]Record{{"x": math.NaN()}}, nil, nil, nil); err == nil {
 		t.Error("NaN encoded without error")
 	}
 }

@@ -42,8 +42,12 @@ type RecordError struct {
 	APIName  string // the field at fault, when Zoho named one
 	JSONPath string // e.g. "$.data[1].Company"
 	// Details holds the rest of Zoho's details object (expected_data_type,
-	// maximum_length, duplicate_record, ...).
+	// maximum_length, duplicate_record, more_records, ...).
 	Details map[string]any
+	// Errors are the errors of a MULTIPLE_OR_MULTI_ERRORS answer (several
+	// errors for one record), one per field; nil otherwise. Message then
+	// names each field and reason, and APIName the first field.
+	Errors []RecordError
 }
 
 func (e *RecordError) Error() string {

@@ -390,6 +390,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"revoked refresh token, HTTP 200", 200, `{"error":"invalid_code"}`, zoho.Fatal, "Run `zohosink auth` again"},
 		{"invalid client, HTTP 200", 200, `{"error":"invalid_client"}`, zoho.Fatal, "client id or secret is wrong"},
 		{"invalid client, HTTP 400", 400, `{"error":"invalid_client"}`, zoho.Fatal, "client id or secret is wrong"},
+		{"invalid client secret, HTTP 200", 200, `{"error":"invalid_client_secret"}`, zoho.Fatal, "Check client_secret"},
 		{"5xx", 503, `<html>down</html>`, zoho.Retryable, "token endpoint"},
 		{"garbled 200 with a token in it", 200, `{"access_token":"` + replayAccess, zoho.Fatal, "unexpected response"},
 		{"no access token", 200, `{}`, zoho.Fatal, "no access token"},

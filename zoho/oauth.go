@@ -17,8 +17,19 @@ import (
 )
 
 // DefaultScopes are the OAuth scopes zohosink needs: writing records of any
-// module, reading fields metadata, and COQL.
-var DefaultScopes = []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ"}
+// module, reading fields metadata, COQL, and reading the tags of a module
+// (TagsScope, for TagExists).
+var DefaultScopes = []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ", TagsScope}
+
+// MaxRefreshTokensPerClient is how many refresh tokens Zoho keeps per user
+// per OAuth client: minting the 21st silently deletes the oldest, and the
+// access tokens made from it (Zoho Accounts FAQ, "When will the refresh
+// tokens expire?"; Kaizen #43, "Tokens and Limitations").
+const MaxRefreshTokensPerClient = 20
+
+// RefreshTokenLimitWarning is what `zohosink auth` should tell a user
+// before minting a refresh token.
+const RefreshTokenLimitWarning = "Zoho keeps at most 20 refresh tokens per user for one client: creating a 21st silently revokes the oldest one, and every deployment still using it stops with an invalid refresh token. Reuse a refresh token you already have where you can, or give each deployment its own client."
 
 // dataCenters maps a data center to its accounts host and API domain suffix.
 var dataCenters = map[string]struct{ accounts, apiTLD string }{
@@ -242,6 +253,10 @@ func tokenError(tr *tokenResponse, status int, accountsURL string, exchange bool
 		e.Class = Fatal
 		e.Message = "the refresh token is invalid or revoked (or belongs to another data center: this client uses " + accountsURL + ")"
 		e.Hint = "run `zohosink auth` again"
+	case tr.Error == "invalid_client_secret":
+		e.Class = Fatal
+		e.Message = "the client secret is wrong for this client id (this client uses " + accountsURL + ")"
+		e.Hint = "check client_secret: copy it again from the Zoho API console (Self Client or server client) of that data center; the refresh token is not at fault"
 	case tr.Error == "invalid_client":
 		e.Class = Fatal
 		e.Message = "the client id or secret is wrong (or the client belongs to another data center: this client uses " + accountsURL + ")"

@@ -52,7 +52,7 @@ func TestAuthCodeURL(t *testing.T) {
 	want := map[string]string{
 		"client_id": "1000.ABC", "response_type": "code", "access_type": "offline", "prompt": "consent",
 		"redirect_uri": "http://127.0.0.1:8765/callback",
-		"scope":        "ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ",
+		"scope":        "ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ,ZohoCRM.settings.tags.READ",
 	}
 	for k, v := range want {
 		if q.Get(k) != v {

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxTagIDs is Zoho's limit of records per tag call.
@@ -53,7 +55,7 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 	if op == OpUpsert {
 		dup = o.DuplicateCheckFields
 	}
-	body, err := encodeWrite(recs, dup, o.Trigger)
+	body, err := encodeWrite(recs, dup, o.Trigger, o.SkipFeatures)
 	if err != nil {
 		return nil, &Error{Class: Fatal, Op: op, Module: module, Message: "cannot encode the records as JSON: " + err.Error(), Err: err}
 	}
@@ -63,7 +65,7 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, nil, op == OpUpsert), nil
+	return results(rep.items, nil, op, module, recs), nil
 }
 
 // Delete deletes records by id: DELETE /crm/v8/{module}?ids=...; wfTrigger
@@ -82,11 +84,19 @@ func (c *Client) Delete(ctx context.Context, module string, ids []string, wfTrig
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, ids, false), nil
+	return results(rep.items, ids, cl.op, module, nil), nil
 }
 
 // AddTags adds tags (created when new) to records: POST
 // /crm/v8/{module}/actions/add_tags. 1 to 500 ids. One Result per id.
+//
+// A record that would carry more tags than the edition allows (see
+// MaxTagsPerRecord) gets a per-record LIMIT_EXCEEDED Result: the others
+// are tagged. A tag that does not exist yet is created by the call, which
+// needs a user with the administrator profile or module-customization
+// permission; without it Zoho refuses the whole call (Fatal, NO_PERMISSION),
+// and TagExists tells whether that was the cause. Tag names are checked
+// with ValidateTagName before anything is sent.
 func (c *Client) AddTags(ctx context.Context, module string, ids []string, tags []string) ([]Result, error) {
 	return c.tags(ctx, OpAddTags, "add_tags", module, ids, tags)
 }
@@ -107,6 +117,12 @@ func (c *Client) tags(ctx context.Context, op Operation, action, module string, 
 	if len(tags) == 0 {
 		return nil, &Error{Class: Fatal, Op: op, Module: module, Message: "no tags given: a bug in the caller"}
 	}
+	for _, t := range tags {
+		if err := ValidateTagName(t); err != nil {
+			return nil, &Error{Class: Fatal, Op: op, Module: module, Code: "INVALID_DATA",
+				Message: err.Error() + " (nothing was sent)", Hint: "fix the tag name in the configuration", Err: err}
+		}
+	}
 	type tag struct {
 		Name string `json:"name"`
 	}
@@ -124,7 +140,7 @@ func (c *Client) tags(ctx context.Context, op Operation, action, module string, 
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, ids, false), nil
+	return results(rep.items, ids, cl.op, module, nil), nil
 }
 
 func checkCount(op Operation, module string, n, max int) error {
@@ -148,7 +164,8 @@ var limitRE = regexp.MustCompile(`(?i)\blimit\s+(\d+)(?:\s*,\s*(\d+))?`)
 
 // coqlCost is the credits of a COQL query by its LIMIT: 1 up to 200 rows
 // (also when no LIMIT is given: Zoho's default is 200), 2 up to 1000, 3
-// above.
+// above. It reads the documented "LIMIT n [OFFSET m]" and, for queries
+// written by callers, the undocumented "LIMIT offset, count".
 func coqlCost(q string) int {
 	m := limitRE.FindStringSubmatch(q)
 	if m == nil {
@@ -191,17 +208,19 @@ func (c *Client) Query(ctx context.Context, coql string) (rows []Record, more bo
 	return rows, more, nil
 }
 
-// findChunk is the most values in one COQL "in (...)": older docs cap it at
-// 50.
-const findChunk = 50
+// findChunk is the most values in one COQL "in (...)": 100 in API v7 and
+// v8 (the client speaks v8), 50 before v7 (Zoho CRM docs, "Query API -
+// Limitations", v7/v8 pages: "in (up to 100 values)").
+const findChunk = 100
 
 // findPage is the LIMIT of each FindIDs query (the most that costs 1 credit).
 const findPage = 200
 
 // FindIDs returns, for each value, the ids of the records of module whose
 // field equals it. It runs `select id, {field} from {module} where {field}
-// in (...) limit {offset}, 200` for chunks of up to 50 values, paging while
-// Zoho reports more records. Quotes and backslashes in values are escaped.
+// in (...) limit 200 offset {offset}` (the documented LIMIT/OFFSET form) for
+// chunks of up to 100 values, paging while Zoho reports more records.
+// Quotes and backslashes in values are escaped.
 //
 // Keys are the values as given. Zoho compares text case-insensitively (an
 // Email of "A@x.io" matches "a@x.io"), so a row is credited to every given
@@ -233,8 +252,8 @@ func (c *Client) FindIDs(ctx context.Context, module, field string, values []str
 			quoted[i] = coqlQuote(v)
 		}
 		for offset := 0; ; offset += findPage {
-			q := fmt.Sprintf("select id, %s from %s where %s in (%s) limit %d, %d",
-				field, module, field, strings.Join(quoted, ", "), offset, findPage)
+			q := fmt.Sprintf("select id, %s from %s where %s in (%s) limit %d offset %d",
+				field, module, field, strings.Join(quoted, ", "), findPage, offset)
 			rows, more, err := c.Query(ctx, q)
 			if err != nil {
 				if e, ok := err.(*Error); ok && e.Module == "" {
@@ -351,4 +370,126 @@ func (c *Client) Fields(ctx context.Context, module string) ([]Field, error) {
 		out[i] = fjs[i].field()
 	}
 	return out, nil
+}
+
+// MaxTagNameLength is the longest tag name Zoho accepts, in characters
+// (zoho/crm-oas v8.0/tags_actions/tags_actions.yaml: INVALID_DATA with
+// maximum_length 25 for $.tags[*].name).
+const MaxTagNameLength = 25
+
+// MaxTagsPerRecord returns how many tags one record may carry in an
+// edition's org, and MaxTagsPerModule how many tags a module may have (Zoho
+// CRM help, "Tagging records": Standard 5 and 20, Professional 10 and 60,
+// Enterprise 10 and 100, Ultimate 10 and 200). Free is taken as Standard
+// (not documented). An unknown edition answers Standard's limits.
+func MaxTagsPerRecord(edition string) int {
+	if n, ok := tagLimits[edition]; ok {
+		return n[0]
+	}
+	return tagLimits["standard"][0]
+}
+
+// MaxTagsPerModule: see MaxTagsPerRecord.
+func MaxTagsPerModule(edition string) int {
+	if n, ok := tagLimits[edition]; ok {
+		return n[1]
+	}
+	return tagLimits["standard"][1]
+}
+
+var tagLimits = map[string][2]int{
+	"free": {5, 20}, "standard": {5, 20}, "professional": {10, 60}, "enterprise": {10, 100}, "ultimate": {10, 200},
+}
+
+// ValidateTagName reports why Zoho would refuse name as a tag name, or nil:
+// it must not be empty or blank, must have at most 25 characters
+// (MaxTagNameLength, documented), and must not contain a comma, "<", ">" or
+// an emoji. The characters rule is unconfirmed against Zoho's documentation:
+// commas separate tag names in Zoho's tag_names query parameter, and the
+// CRM UI refuses the others; the check is kept strict so a sync never
+// depends on Zoho accepting them.
+func ValidateTagName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return fmt.Errorf("zoho: a tag name must not be empty")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxTagNameLength {
+		return fmt.Errorf("zoho: tag name %q has %d characters; Zoho allows at most %d", name, n, MaxTagNameLength)
+	}
+	for _, r := range name {
+		switch {
+		case r == ',' || r == '<' || r == '>':
+			return fmt.Errorf("zoho: tag name %q contains %q, which Zoho does not allow in tag names", name, r)
+		case isEmoji(r):
+			return fmt.Errorf("zoho: tag name %q contains an emoji, which Zoho does not allow in tag names", name)
+		case unicode.IsControl(r):
+			return fmt.Errorf("zoho: tag name %q contains a control character", name)
+		}
+	}
+	return nil
+}
+
+// isEmoji reports whether r is in one of the Unicode blocks emoji live in
+// (pictographs, emoticons, transport, supplemental symbols, dingbats,
+// miscellaneous symbols, regional indicators, variation selectors).
+func isEmoji(r rune) bool {
+	switch {
+	case r >= 0x1F000 && r <= 0x1FAFF, // mahjong .. symbols and pictographs extended-A
+		r >= 0x2600 && r <= 0x27BF, // miscellaneous symbols, dingbats
+		r >= 0x2B00 && r <= 0x2BFF, // miscellaneous symbols and arrows (stars, squares)
+		r >= 0xFE00 && r <= 0xFE0F, // variation selectors
+		r == 0x200D, r == 0x20E3:   // zero-width joiner, keycap
+		return true
+	}
+	return false
+}
+
+// TagsScope is the OAuth scope GET /settings/tags needs (Tags and
+// TagExists). It is not in DefaultScopes: a token without it makes those
+// calls fail with a Fatal OAUTH_SCOPE_MISMATCH naming it.
+const TagsScope = "ZohoCRM.settings.tags.READ"
+
+// Tag is one tag of a module, from GET /settings/tags.
+type Tag struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Tags returns the tags of module: GET /crm/v8/settings/tags?module=
+// (scope TagsScope, 1 credit). An org with no tags answers an empty list.
+func (c *Client) Tags(ctx context.Context, module string) ([]Tag, error) {
+	if err := checkModule(OpTags, module); err != nil {
+		return nil, err
+	}
+	cl := &call{op: OpTags, module: module, method: http.MethodGet, path: "/settings/tags",
+		query: url.Values{"module": {module}}, cost: 1}
+	rep, err := c.do(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	var out []Tag
+	if len(rep.body.Tags) > 0 && string(rep.body.Tags) != "null" {
+		if err := json.Unmarshal(rep.body.Tags, &out); err != nil {
+			return nil, &Error{Class: Retryable, Op: OpTags, Module: module, HTTPStatus: rep.status,
+				Message: "unexpected response: tags[] is not a list of tags", Err: err}
+		}
+	}
+	return out, nil
+}
+
+// TagExists reports whether module has a tag named name (compared without
+// regard to case, as Zoho does). It is for `validate --online`: AddTags
+// creates a missing tag, which needs administrator or module-customization
+// permission, so a tag that does not exist yet explains a NO_PERMISSION
+// answer of AddTags. Errors are those of Tags.
+func (c *Client) TagExists(ctx context.Context, module, name string) (bool, error) {
+	tags, err := c.Tags(ctx, module)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range tags {
+		if strings.EqualFold(t.Name, name) {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -76,7 +76,9 @@ func WithDataCenter(dc string) Opt {
 }
 
 // WithEnvironment sets the org's environment: production, sandbox or
-// developer (default production). It changes the default API domain only.
+// developer (default production). It sets the default API domain
+// (APIDomainFor). For sandbox and developer that domain is kept even when
+// the token endpoint names another one; only WithAPIDomain overrides it.
 func WithEnvironment(env string) Opt {
 	return func(o *clientOptions) {
 		if env != "" {
@@ -86,8 +88,9 @@ func WithEnvironment(env string) Opt {
 }
 
 // WithAPIDomain overrides the API base URL (e.g. "https://www.zohoapis.eu").
-// Without it, calls go to the api_domain of the token response, else to the
-// data center's default.
+// Without it, production calls go to the api_domain of the token response,
+// else to the data center's default; sandbox and developer calls go to the
+// environment's default host.
 func WithAPIDomain(url string) Opt { return func(o *clientOptions) { o.apiDomain = trimSlash(url) } }
 
 // WithAccountsURL overrides the accounts base URL; the token endpoint is

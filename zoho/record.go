@@ -1,5 +1,11 @@
 package zoho
 
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
 // Record is one CRM record as JSON: field API name to value. Values must
 // already be in Zoho's formats (dates "2006-01-02", datetimes with offset and
 // no fraction, bigint as a string, lookups as map[string]any{"id": "..."}).
@@ -35,6 +41,37 @@ type WriteOptions struct {
 	// "blueprint", "pathfinder", "orchestration"). Nil omits the key, so Zoho
 	// runs all of them; an empty non-nil slice runs none.
 	Trigger []string
+	// SkipFeatures is sent as skip_feature_execution on insert, update and
+	// upsert: the features Zoho must not run for these records (see
+	// SkipFeatureNames). Zoho runs a module's Cadences on API writes unless
+	// "cadences" is listed here. Nil or empty omits the key, so Zoho runs
+	// every feature. Unknown names are refused by Zoho as a whole call
+	// (INVALID_DATA naming the supported values, Fatal); check them first
+	// with ValidateSkipFeatures.
+	SkipFeatures []string
+}
+
+// The features skip_feature_execution may name on insert, update and
+// upsert (Zoho CRM API v8, Insert/Update/Upsert Records, input key
+// skip_feature_execution).
+const (
+	SkipAssignmentRules    = "assignment_rules"
+	SkipCadences           = "cadences"
+	SkipConnectedWorkflows = "connected_workflows"
+)
+
+// SkipFeatureNames are the values WriteOptions.SkipFeatures accepts.
+var SkipFeatureNames = []string{SkipAssignmentRules, SkipCadences, SkipConnectedWorkflows}
+
+// ValidateSkipFeatures returns an error naming the first entry of names
+// that Zoho does not accept in skip_feature_execution, or nil.
+func ValidateSkipFeatures(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(SkipFeatureNames, n) {
+			return fmt.Errorf("zoho: %q is not a feature Zoho can skip (want one of %s)", n, strings.Join(SkipFeatureNames, ", "))
+		}
+	}
+	return nil
 }
 
 // Field is one field of a module, from the fields metadata API.
@@ -66,6 +103,7 @@ const (
 	OpRemoveTags Operation = "remove_tags"
 	OpCOQL       Operation = "coql"
 	OpFields     Operation = "fields"
+	OpTags       Operation = "tags" // GET /settings/tags
 	OpToken      Operation = "token"
 )
 

@@ -67,6 +67,7 @@ func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, st
 		if len(items) > 0 {
 			first := items[0]
 			allErr, sameReqCode := true, requestCodes[first.Code]
+			aboutRequest := false
 			for i := range items {
 				if items[i].ok() {
 					allErr = false
@@ -74,9 +75,22 @@ func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, st
 				if items[i].Code != first.Code {
 					sameReqCode = false
 				}
+				if !items[i].ok() && items[i].aboutRequest() {
+					aboutRequest = true
+				}
+			}
+			if sameReqCode && isWrite && len(items) == cl.records && !aboutRequest {
+				// A code that usually speaks for the call (LIMIT_EXCEEDED)
+				// given record by record, each item naming its record:
+				// add_tags answers a record over its tag cap this way.
+				allRecords := true
+				for i := range items {
+					allRecords = allRecords && items[i].aboutRecord()
+				}
+				sameReqCode = !allRecords
 			}
 			pagedOK := st == http.StatusOK || st == http.StatusCreated || st == http.StatusMultiStatus || st == http.StatusAccepted || st == http.StatusBadRequest
-			if allErr && (!pagedOK || sameReqCode || (isWrite && len(items) != cl.records)) {
+			if allErr && (!pagedOK || sameReqCode || aboutRequest || (isWrite && len(items) != cl.records)) {
 				return nil, first.Code, c.requestError(cl, resp, first.Code, first.Message, first.detailsMap())
 			}
 		}
@@ -150,9 +164,13 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 		e.Class = Fatal
 		e.Message = "the token lacks scope " + scopeFor(cl.op, cl.module)
 		e.Hint = "create a new grant with scopes " + strings.Join(DefaultScopes, ",") + " and run `zohosink auth`"
+	case (code == "NO_PERMISSION" || code == "AUTHORIZATION_FAILED") && cl.op == OpAddTags:
+		e.Class = Fatal
+		e.Message = fmt.Sprintf("the Zoho user of the refresh token may not tag %s records (%s%s)", orAll(cl.module), msg, permissionsOf(details))
+		e.Hint = "a tag that does not exist yet is created by tagging, which needs the administrator profile or the module-customization permission: create the tag in Zoho CRM first (check with `zohosink validate --online`), or give that user's profile the permission (Setup > Users and Control > Profiles)"
 	case code == "NO_PERMISSION" || code == "AUTHORIZATION_FAILED":
 		e.Class = Fatal
-		e.Message = fmt.Sprintf("the Zoho user of the refresh token lacks permission to %s %s (%s)", cl.op, orAll(cl.module), msg)
+		e.Message = fmt.Sprintf("the Zoho user of the refresh token lacks permission to %s %s (%s%s)", cl.op, orAll(cl.module), msg, permissionsOf(details))
 		e.Hint = "give that user's profile the permission in Zoho CRM (Setup > Users and Control > Profiles), or authorize as another user with `zohosink auth`"
 	case code == "INVALID_MODULE":
 		e.Class = Fatal
@@ -168,7 +186,11 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 		e.Hint = c.urlHint()
 	case code == "LIMIT_EXCEEDED" && cl.op == OpCOQL:
 		e.Class = Fatal
-		e.Message = "the query exceeds a COQL limit (" + msg + "): at most 50 values in an \"in\" and a LIMIT of 2000"
+		e.Message = fmt.Sprintf("the query exceeds a COQL limit (%s): at most %d values in an \"in\", 25 criteria and a LIMIT of 2000", msg, findChunk)
+	case code == "LIMIT_EXCEEDED" && cl.op == OpAddTags:
+		e.Class = Fatal
+		e.Message = fmt.Sprintf("Zoho refused a new tag for %s (%s): the module has the most tags its edition allows", orAll(cl.module), msg)
+		e.Hint = "delete unused tags of the module in Zoho CRM (Standard allows 20 per module, Professional 60, Enterprise 100, Ultimate 200), or use an existing tag"
 	case code == "LIMIT_EXCEEDED":
 		e.Class = Fatal
 		e.Message = fmt.Sprintf("Zoho refused %d records in one call (%s): a bug in the caller, the limit is %d", cl.records, msg, MaxRecordsPerCall)
@@ -177,8 +199,30 @@ func (c *Client) requestError(cl *call, resp *http.Response, code, msg string, d
 		if code == "" {
 			e.Message = "unexpected response: " + e.Message
 		}
+		if p, _ := details["json_path"].(string); p != "" {
+			e.Message += " at " + p
+		}
+		if sv, ok := details["supported_values"].([]any); ok {
+			e.Message += fmt.Sprintf(" (supported values: %v)", sv)
+		}
 	}
 	return e
+}
+
+// permissionsOf lists details.permissions of a NO_PERMISSION answer, e.g.
+// "; missing Crm_Implied_Tags_Leads".
+func permissionsOf(details map[string]any) string {
+	list, _ := details["permissions"].([]any)
+	var names []string
+	for _, p := range list {
+		if s, ok := p.(string); ok {
+			names = append(names, s)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "; missing " + strings.Join(names, ", ")
 }
 
 func orAll(module string) string {
@@ -207,6 +251,8 @@ func scopeFor(op Operation, module string) string {
 		return "ZohoCRM.coql.READ (and ZohoCRM.modules.ALL or the module's READ)"
 	case OpFields:
 		return "ZohoCRM.settings.fields.READ"
+	case OpTags:
+		return TagsScope + " (or ZohoCRM.settings.tags.ALL)"
 	}
 	return "ZohoCRM.modules.ALL"
 }
@@ -241,8 +287,8 @@ func requestID(resp *http.Response, details map[string]any) string {
 }
 
 // results maps data[] items to Results, one per input, in order. ids are
-// the ids given (delete, tags), or nil.
-func results(items []apiItem, ids []string, withAction bool) []Result {
+// the ids given (delete, tags), or nil; recs the records written, or nil.
+func results(items []apiItem, ids []string, op Operation, module string, recs []Record) []Result {
 	out := make([]Result, len(items))
 	for i := range items {
 		it := &items[i]
@@ -253,7 +299,7 @@ func results(items []apiItem, ids []string, withAction bool) []Result {
 			r.ID = ids[i]
 		}
 		if it.ok() {
-			if withAction {
+			if op == OpUpsert {
 				r.Action = it.Action
 				if it.DuplicateField != nil {
 					r.DuplicateField = *it.DuplicateField
@@ -261,17 +307,64 @@ func results(items []apiItem, ids []string, withAction bool) []Result {
 			}
 			continue
 		}
-		r.Err = recordError(it)
+		var rec Record
+		if i < len(recs) {
+			rec = recs[i]
+		}
+		r.Err = recordError(it, op, module, rec)
+		if r.ID == "" && r.Err.Code == "DUPLICATE_DATA" {
+			r.ID = dupRecordID(r.Err.Details)
+			if r.ID == "" && len(r.Err.Errors) > 0 {
+				r.ID = dupRecordID(r.Err.Errors[0].Details)
+			}
+		}
 	}
 	return out
 }
 
-func recordError(it *apiItem) *RecordError {
-	re := &RecordError{Code: it.Code, Message: it.Message}
+// dupRecordID is the id of the existing record a DUPLICATE_DATA names.
+func dupRecordID(d map[string]any) string {
+	if dr, ok := d["duplicate_record"].(map[string]any); ok {
+		if id, ok := dr["id"].(string); ok {
+			return id
+		}
+	}
+	return ""
+}
+
+// recordError reads one error item. MULTIPLE_OR_MULTI_ERRORS (several
+// errors for one record, in details.errors[]) is unpacked: Errors holds each,
+// APIName the first field named, and Message names every field and reason.
+// When all of them share one code, Code is that code (a DUPLICATE_DATA is a
+// DUPLICATE_DATA however many fields it names).
+func recordError(it *apiItem, op Operation, module string, rec Record) *RecordError {
+	re := newRecordError(it.Code, it.Message, it.detailsMap())
+	if re.Code == "MULTIPLE_OR_MULTI_ERRORS" {
+		unpackMulti(re)
+	}
+	explain(re, op, module, rec)
+	for i := range re.Errors {
+		explain(&re.Errors[i], op, module, rec)
+	}
+	if len(re.Errors) > 0 {
+		parts := make([]string, len(re.Errors))
+		for i, sub := range re.Errors {
+			parts[i] = sub.Message
+			if sub.APIName != "" && !strings.Contains(sub.Message, sub.APIName) {
+				parts[i] = sub.APIName + ": " + sub.Message
+			}
+		}
+		re.Message = strings.Join(parts, "; ")
+	}
+	return re
+}
+
+func newRecordError(code, msg string, d map[string]any) *RecordError {
+	re := &RecordError{Code: code, Message: msg}
 	if re.Code == "" {
 		re.Code = "UNKNOWN"
 	}
-	if d := it.detailsMap(); len(d) > 0 {
+	if len(d) > 0 {
 		re.Details = make(map[string]any, len(d))
 		for k, v := range d {
 			switch k {
@@ -288,4 +381,51 @@ func recordError(it *apiItem) *RecordError {
 		}
 	}
 	return re
+}
+
+// unpackMulti fills re.Errors from details.errors[].
+func unpackMulti(re *RecordError) {
+	list, _ := re.Details["errors"].([]any)
+	same := ""
+	for i, x := range list {
+		obj, ok := x.(map[string]any)
+		if !ok {
+			continue
+		}
+		code, _ := obj["code"].(string)
+		msg, _ := obj["message"].(string)
+		d, _ := obj["details"].(map[string]any)
+		sub := newRecordError(code, msg, d)
+		re.Errors = append(re.Errors, *sub)
+		switch {
+		case i == 0:
+			same = sub.Code
+		case same != sub.Code:
+			same = "-"
+		}
+	}
+	if len(re.Errors) == 0 {
+		return
+	}
+	if re.APIName == "" {
+		re.APIName = re.Errors[0].APIName
+		re.JSONPath = re.Errors[0].JSONPath
+	}
+	if same != "-" && same != "" {
+		re.Code = same
+	}
+}
+
+// explain rewrites Zoho's terse messages where the client knows more.
+func explain(re *RecordError, op Operation, module string, rec Record) {
+	switch {
+	case re.Code == "DUPLICATE_DATA" && op == OpUpsert && re.Details["more_records"] == true:
+		val := ""
+		if v, ok := rec[re.APIName]; ok && v != nil {
+			val = fmt.Sprint(v)
+		}
+		re.Message = fmt.Sprintf("2 or more %s match %s=%s; Zoho cannot tell which to update (%s)", orAll(module), re.APIName, val, re.Message)
+	case re.Code == "LIMIT_EXCEEDED" && op == OpAddTags:
+		re.Message = fmt.Sprintf("the record has the most tags Zoho allows per record (%s)", re.Message)
+	}
 }

@@ -284,16 +284,21 @@ func TestSimFindIDs(t *testing.T) {
 		if m == nil {
 			t.Fatalf("query %q has no in (...)", q.SelectQuery)
 		}
-		if n := strings.Count(m[1], "@example."); n > 50 {
-			t.Errorf("query with %d values, want at most 50: %.80s", n, q.SelectQuery)
+		if n := strings.Count(m[1], "@example."); n > 100 {
+			t.Errorf("query with %d values, want at most 100: %.80s", n, q.SelectQuery)
+		}
+		if !documentedPaging.MatchString(q.SelectQuery) {
+			t.Errorf("query does not page with the documented LIMIT n OFFSET m: %.80s", q.SelectQuery)
 		}
 	}
-	// 124 distinct values (the mixed-case one folds into f7) -> 3 chunks,
+	// 124 distinct values (the mixed-case one folds into f7) -> 2 chunks,
 	// and the chunk with shared@ needs 2 pages.
-	if coql != 4 {
-		t.Errorf("%d COQL calls, want 4 (3 chunks of <= 50 values, one needing a second page)", coql)
+	if coql != 3 {
+		t.Errorf("%d COQL calls, want 3 (2 chunks of <= 100 values, one needing a second page)", coql)
 	}
 }
+
+var documentedPaging = regexp.MustCompile(`limit 200 offset \d+$`)
 
 func head(s []string) []string { return s[:min(3, len(s))] }
 
@@ -379,6 +384,10 @@ func TestSimFatalAuth(t *testing.T) {
 		{"invalid client secret", func(srv *zohotest.Server) []zoho.Opt {
 			cr := srv.Credentials()
 			return []zoho.Opt{zoho.WithCredentials(cr.ClientID, "wrong-secret-value", cr.RefreshToken)}
+		}, []string{"client secret is wrong", "Check client_secret"}},
+		{"invalid client id", func(srv *zohotest.Server) []zoho.Opt {
+			cr := srv.Credentials()
+			return []zoho.Opt{zoho.WithCredentials("1000.NOSUCHCLIENT", cr.ClientSecret, cr.RefreshToken)}
 		}, []string{"client id or secret is wrong"}},
 		{"token from another data center", func(srv *zohotest.Server) []zoho.Opt {
 			other := zohotest.NewServer()
@@ -406,6 +415,9 @@ func TestSimFatalAuth(t *testing.T) {
 				if !strings.Contains(err.Error(), s) {
 					t.Errorf("message %q does not say %q", err, s)
 				}
+			}
+			if strings.HasPrefix(tt.name, "invalid client") && strings.Contains(err.Error(), "zohosink auth") {
+				t.Errorf("message %q sends the user to zohosink auth for a client problem", err)
 			}
 			if n := len(srv.Records("Leads")); n != 0 {
 				t.Errorf("%d leads written", n)

@@ -24,13 +24,14 @@ const (
 type tokenCache struct {
 	c *Client
 
-	mu        sync.Mutex
-	token     secret
-	expiry    time.Time
-	gen       uint64 // bumped by every new token
-	apiDomain string // from the last token response
-	flight    *refreshFlight
-	mints     []time.Time // when tokens were minted, within mintWindow
+	mu           sync.Mutex
+	token        secret
+	expiry       time.Time
+	gen          uint64 // bumped by every new token
+	apiDomain    string // from the last token response (production only)
+	domainWarned bool   // the token's api_domain was ignored and logged once
+	flight       *refreshFlight
+	mints        []time.Time // when tokens were minted, within mintWindow
 }
 
 type refreshFlight struct {
@@ -158,11 +159,26 @@ func (t *tokenCache) refresh(ctx context.Context) error {
 	t.token = secret(tr.AccessToken)
 	t.expiry = o.now().Add(tr.expiresIn)
 	t.gen++
-	if tr.APIDomain != "" {
+	ignored := ""
+	switch {
+	case tr.APIDomain == "":
+	case o.environment == "" || o.environment == "production":
 		t.apiDomain = tr.APIDomain
+	default:
+		// A sandbox or developer org keeps its environment's host: if Zoho
+		// named the production host here, following it would send sandbox
+		// test writes to production. Only WithAPIDomain overrides it.
+		if own, _ := APIDomainFor(o.dataCenter, o.environment); tr.APIDomain != own && !t.domainWarned {
+			ignored, t.domainWarned = tr.APIDomain, true
+		}
 	}
 	exp := t.expiry
 	t.mu.Unlock()
+	if ignored != "" && o.apiDomain == "" {
+		own, _ := APIDomainFor(o.dataCenter, o.environment)
+		t.c.log().Warn("zoho: the token endpoint named another API domain than the environment's; keeping the environment's (set api_domain to override)",
+			"environment", o.environment, "api_domain_used", own, "api_domain_from_token", ignored)
+	}
 	t.c.log().Debug("zoho: access token refreshed", "expires", exp, "api_domain", t.c.APIDomain())
 	return nil
 }

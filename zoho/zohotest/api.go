@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ type call struct {
 	credits int
 	complex bool
 	coql    *coqlQuery
+	skip    []string // skip_feature_execution names, for the request log
 }
 
 // answer is what a handler decided, written after the lock is released.
@@ -61,6 +63,8 @@ func (s *Simulator) parseRoute(r *http.Request) (route, *apiError) {
 	switch {
 	case len(rest) == 2 && rest[0] == "settings" && rest[1] == "fields":
 		return need(http.MethodGet, route{op: "fields"})
+	case len(rest) == 2 && rest[0] == "settings" && rest[1] == "tags":
+		return need(http.MethodGet, route{op: "tags"})
 	case len(rest) == 1 && rest[0] == "coql":
 		return need(http.MethodPost, route{op: "coql"})
 	}
@@ -157,14 +161,14 @@ func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request, body []byte
 		if c.module != nil {
 			res.module = c.module.name
 		}
-		res.code, res.records = apiErr.code, c.records
+		res.code, res.records, res.skip = apiErr.code, c.records, c.skip
 		s.writeError(w, apiErr)
 		return res
 	}
 	if c.module != nil {
 		res.module = c.module.name
 	}
-	res.records = c.records
+	res.records, res.skip = c.records, c.skip
 
 	release, remaining, apiErr := s.admit(c)
 	if apiErr != nil {
@@ -319,6 +323,26 @@ func (s *Simulator) prepare(c *call) *apiError {
 		}
 		c.module, c.credits = m, 1
 		return nil
+	case "tags":
+		// GET /settings/tags?module=X needs ZohoCRM.settings.tags.READ (or
+		// .ALL, or ZohoCRM.settings.ALL): Zoho CRM API v8, "Get Tags"
+		// (crm-oas v8.0/tags/tags.yaml, getTags; the tags pages list the
+		// scope ZohoCRM.settings.tags.{operation_type}).
+		if !hasScope(c.scopes, "ZohoCRM.settings.tags.READ", "ZohoCRM.settings.tags.ALL", "ZohoCRM.settings.ALL") {
+			return errScopeMismatch()
+		}
+		name := q.Get("module")
+		if name == "" {
+			return errParamMissing("module")
+		}
+		s.mu.Lock()
+		m, ok := s.module(name)
+		s.mu.Unlock()
+		if !ok {
+			return errInvalidModuleParam("module")
+		}
+		c.module, c.credits = m, 1
+		return nil
 	case "coql":
 		if !hasScope(c.scopes, "ZohoCRM.coql.READ", "ZohoCRM.coql.ALL") {
 			return errScopeMismatch()
@@ -439,6 +463,9 @@ func (s *Simulator) prepare(c *call) *apiError {
 			}
 		}
 	}
+	if e := c.prepareSkip(obj); e != nil {
+		return e
+	}
 	if c.op == "upsert" {
 		if d, ok := obj["duplicate_check_fields"]; ok {
 			list, ok := d.([]any)
@@ -458,6 +485,47 @@ func (s *Simulator) prepare(c *call) *apiError {
 	c.credits = max(1, (len(items)+9)/10)
 	c.complex = len(items) > 10
 	return nil
+}
+
+// skipFeatures are the names skip_feature_execution accepts on insert,
+// update and upsert. Zoho runs a module's Cadences on API inserts and
+// upserts unless the body carries {"name":"cadences"} here (Zoho CRM API
+// v7/v8 docs, Upsert Records, input key skip_feature_execution:
+// https://www.zoho.com/crm/developer/docs/api/v8/upsert-records.html; the
+// enum assignment_rules, cadences, connected_workflows is that of the v8
+// Insert/Update/Upsert pages).
+var skipFeatures = []string{"assignment_rules", "cadences", "connected_workflows"}
+
+// prepareSkip reads and checks skip_feature_execution. An unknown name is
+// answered like an unknown name in apply_feature_execution: 400
+// INVALID_DATA inside data[], api_name "name", the json_path of the entry and
+// supported_values (crm-oas v8.0/record/operations/upsertRecords/examples/
+// response-400-invalidsupportedvalue.md, documented for
+// apply_feature_execution; the same answer for skip_feature_execution is an
+// inference).
+func (c *call) prepareSkip(obj map[string]any) *apiError {
+	raw, ok := obj["skip_feature_execution"]
+	if !ok {
+		return nil
+	}
+	list, ok := raw.([]any)
+	if !ok {
+		return &apiError{status: 400, code: "INVALID_DATA", message: "invalid data", wrap: true,
+			details: map[string]any{"api_name": "skip_feature_execution", "json_path": "$.skip_feature_execution", "expected_data_type": "jsonarray"}}
+	}
+	c.skip = []string{}
+	var bad *apiError
+	for i, x := range list {
+		entry, _ := x.(map[string]any)
+		name, _ := entry["name"].(string)
+		c.skip = append(c.skip, name)
+		if bad == nil && !slices.Contains(skipFeatures, name) {
+			bad = &apiError{status: 400, code: "INVALID_DATA", message: "invalid data", wrap: true,
+				details: map[string]any{"api_name": "name", "json_path": "$.skip_feature_execution[" + strconv.Itoa(i) + "].name",
+					"supported_values": append([]string(nil), skipFeatures...)}}
+		}
+	}
+	return bad
 }
 
 func splitIDs(s string) []string {
@@ -487,6 +555,13 @@ func (s *Simulator) process(c *call) answer {
 		return s.deleteRecords(c)
 	case "add_tags", "remove_tags":
 		return s.tags(c)
+	case "tags":
+		list := make([]any, 0, len(c.module.tagOrder))
+		for _, name := range c.module.tagOrder {
+			list = append(list, map[string]any{"id": c.module.tagIDs[strings.ToLower(name)], "name": name})
+		}
+		return answer{status: 200, code: "SUCCESS", body: map[string]any{"tags": list,
+			"info": map[string]any{"count": len(list), "allowed_count": tagsPerModule(s.edition)}}}
 	}
 	return s.write(c)
 }

@@ -34,7 +34,7 @@ func BenchmarkUpsert100(b *testing.B) {
 				email = fmt.Sprintf("new%d-%d@example.com", j, i)
 			}
 			recs[i] = map[string]any{"Last_Name": "Name", "First_Name": "F", "Email": email, "Phone": "+1 555 0100",
-				"Mailing_City": "Paris", "Title": "Engineer", "Lead_Source": "Web Download", "External_Id": "12345"}
+				"Mailing_City": "Paris", "Title": "Engineer", "Lead_Source": "Web Download"}
 		}
 		bodies[j], _ = json.Marshal(map[string]any{"data": recs, "duplicate_check_fields": []string{"Email"}, "trigger": []string{}})
 	}

@@ -8,10 +8,28 @@ import (
 	"unicode"
 )
 
-// COQL limits.
+// COQL limits and grammar, as Zoho documents them for API v7 and v8:
+//   - "in" and "not in" take up to 100 values (50 before v7): Zoho CRM
+//     docs, "Query API - Limitations",
+//     https://www.zoho.com/crm/developer/docs/api/v8/COQL-Limitations.html
+//     (v7 page likewise; the v4 page says 50).
+//   - at most 25 criteria in WHERE; "If WHERE has more than two criteria
+//     such as A, B, and C, use them as (A and (B and C)) or ((A and B) and
+//     C)" (same page). An and/or chain of three criteria at one level is a
+//     SYNTAX_ERROR (Kaizen #171, FAQs on COQL API, question 2:
+//     https://help.zoho.com/portal/en/community/topic/kaizen-171-faqs-on-coql-api).
+//   - LIMIT up to 2000, default 200; paging with "LIMIT {n} OFFSET {m}"
+//     (COQL-Overview, "The default value for LIMIT is 200 and OFFSET is
+//     0"; the crm-oas coql.yaml says "Use LIMIT and OFFSET to paginate").
+//     The MySQL form "LIMIT {offset}, {count}" appears in no Zoho source and
+//     is a SYNTAX_ERROR here.
+//   - WHERE is required: the documented syntax is "SELECT ... FROM ...
+//     WHERE ..." and Zoho's own fetch-all examples add "where id is not
+//     null" (COQL-Limitations, Kaizen #171). Inference: no Zoho page states
+//     what a query without WHERE answers; the simulator refuses it.
 const (
 	coqlMaxLimit    = 2000
-	coqlMaxIn       = 50
+	coqlMaxIn       = 100
 	coqlDefaultLim  = 200
 	coqlMaxDepth    = 20
 	coqlMaxCriteria = 25
@@ -207,13 +225,14 @@ func parseCOQL(q string) (*coqlQuery, *apiError) {
 		return nil, p.fail()
 	}
 	query.module = mod
-	if p.keyword("where") {
-		c, e := p.orExpr()
-		if e != nil {
-			return nil, e
-		}
-		query.where = c
+	if !p.keyword("where") {
+		return nil, p.fail()
 	}
+	c, e := p.expr()
+	if e != nil {
+		return nil, e
+	}
+	query.where = c
 	if p.keyword("order") {
 		if !p.keyword("by") {
 			return nil, p.fail()
@@ -240,21 +259,13 @@ func parseCOQL(q string) (*coqlQuery, *apiError) {
 		if !ok {
 			return nil, p.fail()
 		}
-		switch {
-		case p.punct(","): // limit offset, count
+		query.limit = a
+		if p.keyword("offset") {
 			b, ok := p.integer()
 			if !ok {
 				return nil, p.fail()
 			}
-			query.offset, query.limit = a, b
-		case p.keyword("offset"):
-			b, ok := p.integer()
-			if !ok {
-				return nil, p.fail()
-			}
-			query.limit, query.offset = a, b
-		default:
-			query.limit = a
+			query.offset = b
 		}
 		if query.limit < 1 {
 			return nil, errSyntax(strconv.Itoa(query.limit))
@@ -282,34 +293,30 @@ func (p *coqlParser) integer() (int, bool) {
 	return n, true
 }
 
-func (p *coqlParser) orExpr() (*cond, *apiError) {
-	left, e := p.andExpr()
-	if e != nil {
-		return nil, e
-	}
-	for p.keyword("or") {
-		right, e := p.andExpr()
-		if e != nil {
-			return nil, e
-		}
-		left = &cond{op: "or", children: []*cond{left, right}}
-	}
-	return left, nil
-}
-
-func (p *coqlParser) andExpr() (*cond, *apiError) {
+// expr parses criteria: one criterion, or two joined by "and" or "or".
+// A third at the same level (A and B or C) must be grouped with brackets.
+func (p *coqlParser) expr() (*cond, *apiError) {
 	left, e := p.primary()
 	if e != nil {
 		return nil, e
 	}
-	for p.keyword("and") {
-		right, e := p.primary()
-		if e != nil {
-			return nil, e
-		}
-		left = &cond{op: "and", children: []*cond{left, right}}
+	var op string
+	switch {
+	case p.keyword("and"):
+		op = "and"
+	case p.keyword("or"):
+		op = "or"
+	default:
+		return left, nil
 	}
-	return left, nil
+	right, e := p.primary()
+	if e != nil {
+		return nil, e
+	}
+	if t := p.peek(); t.kind == tkIdent && (strings.EqualFold(t.text, "and") || strings.EqualFold(t.text, "or")) {
+		return nil, errSyntax(t.text)
+	}
+	return &cond{op: op, children: []*cond{left, right}}, nil
 }
 
 func (p *coqlParser) primary() (*cond, *apiError) {
@@ -318,7 +325,7 @@ func (p *coqlParser) primary() (*cond, *apiError) {
 		if p.depth > coqlMaxDepth {
 			return nil, errSyntax("(")
 		}
-		c, e := p.orExpr()
+		c, e := p.expr()
 		if e != nil {
 			return nil, e
 		}

@@ -29,12 +29,28 @@
 //   - datetime values need an explicit offset: "Z" and fractions are
 //     INVALID_DATA.
 //   - Upsert and unique-field matching of strings is case-insensitive after
-//     trimming spaces; when several stored records match, the oldest wins.
-//     The id key inside an insert or upsert record is ignored.
-//   - COQL string comparisons are case-insensitive; "in" takes at most 50
-//     values and LIMIT at most 2000, both answered 400 LIMIT_EXCEEDED.
+//     trimming spaces. Upsert checks the duplicate_check_fields in order,
+//     then the module's other user-defined unique fields (every module has a
+//     unique custom External_Id); a key matching several stored records
+//     (Email is a duplicate-check field but not unique) is answered
+//     MULTIPLE_OR_MULTI_ERRORS with DUPLICATE_DATA and more_records, never a
+//     silent update. The id key inside an insert or upsert record is ignored.
+//   - COQL takes only the documented grammar: WHERE required, criteria
+//     grouped in pairs, "in" of at most 100 values, "LIMIT n [OFFSET m]"
+//     with LIMIT at most 2000. String comparisons are case-insensitive.
+//   - E-mail values follow the rule of Zoho's web-form validator (TLD of 2
+//     to 22 letters), website values a URL shape; currency values keep at
+//     most the field's decimal_place digits (refused past it: Zoho's
+//     rounding is undocumented).
 //   - Tags: POST .../actions/add_tags and remove_tags take
 //     {"tags":[{"name":"X"}],"ids":["..."]} (ids and tag_names in the query
-//     string are accepted too), up to 500 ids, and answer one item per id.
+//     string are accepted too), up to 500 ids, and answer one item per id;
+//     a record over its edition's tag cap gets LIMIT_EXCEEDED alone; a new
+//     tag past the module's cap, or without the permission to create tags,
+//     fails the call.
+//   - skip_feature_execution is checked against its enum and kept in the
+//     request log (Request.SkipFeatures).
+//   - Each behaviour's source (Zoho page, crm-oas spec path, or "inference")
+//     is cited in a comment where it is implemented.
 //   - GET of an unknown record id answers 204.
 package zohotest

@@ -51,7 +51,8 @@ type module struct {
 	records   map[string]*record
 	order     []string                       // ids, ascending
 	index     map[string]map[string][]string // indexed field -> key -> ids (ascending)
-	tagIDs    map[string]string              // tag name -> tag id
+	tagIDs    map[string]string              // lower-cased tag name -> tag id
+	tagOrder  []string                       // tag names as created, oldest first
 	pathIndex int
 }
 
@@ -115,8 +116,21 @@ func commonFields() []*field {
 		readOnly(f("Created_By", "ownerlookup", 0)),
 		readOnly(f("Modified_By", "ownerlookup", 0)),
 		f("Tag", "text", 0),
-		f("External_Id", "bigint", 18),
+		externalID(),
 	}
+}
+
+// externalID is the custom Long Integer field External_Id that every module
+// of a fresh simulated org has, marked "Do not allow duplicate values": a
+// user-defined unique field, which upsert matches on after the listed
+// duplicate_check_fields (crm-oas v8.0/record/operations/upsertRecords/
+// operation.md: "User-defined unique fields are fields for which the 'Do not
+// allow duplicate values' option is enabled"; Long Integer fields can be
+// unique: ZOHO_API.md, "Upsert matching").
+func externalID() *field {
+	fl := f("External_Id", "bigint", 18)
+	fl.custom, fl.unique = true, true
+	return fl
 }
 
 // newModules builds the four modules of a fresh org.
@@ -171,6 +185,12 @@ func newModules() map[string]*module {
 			m.addField(fl, mi)
 		}
 		m.index[d.dup] = map[string][]string{}
+		for _, fl := range m.fields {
+			if fl.unique {
+				m.uniques = append(m.uniques, fl.apiName)
+				m.index[fl.apiName] = map[string][]string{}
+			}
+		}
 		out[d.name] = m
 	}
 	// Field labels Zoho shows differently from the api name.
@@ -195,6 +215,11 @@ func (m *module) addField(fl *field, moduleIndex int) {
 	fl.id = fmt.Sprintf("57257670000000%02d%03d", moduleIndex+2, len(m.fields)+1)
 	m.fields = append(m.fields, fl)
 	m.byName[fl.apiName] = fl
+}
+
+// moduleID is a stable id for the module, as Zoho's module objects carry.
+func (m *module) moduleID() string {
+	return fmt.Sprintf("57257670000000%05d", 2000+len(m.name))
 }
 
 func (m *module) singular() string { return strings.TrimSuffix(m.name, "s") }

@@ -17,10 +17,18 @@ const (
 	mintWindow      = 10 * time.Minute
 	mintsPerWindow  = 10
 	liveTokensLimit = 15
+	// refreshTokensLimit refresh tokens live at once per user per client;
+	// minting the 21st deletes the oldest, and the access tokens minted
+	// from it (Zoho Accounts FAQ, "When will the refresh tokens expire?":
+	// https://help.zoho.com/portal/en/kb/accounts/faqs-troubleshooting/faqs/oauth/articles/will-the-refresh-tokens-expire;
+	// Kaizen #43, "Tokens and Limitations":
+	// https://help.zoho.com/portal/en/community/topic/kaizen-43-tokens-and-limitations).
+	// The simulated org has one user, so the limit is per client.
+	refreshTokensLimit = 20
 )
 
 // defaultScopes are those of the refresh token provisioned by New.
-var defaultScopes = []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ"}
+var defaultScopes = []string{"ZohoCRM.modules.ALL", "ZohoCRM.settings.fields.READ", "ZohoCRM.coql.READ", "ZohoCRM.settings.tags.READ"}
 
 // Credentials are an OAuth client and a refresh token of the simulated org.
 // They are secrets: the simulator never logs them or puts them in errors.
@@ -30,6 +38,7 @@ type Credentials struct {
 
 type refreshToken struct {
 	scopes  []string
+	seq     int // creation order
 	revoked bool
 	mints   []time.Time // mint times within the last window
 	live    []string    // live access tokens, oldest first
@@ -53,6 +62,7 @@ type oauthState struct {
 	access  map[string]*accessToken
 	grants  map[string]*grant
 	minted  int
+	seq     int // refresh tokens created so far
 }
 
 func randomHex(n int) string {
@@ -74,7 +84,8 @@ func (o *oauthState) init(c Credentials) {
 		c.RefreshToken = newTokenString()
 	}
 	o.creds = c
-	o.refresh = map[string]*refreshToken{c.RefreshToken: {scopes: defaultScopes}}
+	o.seq = 1
+	o.refresh = map[string]*refreshToken{c.RefreshToken: {scopes: defaultScopes, seq: 1}}
 	o.access = map[string]*accessToken{}
 	o.grants = map[string]*grant{}
 }
@@ -97,7 +108,46 @@ func (s *Simulator) AddRefreshToken(token string, scopes ...string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.oauth.refresh[token] = &refreshToken{scopes: append([]string(nil), scopes...)}
+	s.addRefreshLocked(token, &refreshToken{scopes: append([]string(nil), scopes...)})
+}
+
+// addRefreshLocked stores a new refresh token and, past refreshTokensLimit
+// live ones, revokes the oldest with its access tokens, silently, as Zoho
+// does.
+func (s *Simulator) addRefreshLocked(token string, rt *refreshToken) {
+	s.oauth.seq++
+	rt.seq = s.oauth.seq
+	s.oauth.refresh[token] = rt
+	for {
+		live, oldest := 0, ""
+		for tok, r := range s.oauth.refresh {
+			if r.revoked {
+				continue
+			}
+			live++
+			if oldest == "" || r.seq < s.oauth.refresh[oldest].seq {
+				oldest = tok
+			}
+		}
+		if live <= refreshTokensLimit {
+			return
+		}
+		s.revokeLocked(oldest)
+	}
+}
+
+// LiveRefreshTokens returns how many refresh tokens of the client are live
+// (not revoked).
+func (s *Simulator) LiveRefreshTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.oauth.refresh {
+		if !r.revoked {
+			n++
+		}
+	}
+	return n
 }
 
 // RevokeRefreshToken revokes a refresh token and every access token minted
@@ -105,6 +155,10 @@ func (s *Simulator) AddRefreshToken(token string, scopes ...string) {
 func (s *Simulator) RevokeRefreshToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.revokeLocked(token)
+}
+
+func (s *Simulator) revokeLocked(token string) {
 	rt, ok := s.oauth.refresh[token]
 	if !ok {
 		return
@@ -225,8 +279,16 @@ func (s *Simulator) serveToken(w http.ResponseWriter, r *http.Request, body []by
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if form.Get("client_id") != s.oauth.creds.ClientID || form.Get("client_secret") != s.oauth.creds.ClientSecret {
+	// An unknown client id is invalid_client; a known one with a wrong
+	// secret is invalid_client_secret (Zoho's token endpoint names the two
+	// apart: Kaizen #4, "Troubleshooting OAuth2.0",
+	// https://help.zoho.com/portal/en/community/topic/kaizen-4-troubleshooting-oauth2-0).
+	// Both with HTTP 200, as logged from real Zoho.
+	if form.Get("client_id") != s.oauth.creds.ClientID {
 		return answer(http.StatusOK, tokenErr("invalid_client").body, "invalid_client")
+	}
+	if form.Get("client_secret") != s.oauth.creds.ClientSecret {
+		return answer(http.StatusOK, tokenErr("invalid_client_secret").body, "invalid_client_secret")
 	}
 	switch form.Get("grant_type") {
 	case "refresh_token":
@@ -256,7 +318,7 @@ func (s *Simulator) serveToken(w http.ResponseWriter, r *http.Request, body []by
 		delete(s.oauth.grants, code)
 		refresh := newTokenString()
 		rt := &refreshToken{scopes: g.scopes}
-		s.oauth.refresh[refresh] = rt
+		s.addRefreshLocked(refresh, rt)
 		tok, _ := s.mintLocked(refresh, rt, now)
 		res.code = "SUCCESS"
 		s.writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "refresh_token": refresh,

@@ -92,14 +92,17 @@ func TestTokenRules(t *testing.T) {
 	})
 	t.Run("invalid client", func(t *testing.T) {
 		c := newTestClient(t)
-		for _, mut := range []func(url.Values){
-			func(f url.Values) { f.Set("client_secret", "wrong") },
-			func(f url.Values) { f.Set("client_id", "1000.WRONG") },
+		for _, tc := range []struct {
+			mut  func(url.Values)
+			want string
+		}{
+			{func(f url.Values) { f.Set("client_secret", "wrong") }, "invalid_client_secret"},
+			{func(f url.Values) { f.Set("client_id", "1000.WRONG") }, "invalid_client"},
 		} {
 			f := c.refreshForm(c.srv.Credentials().RefreshToken)
-			mut(f)
-			if status, out := c.tokenCall(f); status != 200 || out["error"] != "invalid_client" {
-				t.Errorf("HTTP %d %v", status, out)
+			tc.mut(f)
+			if status, out := c.tokenCall(f); status != 200 || out["error"] != tc.want {
+				t.Errorf("HTTP %d %v, want %s", status, out, tc.want)
 			}
 		}
 	})

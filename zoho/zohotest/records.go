@@ -2,10 +2,13 @@ package zohotest
 
 import (
 	"encoding/json"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -44,14 +47,39 @@ type cleaned struct {
 	tags []string
 }
 
-// validEmail accepts local@domain.tld without spaces.
-func validEmail(s string) bool {
-	at := strings.IndexByte(s, '@')
-	if at <= 0 || strings.IndexByte(s[at+1:], '@') >= 0 || strings.ContainsAny(s, " \t\r\n") {
-		return false
+// emailRE is the e-mail rule of the validator Zoho generates for its own CRM
+// web forms (zf_ValidateEmailID in the script of every Zoho CRM web-to-lead
+// form): a word character, then word characters or -.+&'/ before the @;
+// dot-separated labels of letters, digits and inner hyphens; a top-level
+// domain of 2 to 22 letters. That the API applies the same rule to email
+// fields is an inference: the API docs only say an invalid e-mail is
+// INVALID_DATA.
+var emailRE = regexp.MustCompile(`^\w[\w\-.+&'/]*@([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,22}$`)
+
+func validEmail(s string) bool { return emailRE.MatchString(s) }
+
+// websiteRE is the shape of a website (URL) value: an optional http, https
+// or ftp scheme, a host of dot-separated labels with a 2-22 letter top-level
+// domain (the same host rule as emailRE), an optional port and a path
+// without spaces. Zoho documents no pattern for URL fields; this is an
+// inference kept strict (it refuses spaces, missing dots and one-letter
+// TLDs, which the CRM UI refuses).
+var websiteRE = regexp.MustCompile(`^(?i:(https?|ftp)://)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,22}(:\d{1,5})?([/?#][^\s]*)?$`)
+
+func validWebsite(s string) bool { return websiteRE.MatchString(s) }
+
+// validPhone: Zoho documents phone fields as text of up to 30 characters
+// (ZOHO_API.md, "Fields and value formats") and no pattern; the simulator
+// checks the length (by the field's metadata) and refuses control
+// characters, nothing more, so it is not looser than the documentation and
+// does not invent a rule.
+func validPhone(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
 	}
-	dot := strings.LastIndexByte(s[at+1:], '.')
-	return dot > 0 && dot < len(s[at+1:])-1
+	return true
 }
 
 // validate checks one input record against the module's fields, in field
@@ -127,7 +155,11 @@ func (s *Simulator) checkValue(m *module, fl *field, v any, i int) (any, *itemEr
 		if fl.length > 0 && utf8.RuneCountInString(str) > fl.length {
 			return nil, fieldErr("INVALID_DATA", "invalid data", i, fl.apiName, "maximum_length", fl.length)
 		}
-		if fl.dataType == "email" && str != "" && !validEmail(str) {
+		switch {
+		case str == "":
+		case fl.dataType == "email" && !validEmail(str),
+			fl.dataType == "website" && !validWebsite(str),
+			fl.dataType == "phone" && !validPhone(str):
 			return nil, typeErr(fl, i)
 		}
 		return str, nil
@@ -174,6 +206,14 @@ func (s *Simulator) checkValue(m *module, fl *field, v any, i int) (any, *itemEr
 		id, fd, _, ok := numberDigits(n)
 		if !ok || id > 16 || fd > 9 {
 			return nil, typeErr(fl, i)
+		}
+		// A currency field keeps decimal_place digits after the point (its
+		// fields metadata). What Zoho does with more is not documented
+		// (rounding is likely); the simulator takes the strict reading and
+		// refuses the value, so data that depends on rounding shows up in
+		// tests.
+		if fl.dataType == "currency" && fl.decimalPlace > 0 && fd > fl.decimalPlace {
+			return nil, fieldErr("INVALID_DATA", "invalid data", i, fl.apiName, "expected_data_type", fl.dataType, "decimal_place", fl.decimalPlace)
 		}
 		return n, nil
 	case "boolean":
@@ -351,6 +391,7 @@ func (m *module) tagID(name string, s *Simulator) string {
 	}
 	id := s.newID()
 	m.tagIDs[key] = id
+	m.tagOrder = append(m.tagOrder, name)
 	return id
 }
 
@@ -428,6 +469,28 @@ func (m *module) checkUnique(c cleaned, self string, i int) *itemError {
 			"id", dup.id, "more_records", len(others) > 1)
 	}
 	return nil
+}
+
+// ambiguous is upsert's answer when a duplicate-check value matches several
+// stored records (possible for Email in Contacts and Leads, a duplicate-check
+// field that is not unique): Zoho cannot tell which to update and answers
+// MULTIPLE_OR_MULTI_ERRORS with a DUPLICATE_DATA per field, each naming the
+// first matching record and more_records true, updating nothing. Body as
+// documented in crm-oas v8.0/record/operations/upsertRecords/examples/
+// response-400-multipleerrors.md ("Multiple validation errors in a single
+// record"); that this is the answer for one ambiguous key, rather than a
+// silent update of one of the records, is an inference from that example.
+func (m *module) ambiguous(fname string, ids []string, i int) *itemError {
+	dup := m.records[ids[0]]
+	owner, _ := dup.fields["Owner"].(map[string]any)
+	ownerOut := map[string]any{"name": owner["name"], "id": owner["id"], "zuid": zuid(owner["id"])}
+	sub := map[string]any{"code": "DUPLICATE_DATA", "message": "duplicate data", "status": "error",
+		"details": map[string]any{"api_name": fname, "json_path": "$.data[" + strconv.Itoa(i) + "]." + fname,
+			"duplicate_record": map[string]any{"Owner": ownerOut, "id": dup.id,
+				"module": map[string]any{"api_name": m.name, "id": m.moduleID()}},
+			"more_records": true}}
+	return &itemError{code: "MULTIPLE_OR_MULTI_ERRORS", message: "Multiple errors in the request",
+		details: map[string]any{"errors": []any{sub}}}
 }
 
 func zuid(id any) string {
@@ -525,9 +588,24 @@ func (s *Simulator) write(c *call) answer {
 	ok := 0
 	var dupFields []string
 	if c.op == "upsert" {
+		// Zoho checks the duplicate_check_fields in the order given, then
+		// the module's other user-defined unique fields; without the key,
+		// the system duplicate-check field, then the user-defined unique
+		// fields (crm-oas v8.0/record/operations/upsertRecords/operation.md:
+		// "If duplicate_check_fields is not specified, the system checks
+		// duplicate records in the following order: 1. System-defined
+		// duplicate check fields. 2. User-defined unique fields."). That the
+		// unlisted unique fields are still checked after the listed ones is
+		// an inference: a unique value held by another record could not be
+		// inserted anyway.
 		if d, has := c.payload["duplicate_check_fields"].([]any); has {
 			for _, x := range d {
 				dupFields = append(dupFields, x.(string))
+			}
+			for _, u := range m.uniques {
+				if !slices.Contains(dupFields, u) {
+					dupFields = append(dupFields, u)
+				}
 			}
 		} else {
 			dupFields = m.defaultDupFields()
@@ -590,7 +668,11 @@ func (s *Simulator) writeOne(op string, m *module, raw any, i int, dupFields []s
 			if !ok {
 				continue
 			}
-			if ids := m.index[fname][k]; len(ids) > 0 {
+			ids := m.index[fname][k]
+			if len(ids) > 1 {
+				return resultItem{}, m.ambiguous(fname, ids, i)
+			}
+			if len(ids) == 1 {
 				target, dupField = m.records[ids[0]], fname
 				break
 			}
@@ -671,6 +753,50 @@ type tagRequest struct {
 
 const maxTagIDs = 500
 
+// Tag limits by edition: tags per record and per module (Zoho CRM help,
+// "Tagging records":
+// https://help.zoho.com/portal/en/kb/crm/manage-crm-data/record-management/articles/tagging-records;
+// Standard 5 and 20, Professional 10 and 60, Enterprise 10 and 100,
+// Ultimate 10 and 200). The Free edition is not listed; the simulator gives
+// it Standard's limits.
+var tagLimits = map[string][2]int{
+	"free": {5, 20}, "standard": {5, 20}, "professional": {10, 60}, "enterprise": {10, 100}, "ultimate": {10, 200},
+}
+
+func tagsPerRecord(edition string) int { return tagLimits[edition][0] }
+func tagsPerModule(edition string) int { return tagLimits[edition][1] }
+
+// checkTagName applies Zoho's tag name rules: at most 25 characters
+// (crm-oas v8.0/tags_actions/tags_actions.yaml, INVALID_DATA with
+// maximum_length 25 for $.tags[*].name, answered inside "tags"). Commas,
+// "<", ">" and emoji are refused too: commas separate names in the
+// tag_names parameter and the CRM UI refuses the others; that the API
+// refuses them is an inference, kept strict.
+func checkTagName(name string, j int) *apiError {
+	path := "$.tags[" + strconv.Itoa(j) + "].name"
+	if name == "" {
+		return &apiError{status: 400, code: "INVALID_DATA", message: "invalid data",
+			details: map[string]any{"api_name": "name", "json_path": path}}
+	}
+	if utf8.RuneCountInString(name) > 25 {
+		return &apiError{status: 400, code: "INVALID_DATA", message: "Invalid data",
+			details: map[string]any{"api_name": "name", "json_path": path, "maximum_length": 25}}
+	}
+	for _, r := range name {
+		if r == ',' || r == '<' || r == '>' || unicode.IsControl(r) || isEmoji(r) {
+			return &apiError{status: 400, code: "INVALID_DATA", message: "invalid data",
+				details: map[string]any{"api_name": "name", "json_path": path}}
+		}
+	}
+	return nil
+}
+
+// isEmoji reports whether r is in a block emoji live in.
+func isEmoji(r rune) bool {
+	return r >= 0x1F000 && r <= 0x1FAFF || r >= 0x2600 && r <= 0x27BF || r >= 0x2B00 && r <= 0x2BFF ||
+		r >= 0xFE00 && r <= 0xFE0F || r == 0x200D || r == 0x20E3
+}
+
 func (s *Simulator) prepareTags(c *call) *apiError {
 	q := c.r.URL.Query()
 	var tr tagRequest
@@ -689,9 +815,8 @@ func (s *Simulator) prepareTags(c *call) *apiError {
 			}
 			for j, t := range list {
 				name := strings.TrimSpace(tagName(t))
-				if name == "" || utf8.RuneCountInString(name) > 25 {
-					return &apiError{status: 400, code: "INVALID_DATA", message: "invalid data",
-						details: map[string]any{"api_name": "name", "json_path": "$.tags[" + strconv.Itoa(j) + "].name"}}
+				if e := checkTagName(name, j); e != nil {
+					return e
 				}
 				tr.tags = appendTag(tr.tags, name)
 			}
@@ -753,6 +878,27 @@ func (s *Simulator) tags(c *call) answer {
 	if c.op == "remove_tags" {
 		msg = "tags removed successfully"
 	}
+	if c.op == "add_tags" {
+		var fresh []string
+		for _, t := range tr.tags {
+			if _, ok := m.tagIDs[strings.ToLower(t)]; !ok {
+				fresh = append(fresh, t)
+			}
+		}
+		if len(fresh) > 0 && s.noTagCreate {
+			// See SetTagCreatePermission.
+			return errAnswer(&apiError{status: 403, code: "NO_PERMISSION", message: "permission denied",
+				details: map[string]any{"permissions": []any{"Crm_Implied_Tags_" + m.name}}})
+		}
+		if capM := tagsPerModule(s.edition); len(m.tagIDs)+len(fresh) > capM {
+			// More tags than the module may have: the call is refused as a
+			// whole. The limit is documented (tagLimits); the shape of the
+			// answer is an inference (LIMIT_EXCEEDED as for other limits).
+			return errAnswer(&apiError{status: 400, code: "LIMIT_EXCEEDED", message: "tags limit exceeded for the module",
+				details: map[string]any{"api_name": "tags", "json_path": "$.tags", "maximum_length": capM}})
+		}
+	}
+	capR := tagsPerRecord(s.edition)
 	for i, id := range tr.ids {
 		r, found := m.records[id]
 		if !found {
@@ -760,11 +906,25 @@ func (s *Simulator) tags(c *call) answer {
 			continue
 		}
 		if c.op == "add_tags" {
+			next := r.tags
 			if tr.overwrite {
-				r.tags = nil
+				next = nil
 			}
+			next = slices.Clone(next)
 			for _, t := range tr.tags {
-				r.tags = appendTag(r.tags, t)
+				next = appendTag(next, t)
+			}
+			if len(next) > capR {
+				// A record over the per-record cap is refused alone, the
+				// others are tagged. The cap is documented (tagLimits); the
+				// item's shape (LIMIT_EXCEEDED naming the record's id and
+				// the limit) is an inference.
+				items[i] = resultItem{Code: "LIMIT_EXCEEDED", Message: "tags limit exceeded for the record", Status: "error",
+					Details: map[string]any{"id": id, "api_name": "tags", "maximum_length": capR}}
+				continue
+			}
+			r.tags = next
+			for _, t := range tr.tags {
 				m.tagID(t, s)
 			}
 		} else {

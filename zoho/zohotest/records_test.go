@@ -28,6 +28,19 @@ func TestValidation(t *testing.T) {
 		{"text not a string", "Contacts", map[string]any{"Last_Name": "A", "Title": 7}, "INVALID_DATA", "Title", "expected_data_type", "text"},
 		{"email ok", "Contacts", map[string]any{"Last_Name": "A", "Email": "a.b+c@example.co.uk"}, "", "", "", nil},
 		{"email malformed", "Contacts", map[string]any{"Last_Name": "A", "Email": "not an email"}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email TLD of 22 letters", "Contacts", map[string]any{"Last_Name": "A", "Email": "a@x." + long(22)}, "", "", "", nil},
+		{"email TLD of 23 letters", "Contacts", map[string]any{"Last_Name": "A", "Email": "a@x." + long(23)}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email TLD of 1 letter", "Contacts", map[string]any{"Last_Name": "A", "Email": "a@example.c"}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email TLD with a digit", "Contacts", map[string]any{"Last_Name": "A", "Email": "a@example.c0m"}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email starting with a dot", "Contacts", map[string]any{"Last_Name": "A", "Email": ".a@example.com"}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email label with underscore", "Contacts", map[string]any{"Last_Name": "A", "Email": "a@ex_ample.com"}, "INVALID_DATA", "Email", "expected_data_type", "email"},
+		{"email with apostrophe and slash", "Contacts", map[string]any{"Last_Name": "A", "Email": "o'brien/sales@example.ie"}, "", "", "", nil},
+		{"website ok", "Leads", map[string]any{"Last_Name": "A", "Website": "https://www.example.com/about?x=1"}, "", "", "", nil},
+		{"website without scheme", "Leads", map[string]any{"Last_Name": "A", "Website": "example.org"}, "", "", "", nil},
+		{"website with a space", "Leads", map[string]any{"Last_Name": "A", "Website": "https://exa mple.com"}, "INVALID_DATA", "Website", "expected_data_type", "website"},
+		{"website without a dot", "Leads", map[string]any{"Last_Name": "A", "Website": "localhost"}, "INVALID_DATA", "Website", "expected_data_type", "website"},
+		{"phone with punctuation", "Contacts", map[string]any{"Last_Name": "A", "Phone": "+1 (555) 010-9999 x12"}, "", "", "", nil},
+		{"phone with a newline", "Contacts", map[string]any{"Last_Name": "A", "Phone": "555\n0100"}, "INVALID_DATA", "Phone", "expected_data_type", "phone"},
 		{"phone too long", "Contacts", map[string]any{"Last_Name": "A", "Phone": long(31)}, "INVALID_DATA", "Phone", "maximum_length", 30.0},
 		{"date ok", "Contacts", map[string]any{"Last_Name": "A", "Date_of_Birth": "1990-02-28"}, "", "", "", nil},
 		{"date wrong format", "Contacts", map[string]any{"Last_Name": "A", "Date_of_Birth": "28/02/1990"}, "INVALID_DATA", "Date_of_Birth", "expected_data_type", "date"},
@@ -42,6 +55,8 @@ func TestValidation(t *testing.T) {
 		{"bigint 19 digits", "Leads", map[string]any{"Last_Name": "A", "External_Id": "1234567890123456789"}, "INVALID_DATA", "External_Id", "expected_data_type", "bigint"},
 		{"bigint not digits", "Leads", map[string]any{"Last_Name": "A", "External_Id": "12a"}, "INVALID_DATA", "External_Id", "expected_data_type", "bigint"},
 		{"currency ok", "Leads", map[string]any{"Last_Name": "A", "Annual_Revenue": 1250000.5}, "", "", "", nil},
+		{"currency at decimal_place", "Leads", map[string]any{"Last_Name": "A", "Annual_Revenue": 10.25}, "", "", "", nil},
+		{"currency past decimal_place", "Leads", map[string]any{"Last_Name": "A", "Annual_Revenue": 10.255}, "INVALID_DATA", "Annual_Revenue", "decimal_place", 2.0},
 		{"currency as string", "Leads", map[string]any{"Last_Name": "A", "Annual_Revenue": "1250000.5"}, "INVALID_DATA", "Annual_Revenue", "expected_data_type", "currency"},
 		{"boolean ok", "Leads", map[string]any{"Last_Name": "A", "Email_Opt_Out": true}, "", "", "", nil},
 		{"boolean as string", "Leads", map[string]any{"Last_Name": "A", "Email_Opt_Out": "true"}, "INVALID_DATA", "Email_Opt_Out", "expected_data_type", "boolean"},
@@ -500,5 +515,140 @@ func TestFieldsMetadata(t *testing.T) {
 				t.Error("Leads flags wrong")
 			}
 		}
+	}
+}
+
+// TestPipelines: with pipelines on, a Deal needs a Pipeline; without, it
+// does not, and the field is not in the metadata.
+func TestPipelines(t *testing.T) {
+	deal := map[string]any{"Deal_Name": "Big", "Stage": "Qualification"}
+	off := newTestClient(t)
+	if status, _ := off.call("POST", "/crm/v8/Deals", data(deal)); status != 201 {
+		t.Errorf("deal without pipeline, pipelines off: HTTP %d", status)
+	}
+	on := newTestClient(t, WithPipelines())
+	status, out := on.call("POST", "/crm/v8/Deals", data(deal))
+	if it := items(t, out)[0]; status != 400 || it["code"] != "MANDATORY_NOT_FOUND" || details(it)["api_name"] != "Pipeline" {
+		t.Errorf("deal without pipeline, pipelines on: HTTP %d %v", status, it)
+	}
+	deal["Pipeline"] = "Standard (Standard)"
+	if status, out := on.call("POST", "/crm/v8/Deals", data(deal)); status != 201 {
+		t.Errorf("deal with pipeline: HTTP %d %v", status, out)
+	}
+	_, meta := on.call("GET", "/crm/v8/settings/fields?module=Deals", nil)
+	found := false
+	for _, f := range meta["fields"].([]any) {
+		fm := f.(map[string]any)
+		found = found || (fm["api_name"] == "Pipeline" && fm["system_mandatory"] == true)
+	}
+	if !found {
+		t.Error("Pipeline is not a system-mandatory field of Deals in the metadata")
+	}
+}
+
+// TestSkipFeatureExecution: the names are logged; an unknown one is the
+// documented INVALID_DATA with supported_values, for the whole call.
+func TestSkipFeatureExecution(t *testing.T) {
+	c := newTestClient(t)
+	body := map[string]any{"data": []any{map[string]any{"Last_Name": "A"}}, "skip_feature_execution": []any{map[string]any{"name": "cadences"}}}
+	if status, out := c.call("POST", "/crm/v8/Leads/upsert", body); status != 200 {
+		t.Fatalf("HTTP %d %v", status, out)
+	}
+	reqs := c.srv.Requests()
+	if got := reqs[len(reqs)-1].SkipFeatures; !slices.Equal(got, []string{"cadences"}) {
+		t.Errorf("logged %v", got)
+	}
+	body["skip_feature_execution"] = []any{map[string]any{"name": "cadences"}, map[string]any{"name": "workflows"}}
+	body["data"] = []any{map[string]any{"Last_Name": "A"}, map[string]any{"Last_Name": "B"}}
+	status, out := c.call("POST", "/crm/v8/Leads", body)
+	it := items(t, out)[0]
+	d := details(it)
+	if status != 400 || it["code"] != "INVALID_DATA" || d["json_path"] != "$.skip_feature_execution[1].name" || len(items(t, out)) != 1 {
+		t.Errorf("HTTP %d %v", status, out)
+	}
+	if sv, _ := d["supported_values"].([]any); len(sv) != 3 {
+		t.Errorf("supported_values %v", d["supported_values"])
+	}
+	if n := len(c.srv.Records("Leads")); n != 1 {
+		t.Errorf("%d leads, want only the first upsert's", n)
+	}
+}
+
+// TestTagRules: tag name rules, the per-record and per-module caps of the
+// edition, and GET /settings/tags.
+func TestTagRules(t *testing.T) {
+	c := newTestClient(t, WithEdition("professional")) // 10 per record, 60 per module
+	id := c.srv.Seed("Leads", map[string]any{"Last_Name": "A"})
+	body := func(tags ...string) map[string]any {
+		var tl []any
+		for _, n := range tags {
+			tl = append(tl, map[string]any{"name": n})
+		}
+		return map[string]any{"tags": tl, "ids": []any{id}}
+	}
+	for _, bad := range []string{strings.Repeat("x", 26), "a,b", "<b>", "🎉"} {
+		if status, out := c.call("POST", "/crm/v8/Leads/actions/add_tags", body(bad)); status != 400 || out["code"] != "INVALID_DATA" {
+			t.Errorf("tag %q: HTTP %d %v", bad, status, out)
+		}
+	}
+	var ten []string
+	for i := range 10 {
+		ten = append(ten, fmt.Sprintf("t%d", i))
+	}
+	if status, out := c.call("POST", "/crm/v8/Leads/actions/add_tags", body(ten...)); status != 200 {
+		t.Fatalf("10 tags: HTTP %d %v", status, out)
+	}
+	status, out := c.call("POST", "/crm/v8/Leads/actions/add_tags", body("eleventh"))
+	if it := items(t, out)[0]; status != 400 || it["code"] != "LIMIT_EXCEEDED" || details(it)["id"] != id {
+		t.Errorf("11th tag: HTTP %d %v", status, out)
+	}
+	if got := c.srv.Tags("Leads", id); len(got) != 10 {
+		t.Errorf("record has %d tags", len(got))
+	}
+	_, out = c.call("GET", "/crm/v8/settings/tags?module=Leads", nil)
+	if tags, _ := out["tags"].([]any); len(tags) != 10 || tags[0].(map[string]any)["name"] != "t0" {
+		t.Errorf("GET /settings/tags: %v", out)
+	}
+	for i := range 50 {
+		c.srv.CreateTag("Leads", fmt.Sprintf("m%d", i))
+	}
+	other := c.srv.Seed("Leads", map[string]any{"Last_Name": "B"})
+	status, out = c.call("POST", "/crm/v8/Leads/actions/add_tags", map[string]any{"tags": []any{map[string]any{"name": "sixty-first"}}, "ids": []any{other}})
+	if status != 400 || out["code"] != "LIMIT_EXCEEDED" {
+		t.Errorf("61st tag of the module: HTTP %d %v", status, out)
+	}
+	c.srv.SetTagCreatePermission(false)
+	status, out = c.call("POST", "/crm/v8/Leads/actions/add_tags", map[string]any{"tags": []any{map[string]any{"name": "m1"}}, "ids": []any{other}})
+	if status != 200 {
+		t.Errorf("existing tag without create permission: HTTP %d %v", status, out)
+	}
+	c.srv.CreateTag("Contacts", "x")
+	cid := c.srv.Seed("Contacts", map[string]any{"Last_Name": "C"})
+	status, out = c.call("POST", "/crm/v8/Contacts/actions/add_tags", map[string]any{"tags": []any{map[string]any{"name": "brand-new"}}, "ids": []any{cid}})
+	if status != 403 || out["code"] != "NO_PERMISSION" {
+		t.Errorf("new tag without create permission: HTTP %d %v", status, out)
+	}
+}
+
+// TestRefreshTokenCap: the 21st refresh token of the client revokes the
+// oldest and the access tokens made from it.
+func TestRefreshTokenCap(t *testing.T) {
+	c := newTestClient(t)
+	first := c.srv.Credentials().RefreshToken
+	at := c.mint(first)
+	for i := range 20 {
+		c.srv.AddRefreshToken(fmt.Sprintf("1000.extra.%d", i))
+	}
+	if n := c.srv.LiveRefreshTokens(); n != 20 {
+		t.Errorf("%d live refresh tokens, want 20", n)
+	}
+	if _, out := c.tokenCall(c.refreshForm(first)); out["error"] != "invalid_code" {
+		t.Errorf("oldest refresh token: %v", out)
+	}
+	if status, _, _ := c.raw("GET", "/crm/v8/Leads?fields=Last_Name", "Zoho-oauthtoken "+at, nil); status != 401 {
+		t.Errorf("access token of the revoked refresh token: HTTP %d", status)
+	}
+	if _, out := c.tokenCall(c.refreshForm("1000.extra.0")); out["access_token"] == nil {
+		t.Errorf("second-oldest refresh token: %v", out)
 	}
 }

@@ -32,6 +32,8 @@ type options struct {
 	seed        int64
 	seeded      bool
 	creds       Credentials
+	pipelines   bool
+	noTagCreate bool
 }
 
 // Option configures a Simulator made by New or NewServer.
@@ -84,6 +86,22 @@ func WithUniqueFields(module string, fields ...string) Option {
 		o.uniques[module] = append(o.uniques[module], fields...)
 	}
 }
+
+// WithPipelines turns on pipelines for Deals: the module gets a Pipeline
+// picklist field ("Standard (Standard)") that is system-mandatory, so a Deal
+// written without it is MANDATORY_NOT_FOUND. Zoho lists Pipeline among the
+// mandatory fields of Deals when the org uses pipelines (ZOHO_API.md,
+// "Fields and value formats"; Zoho CRM API v8 "Pipeline" pages: a Deal
+// belongs to a pipeline once pipelines are configured). The default is off,
+// as in orgs that never configured pipelines: whether a new org starts with
+// them on is not documented.
+func WithPipelines() Option { return func(o *options) { o.pipelines = true } }
+
+// WithoutTagCreatePermission makes the user of every token lack the
+// permission to create tags (the administrator profile or the
+// module-customization permission): add_tags naming a tag the module does
+// not have yet is refused. See SetTagCreatePermission.
+func WithoutTagCreatePermission() Option { return func(o *options) { o.noTagCreate = true } }
 
 // WithSeed makes latency, fault rates and record ids deterministic. Tokens
 // stay random so that no two simulators ever accept each other's tokens.
@@ -142,6 +160,7 @@ type Simulator struct {
 	concurrency int
 	credits     int
 	users       []user
+	edition     string
 	stop        chan struct{}
 	stopOnce    sync.Once
 
@@ -153,6 +172,8 @@ type Simulator struct {
 	nextID  uint64
 
 	oauth oauthState
+
+	noTagCreate bool // the token's user may not create tags
 
 	inflight, inflightComplex int
 	peak, peakComplex         int
@@ -193,6 +214,7 @@ func New(opts ...Option) *Simulator {
 	}
 	s := &Simulator{
 		clock: o.clock, latMin: o.latMin, latMax: o.latMax, concurrency: conc, credits: credits,
+		edition: o.edition, noTagCreate: o.noTagCreate,
 		stop:    make(chan struct{}),
 		rng:     rand.New(rand.NewPCG(uint64(seed), 0x5a6f686f)),
 		baseURL: "https://www.zohoapis.com",
@@ -202,6 +224,11 @@ func New(opts ...Option) *Simulator {
 		slow:    2 * time.Minute,
 	}
 	s.nextID = 5725767000000000000 + 524000 + uint64(s.rng.IntN(1000))*1000
+	if o.pipelines {
+		m := s.modules["Deals"]
+		fl := mandatory(pick("Pipeline", []string{"Standard (Standard)"}))
+		m.addField(fl, 5)
+	}
 	for name, m := range s.modules {
 		s.lower[strings.ToLower(name)] = name
 		m.addUnique(o.uniques[name])
@@ -350,6 +377,9 @@ type Request struct {
 	Code      string // top-level or first error code; "SUCCESS" when every item succeeded
 	Credits   int    // credits charged
 	Body      []byte // the request body as received
+	// SkipFeatures are the names in skip_feature_execution of an insert,
+	// update or upsert, in order; nil when the key was absent.
+	SkipFeatures []string
 }
 
 // Requests returns every request received so far, in arrival order, token
@@ -533,6 +563,36 @@ func (s *Simulator) SetTags(module, id string, tags ...string) bool {
 	return true
 }
 
+// CreateTag creates a tag in module, as a user allowed to would in Zoho
+// CRM's settings (no credits, no request log). It reports whether the
+// module exists.
+func (s *Simulator) CreateTag(module, name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.module(module)
+	if ok {
+		m.tagID(name, s)
+	}
+	return ok
+}
+
+// SetTagCreatePermission says whether the user of every token may create
+// tags (default true). Zoho lets only users with the administrator profile
+// or the module-customization permission create tags (Zoho CRM help,
+// "Tagging records", Permission required:
+// https://help.zoho.com/portal/en/kb/crm/manage-crm-data/record-management/articles/tagging-records),
+// and add_tags creates a tag it does not know. Without the permission,
+// add_tags naming a new tag is answered 403 NO_PERMISSION for the whole
+// call, in the shape crm-oas documents for add_tags
+// (v8.0/tags_actions/tags_actions.yaml, NoPermissionResponse1, with
+// permissions Crm_Implied_Tags_{Module}); that Zoho answers exactly this
+// for a missing tag-creation right is an inference.
+func (s *Simulator) SetTagCreatePermission(allowed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noTagCreate = !allowed
+}
+
 func tagName(v any) string {
 	switch t := v.(type) {
 	case string:
@@ -597,6 +657,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	req.Module, req.Operation, req.Records, req.Credits, req.Code = res.module, res.op, res.records, res.credits, res.code
+	req.SkipFeatures = res.skip
 	req.Status = sw.status
 	s.mu.Unlock()
 }
@@ -605,6 +666,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type outcome struct {
 	module, op, code string
 	records, credits int
+	skip             []string
 }
 
 func (s *Simulator) writeJSON(w http.ResponseWriter, status int, v any) {
