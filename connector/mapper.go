@@ -112,8 +112,25 @@ func skipReason(op schema.Op) string {
 		return "truncate"
 	case schema.OpMessage:
 		return "message"
+	case schema.OpHeartbeat, schema.OpTransaction, schema.OpSchemaChange:
+		return op.String() // heartbeat, transaction, schema_change
 	}
 	return "mode"
+}
+
+// notRowsWarning says, once per topic, why a topic of Debezium's metadata
+// (heartbeats, transaction markers, schema changes) writes nothing: a sync
+// pointed at it by mistake must not look as if it silently lost records.
+func notRowsWarning(op schema.Op) string {
+	switch op {
+	case schema.OpHeartbeat:
+		return "the topic carries Debezium heartbeats, not row changes: nothing of it is written (they are skipped and counted as reason heartbeat); remove it from the sync's topics"
+	case schema.OpTransaction:
+		return "the topic carries Debezium transaction markers (BEGIN/END), not row changes: nothing of it is written (skipped and counted as reason transaction); remove it from the sync's topics"
+	case schema.OpSchemaChange:
+		return "the topic carries Debezium schema changes (DDL), not row changes: nothing of it is written (skipped and counted as reason schema_change); remove it from the sync's topics"
+	}
+	return ""
 }
 
 // mapError is a change that cannot be mapped: dead-lettered at stage map.

@@ -170,6 +170,7 @@ type syncWorker struct {
 	guardCodes     [guardWindow]string
 	guardN         int
 	draining       bool
+	warnedTopics   map[string]bool // topics of Debezium metadata already warned about
 }
 
 func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
@@ -197,6 +198,7 @@ func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec D
 		inflightByPart: map[*partition]int{},
 		idCache:        map[string]string{},
 		lastWritten:    map[string]uint64{},
+		warnedTopics:   map[string]bool{},
 	}
 }
 
@@ -275,6 +277,10 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	w.countConsumed()
 	act := actionFor(w.cfg.Type, w.cfg.Mode, w.cfg.RemoveAction, ch.Op)
 	if act == actSkip {
+		if why := notRowsWarning(ch.Op); why != "" && !w.warnedTopics[ch.Topic] {
+			w.warnedTopics[ch.Topic] = true
+			w.log.Warn("topic is not a table's changes", "topic", ch.Topic, "problem", why)
+		}
 		w.skip(r, skipReason(ch.Op))
 		return
 	}
@@ -291,8 +297,13 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	var rec zoho.Record
 	var match []string
 	if act.needsID() && act != actUpdate {
-		// Removals need only the match values, from the row's before image or
-		// from what an earlier write of the key told us.
+		// Removals need only the match values: from the row's before image,
+		// else from the record's key (a match_on field mapped from a key
+		// column, as MongoDB's _id), else from what an earlier write of the
+		// key told us.
+		if row == nil {
+			row = ch.Key
+		}
 		if row != nil {
 			rec, err = w.mapper.mapRow(row, false)
 		}
@@ -302,7 +313,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		if !hasAny(match) {
 			if _, ok := w.idCache[key]; !ok {
 				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
-					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row)", ch.KeyString, w.cfg.MatchOn)}, nil)
+					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row; for MongoDB, capture.mode=change_streams_update_full_with_pre_image with pre-images enabled on the collection, or map a unique Zoho field from _id and match_on it)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
 			}
 			err = nil
