@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"zohosink/zoho"
 )
 
 // Config is zohosink's configuration: the YAML file of the CONTRACT's
@@ -166,6 +168,12 @@ type SyncConfig struct {
 	// (the CONTRACT's default), so the empty list is sent to Zoho, which
 	// runs every automation when the key is left out.
 	Trigger []string `yaml:"trigger"`
+	// SkipFeatures are the Zoho features writes skip, sent as
+	// skip_feature_execution on insert, update and upsert: assignment_rules,
+	// cadences, connected_workflows. Absent means [cadences] (Zoho runs a
+	// module's Cadences on API writes unless told not to: emails to synced
+	// contacts); [] skips none.
+	SkipFeatures []string `yaml:"skip_features"`
 	// BatchSize is the most records per Zoho call (1..100, default 100).
 	BatchSize int `yaml:"batch_size"`
 	// Linger is the longest a record waits for its batch to fill
@@ -908,6 +916,9 @@ func (c *Config) applyDefaults(lines map[string]int) {
 		if s.Trigger == nil {
 			s.Trigger = []string{}
 		}
+		if _, set := lines[p+"skip_features"]; !set && s.SkipFeatures == nil {
+			s.SkipFeatures = []string{zoho.SkipCadences}
+		}
 		if _, set := lines[p+"fields"]; !set && s.Fields == nil {
 			if info, ok := Module(s.Module); ok {
 				s.Fields = make(map[string]string, len(info.DefaultFields))
@@ -1462,6 +1473,16 @@ func (c *Config) validateSyncs(p *problemList) {
 		for ti, t := range s.Trigger {
 			if !slices.Contains(triggers, t) {
 				add(fmt.Sprintf("trigger[%d]", ti), "%q is not one of %s", t, oneOf(triggers))
+			}
+		}
+		for fi, f := range s.SkipFeatures {
+			if !slices.Contains(zoho.SkipFeatureNames, f) {
+				add(fmt.Sprintf("skip_features[%d]", fi), "%q is not one of %s", f, oneOf(zoho.SkipFeatureNames))
+			}
+		}
+		if s.Tag != "" {
+			if err := zoho.ValidateTagName(s.Tag); err != nil {
+				add("tag", "%s", strings.TrimPrefix(err.Error(), "zoho: "))
 			}
 		}
 		if s.BatchSize < 1 || s.BatchSize > 100 {

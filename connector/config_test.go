@@ -870,7 +870,7 @@ func TestConfigFullExample(t *testing.T) {
 		t.Errorf("full.yaml does not show the keys %v", m)
 	}
 	// The CONTRACT's example shows every key but zohosink's additions.
-	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval"); len(m) > 0 {
+	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval", "syncs[].skip_features"); len(m) > 0 {
 		t.Errorf("keys of Config missing from the CONTRACT's example: %v", m)
 	}
 }
@@ -932,8 +932,8 @@ func TestReferenceKeys(t *testing.T) {
 			t.Errorf("%s is not a YAML key", k)
 		}
 	}
-	if len(keys) != 58 {
-		t.Errorf("ReferenceKeys has %d keys, want 58 (6 sections, 2 subsections, 50 values): %v", len(keys), keys)
+	if len(keys) != 59 {
+		t.Errorf("ReferenceKeys has %d keys, want 59 (6 sections, 2 subsections, 51 values): %v", len(keys), keys)
 	}
 }
 
@@ -1212,6 +1212,37 @@ func TestRegistryURLCredentialsMoved(t *testing.T) {
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// skip_features defaults to [cadences] (Zoho runs Cadences on API writes
+// unless skipped); [] skips none; unknown names and tags Zoho refuses are
+// reported offline.
+func TestConfigSkipFeaturesAndTags(t *testing.T) {
+	cfg := mustParse(t, validBase, noEnv)
+	if got := cfg.Syncs[0].SkipFeatures; len(got) != 1 || got[0] != "cadences" {
+		t.Fatalf("default skip_features %q, want [cadences]", got)
+	}
+	none := strings.Replace(validBase, "    mode: upsert\n", "    mode: upsert\n    skip_features: []\n", 1)
+	if got := mustParse(t, none, noEnv).Syncs[0].SkipFeatures; got == nil || len(got) != 0 {
+		t.Fatalf("skip_features: [] gave %q, want an empty list", got)
+	}
+	bad := strings.Replace(validBase, "    mode: upsert\n", "    mode: upsert\n    skip_features: [cadence, workflow]\n", 1)
+	err := mustParse(t, bad, noEnv).Validate()
+	for _, want := range []string{"skip_features[0]: \"cadence\" is not one of", "skip_features[1]: \"workflow\""} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: %v, want %q", err, want)
+		}
+	}
+	for tag, want := range map[string]string{
+		"Members, 2026":                "contains ','",
+		"<b>VIP</b>":                   "contains '<'",
+		"A very long tag name of 26 c": "Zoho allows at most 25",
+	} {
+		err := mustParse(t, strings.Replace(validBase, "tag: Member", "tag: \""+tag+"\"", 1), noEnv).Validate()
+		if err == nil || !strings.Contains(err.Error(), "syncs[1].tag") || !strings.Contains(err.Error(), want) {
+			t.Errorf("tag %q: %v, want %q", tag, err, want)
 		}
 	}
 }

@@ -31,6 +31,12 @@ type FieldsSource interface {
 	Fields(ctx context.Context, module string) ([]zoho.Field, error)
 }
 
+// TagSource is what CheckOnline needs of Zoho to check audience tags; a
+// FieldsSource that is one too (as *zoho.Client is) gets the check.
+type TagSource interface {
+	TagExists(ctx context.Context, module, name string) (bool, error)
+}
+
 // CheckOnline checks every mapped field of every sync against the org's
 // fields metadata: unknown fields (with the closest name), read-only fields,
 // constants Zoho cannot take, picklist constants not in the org's list, and
@@ -129,7 +135,21 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 			}
 		}
 		for j, name := range s.MatchOn {
-			check(fmt.Sprintf("syncs[%d].match_on[%d]", i, j), name)
+			key := fmt.Sprintf("syncs[%d].match_on[%d]", i, j)
+			f := check(key, name)
+			info, _ := Module(s.Module)
+			if f != nil && writesNew(s.Type, s.Mode) && s.Mode != "insert" && !f.Unique && name != info.DefaultMatchField {
+				out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is neither %s's duplicate-check field (%s) nor a unique field: Zoho refuses it as a duplicate_check_field of an upsert; match on %s or on a field marked unique in Zoho", name, s.Module, info.DefaultMatchField, info.DefaultMatchField)})
+			}
+		}
+		if ts, ok := src.(TagSource); ok && s.Tag != "" {
+			key := fmt.Sprintf("syncs[%d].tag", i)
+			switch exists, err := ts.TagExists(ctx, s.Module, s.Tag); {
+			case err != nil:
+				out = append(out, Finding{Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("cannot check whether tag %q exists in %s: %v", s.Tag, s.Module, err)})
+			case !exists:
+				out = append(out, Finding{Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("tag %q does not exist in %s yet: the first write creates it, which Zoho allows only to a user with administrator or module-customization permission; if the token's user lacks it, create the tag in Zoho first (Setup, Modules and Fields, %s, Tags)", s.Tag, s.Module, s.Module)})
+			}
 		}
 		for j, name := range s.ClearFields {
 			check(fmt.Sprintf("syncs[%d].clear_fields[%d]", i, j), name)

@@ -936,7 +936,7 @@ func (w *syncWorker) call(ctx context.Context, b *batch, out []outcome) error {
 		return nil
 	}
 	mod := w.cfg.Module
-	opts := zoho.WriteOptions{Trigger: w.cfg.Trigger}
+	opts := zoho.WriteOptions{Trigger: w.cfg.Trigger, SkipFeatures: w.cfg.SkipFeatures}
 	if opts.Trigger == nil {
 		opts.Trigger = []string{}
 	}

@@ -193,4 +193,19 @@ syncs:
 	if dls := s.deadLetters("modes.dlq"); len(dls) != 0 {
 		t.Errorf("%d records dead-lettered, want none: first %+v", len(dls), dls[0])
 	}
+	// No Cadence emails the synced records: every write skips cadences,
+	// the default of skip_features.
+	writes := 0
+	for _, r := range s.sim.Requests() {
+		switch r.Operation {
+		case "insert", "update", "upsert":
+			writes++
+			if len(r.SkipFeatures) != 1 || r.SkipFeatures[0] != "cadences" {
+				t.Errorf("%s %s without skip_feature_execution [cadences]: %q", r.Operation, r.Module, r.SkipFeatures)
+			}
+		}
+	}
+	if writes == 0 {
+		t.Error("no writes in the request log")
+	}
 }

@@ -28,7 +28,7 @@ Gets a Zoho refresh token and prints it with the api_domain to use.
 Two ways:
   Self Client: in https://api-console.zoho.com (or your data center's console)
     create a Self Client, generate a grant token with the scopes
-    ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ
+    ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ,ZohoCRM.settings.tags.READ
     and pass it with --grant-token within 3 minutes.
   Browser: register a Server-based Application whose redirect URI is
     http://localhost:8085/callback (or --redirect-port), run without
@@ -58,7 +58,7 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	grant := fs.String("grant-token", "", "a Self Client grant token (skips the browser)")
 	accountsURL := fs.String("accounts-url", "", "override the accounts URL (tests, proxies)")
 	port := fs.Int("redirect-port", 8085, "local port of the browser flow's redirect listener")
-	scopes := fs.String("scopes", "ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ", "scopes to ask for in the browser flow")
+	scopes := fs.String("scopes", "ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ,ZohoCRM.settings.tags.READ", "scopes to ask for in the browser flow")
 	write := fs.String("write", "", "store the refresh token in this file (mode 0600)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long the browser flow waits")
 	if err := parse(fs, args); err != nil {
@@ -110,7 +110,7 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // refreshTokenWarning is said after every refresh token minted.
-const refreshTokenWarning = "note: Zoho keeps at most 20 refresh tokens per user and client, and minting a 21st silently revokes the oldest: use one refresh token per deployment, shared by all its processes."
+var refreshTokenWarning = fmt.Sprintf("note: Zoho keeps at most %d refresh tokens per user and client, and minting one more silently revokes the oldest: use one refresh token per deployment, shared by all its processes.", zoho.MaxRefreshTokensPerClient)
 
 // browserFlow runs the authorization-code flow with a redirect listener on
 // localhost. It returns the code, the redirect URI used, and the accounts URL

@@ -31,7 +31,7 @@ Example:
     --client-secret demo-client-secret --refresh-token demo-refresh-token
 
   # a Self Client grant token, then the refresh token for it:
-  curl 'http://127.0.0.1:8090` + zohotest.SelfClientPath + `?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ'
+  curl 'http://127.0.0.1:8090` + zohotest.SelfClientPath + `?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ,ZohoCRM.settings.tags.READ'
   zohosink auth --accounts-url http://127.0.0.1:8090 --client-id demo-client-id \
     --client-secret demo-client-secret --grant-token 1000.xxxx.yyyy`
 
@@ -80,7 +80,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	addr := ln.Addr().String()
 	c := sim.Credentials()
-	fmt.Fprintf(stdout, "Zoho CRM simulator (%s edition) listening on %s\n  client_id: %s\n  client_secret: %s\n  refresh_token: %s\n  api_domain and accounts_url: http://%s\n  Self Client grant token: curl 'http://%s%s?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ'\n",
+	fmt.Fprintf(stdout, "Zoho CRM simulator (%s edition) listening on %s\n  client_id: %s\n  client_secret: %s\n  refresh_token: %s\n  api_domain and accounts_url: http://%s\n  Self Client grant token: curl 'http://%s%s?scope=ZohoCRM.modules.ALL,ZohoCRM.settings.fields.READ,ZohoCRM.coql.READ,ZohoCRM.settings.tags.READ'\n",
 		*edition, addr, c.ClientID, c.ClientSecret, c.RefreshToken, addr, addr, zohotest.SelfClientPath)
 	err = sim.Serve(ctx, ln)
 	if ctx.Err() != nil {

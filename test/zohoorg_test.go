@@ -1,0 +1,38 @@
+package test
+
+import (
+	"strings"
+	"testing"
+
+	"zohosink/zoho/zohotest"
+)
+
+// validate --online tells, before the first write, what a real org would
+// refuse: an upsert matched on a field that is neither the module's
+// duplicate-check field nor unique, and an audience tag that does not exist
+// yet (creating it needs permissions the token's user may lack).
+func TestValidateOnlineKnowsTheOrgsRules(t *testing.T) {
+	s := newStack(t, 1, []string{"wh.public.customers", "wh.public.members"}, zohotest.WithoutTagCreatePermission())
+	s.register(contactsTable)
+	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: org}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+syncs:
+  - {name: by_name, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Last_Name], fields: {Last_Name: last_name, Email: email}}
+  - {name: members, topics: [wh.public.members], module: Contacts, type: audience, mode: add, match_on: [Email], tag: Newsletter, fields: {Last_Name: last_name, Email: email}}
+`, nil)
+	code, stdout, stderr := runCmd(t, nil, "validate", "--config", cfg, "--online")
+	out := stdout + stderr
+	if code == 0 || !strings.Contains(out, `sync "by_name": syncs[0].match_on[0]: Last_Name is neither Contacts's duplicate-check field (Email) nor a unique field`) {
+		t.Errorf("match_on on a plain field: exit %d\n%s", code, out)
+	}
+	if !strings.Contains(out, `warning: sync "members": syncs[1].tag: tag "Newsletter" does not exist in Contacts yet`) {
+		t.Errorf("a tag that does not exist yet is not named:\n%s", out)
+	}
+	// Once the tag exists there is nothing to say about it.
+	s.sim.CreateTag("Contacts", "Newsletter")
+	_, stdout, stderr = runCmd(t, nil, "validate", "--config", cfg, "--online")
+	if strings.Contains(stdout+stderr, `tag "Newsletter" does not exist`) {
+		t.Errorf("the tag exists now, yet:\n%s%s", stdout, stderr)
+	}
+}
