@@ -19,7 +19,7 @@ func TestSchemalessJSONSaysWhatTheValuesAre(t *testing.T) {
 		&kgo.Record{Topic: "wh.public.people", Key: []byte(`{"id":1}`),
 			Value: []byte(`{"before":null,"after":{"id":1,"last_name":"Lovelace","email":"ada@example.com","born":-56270},"source":{"connector":"postgresql","ts_ms":1700000000000},"op":"c","ts_ms":1700000000000}`)},
 		&kgo.Record{Topic: "wh.public.prospects", Key: []byte(`{"id":2}`),
-			Value: []byte(`{"before":null,"after":{"id":2,"last_name":"Hopper","company":"Navy","revenue":"AeJA"},"source":{"connector":"postgresql","ts_ms":1700000000000},"op":"c","ts_ms":1700000000000}`)},
+			Value: []byte(`{"before":null,"after":{"id":2,"last_name":"Hopper","email":"grace@example.com","company":"Navy","revenue":"AeJA"},"source":{"connector":"postgresql","ts_ms":1700000000000},"op":"c","ts_ms":1700000000000}`)},
 	)
 	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: schemaless, commit_interval: 200ms}
 schema_registry: {url: "http://{{.Down}}"}
@@ -27,7 +27,7 @@ zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSec
 http: {listen: "127.0.0.1:0"}
 syncs:
   - {name: people, topics: [wh.public.people], format: json, module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Date_of_Birth: born}, linger: 100ms}
-  - {name: prospects, topics: [wh.public.prospects], format: json, module: Leads, type: model, mode: upsert, match_on: [Last_Name], fields: {Last_Name: last_name, Company: company, Annual_Revenue: revenue}, linger: 100ms}
+  - {name: prospects, topics: [wh.public.prospects], format: json, module: Leads, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Company: company, Annual_Revenue: revenue}, linger: 100ms}
 `, map[string]string{"Down": freeAddr(t)})
 
 	code, stdout, stderr := runCmd(t, nil, "validate", "--config", cfg, "--online")
