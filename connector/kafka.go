@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -8,7 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -152,4 +155,85 @@ func SuggestTopic(missing string, existing []string) string {
 		}
 	}
 	return best
+}
+
+// missingTopicsReason names the first sync with a missing topic, or "".
+func (r *Runner) missingTopicsReason() string {
+	for _, w := range r.workers {
+		if m := r.missingTopicsOf(w.cfg); m != "" {
+			return fmt.Sprintf("sync %s: %s", w.cfg.Name, m)
+		}
+	}
+	return ""
+}
+
+// watchTopics checks that the topics of the syncs exist, at the start and
+// then every half minute: a misspelt topic otherwise looks like a quiet
+// one. /status and /readyz name the missing ones, and the log says it once
+// per topic (and again when it appears).
+func (r *Runner) watchTopics(ctx context.Context, topics []string) {
+	adm := kadm.NewClient(r.cl)
+	warned := map[string]bool{}
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		details, err := adm.ListTopics(cctx, topics...)
+		cancel()
+		if err == nil {
+			missing := map[string]bool{}
+			for _, t := range topics {
+				if d, ok := details[t]; !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition) {
+					missing[t] = true
+				}
+			}
+			r.missingTopics.Store(&missing)
+			var all []string
+			if len(missing) > 0 {
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				if everything, err := adm.ListTopics(cctx); err == nil {
+					all = everything.Names()
+				}
+				cancel()
+			}
+			for _, t := range topics {
+				switch {
+				case missing[t] && !warned[t]:
+					args := []any{"topic", t}
+					if near := SuggestTopic(t, all); near != "" {
+						args = append(args, "did_you_mean", near)
+					}
+					r.log.Warn("topic does not exist (yet): check its name in the config; Debezium creates a table's topic with its first change", args...)
+				case !missing[t] && warned[t]:
+					r.log.Info("topic exists now", "topic", t)
+					r.cl.ForceMetadataRefresh() // consume it now, not at the next metadata refresh
+				}
+				warned[t] = missing[t]
+			}
+		}
+		every := 30 * time.Second
+		if p := r.missingTopics.Load(); p != nil && len(*p) > 0 {
+			every = 5 * time.Second
+		}
+		if !sleepCtx(ctx, every) {
+			return
+		}
+	}
+}
+
+// missingTopicsOf says which topics of a sync do not exist, "" when all do
+// (or when not known yet).
+func (r *Runner) missingTopicsOf(sc *SyncConfig) string {
+	p := r.missingTopics.Load()
+	if p == nil {
+		return ""
+	}
+	var gone []string
+	for _, t := range sc.Topics {
+		if (*p)[t] {
+			gone = append(gone, t)
+		}
+	}
+	if len(gone) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("topic %s does not exist (yet): check its name; Debezium creates a table's topic with its first change", strings.Join(gone, ", "))
 }

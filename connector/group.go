@@ -1,0 +1,410 @@
+package connector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type tp struct {
+	topic string
+	part  int32
+}
+
+// partition is the state of one assigned partition.
+type partition struct {
+	tp   tp
+	cp   *checkpoint
+	w    *syncWorker // nil in replay mode, where records are routed one by one
+	r    *Runner
+	gone atomic.Bool
+	hwm  atomic.Int64
+	// ctx ends when the partition is forgotten (revoked or lost): in-flight
+	// writes of its records stop then.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	pauseMu sync.Mutex
+	paused  bool
+}
+
+func (r *Runner) newPartition(k tp, w *syncWorker) *partition {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &partition{tp: k, cp: newCheckpoint(), w: w, r: r, ctx: ctx, cancel: cancel}
+}
+
+// done marks a record finished and resumes fetching when the backlog drained.
+func (p *partition) done(offset int64) {
+	p.cp.markDone(offset)
+	p.backpressure()
+}
+
+// backpressure pauses fetching the partition while pauseAt records wait
+// behind its first unfinished one, and resumes it below resumeAt.
+func (p *partition) backpressure() {
+	n := p.cp.Window()
+	p.pauseMu.Lock()
+	defer p.pauseMu.Unlock()
+	switch {
+	case !p.paused && n >= pauseAt && !p.gone.Load():
+		p.paused = true
+		p.r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+	case p.paused && n < resumeAt:
+		p.paused = false
+		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+	}
+}
+
+// poll hands fetched records to the syncs until ctx ends.
+func (r *Runner) poll(ctx context.Context) {
+	for {
+		fetches := r.cl.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			r.cl.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			if t != "" { // group errors (no topic) are logged by franz-go and shown by /status
+				r.log.Warn("kafka fetch error", "topic", t, "partition", p, "err", err)
+			}
+			if isFatalKafka(err) {
+				r.fail(fmt.Errorf("kafka: topic %s partition %d: %w: check the credentials and ACLs of the consumer", t, p, err))
+			}
+		})
+		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
+			if len(ftp.Records) == 0 {
+				return
+			}
+			p := r.partition(ftp.Topic, ftp.Partition)
+			if p == nil {
+				return
+			}
+			p.hwm.Store(ftp.HighWatermark)
+			byWorker := map[*syncWorker][]inRecord{}
+			for _, rec := range ftp.Records {
+				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
+					continue // dead-lettered after the replay started: the next replay's
+				}
+				if !p.cp.track(rec.Offset, rec.LeaderEpoch) {
+					continue // delivered twice: the first copy is on its way
+				}
+				w := p.w
+				if r.replay {
+					w, rec = r.routeReplay(rec)
+				}
+				if w == nil {
+					p.done(rec.Offset)
+					continue
+				}
+				byWorker[w] = append(byWorker[w], inRecord{rec: rec, part: p})
+			}
+			p.backpressure()
+			for w, items := range byWorker {
+				w.input.push(items...)
+			}
+		})
+		r.cl.AllowRebalance()
+	}
+}
+
+func (r *Runner) partition(topic string, part int32) *partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := tp{topic, part}
+	if p, ok := r.parts[k]; ok {
+		return p
+	}
+	w := r.byTopic[topic]
+	if w == nil && !r.replay {
+		return nil
+	}
+	p := r.newPartition(k, w)
+	r.parts[k] = p
+	return p
+}
+
+func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	r.mu.Lock()
+	for t, ps := range assigned {
+		for _, p := range ps {
+			k := tp{t, p}
+			if old, ok := r.parts[k]; ok {
+				old.gone.Store(true)
+				old.cancel()
+			}
+			if w := r.byTopic[t]; w != nil || r.replay {
+				r.parts[k] = r.newPartition(k, w)
+			}
+		}
+	}
+	r.mu.Unlock()
+	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
+	r.joined.Store(true)
+	r.kafkaGroupErr.Store("")
+	if len(assigned) > 0 {
+		r.log.Info("partitions assigned", "partitions", describe(assigned))
+	}
+}
+
+func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	parts := r.take(revoked)
+	if len(parts) == 0 {
+		return
+	}
+	// Give in-flight writes of these partitions a bounded time to finish.
+	wait := r.drainTimeout
+	if rt := r.cfg.Kafka.RebalanceTimeout.D(); rt > 0 && rt/2 < wait {
+		wait = rt / 2
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	byWorker := map[*syncWorker]map[*partition]bool{}
+	for _, p := range parts {
+		ws := []*syncWorker{p.w}
+		if p.w == nil { // replay: a partition feeds every sync
+			ws = r.workers
+		}
+		for _, w := range ws {
+			if byWorker[w] == nil {
+				byWorker[w] = map[*partition]bool{}
+			}
+			byWorker[w][p] = true
+		}
+	}
+	expired := false
+	for w, set := range byWorker {
+		if expired {
+			break
+		}
+		req := revokeReq{parts: set, done: make(chan struct{})}
+		select {
+		case w.revokes <- req:
+			select {
+			case <-req.done:
+			case <-r.loopsDone:
+			case <-deadline.C:
+				expired = true
+			}
+		case <-r.loopsDone:
+		case <-deadline.C:
+			expired = true
+		}
+	}
+	if expired {
+		r.log.Warn("revoke: in-flight writes did not finish in time; abandoning them (the new owner writes those changes)", "wait", wait)
+	}
+	// Dead letters produced for these partitions are done once acknowledged.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = cl.Flush(fctx)
+	fcancel()
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.commit(cctx, parts); err != nil {
+		r.log.Warn("commit on revoke failed: the new owner will write those records again", "err", err)
+	}
+	r.forget(parts)
+	cl.ResumeFetchPartitions(revoked)
+	r.log.Info("partitions revoked", "partitions", describe(revoked))
+}
+
+func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	parts := r.take(lost)
+	r.forget(parts) // their in-flight writes stop now; nothing is committed
+	set := map[*partition]bool{}
+	for _, p := range parts {
+		set[p] = true
+	}
+	for _, w := range r.workers {
+		select {
+		case w.revokes <- revokeReq{parts: set, done: make(chan struct{})}:
+		case <-r.loopsDone:
+		case <-time.After(time.Second):
+		}
+	}
+	cl.ResumeFetchPartitions(lost)
+	if len(lost) > 0 {
+		r.log.Warn("partitions lost: nothing committed for them; their records will be consumed again", "partitions", describe(lost))
+	}
+}
+
+// take marks partitions gone (their queued records are dropped from now on)
+// and returns them; they stay committable until forget.
+func (r *Runner) take(m map[string][]int32) []*partition {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*partition
+	for t, ps := range m {
+		for _, p := range ps {
+			if pp, ok := r.parts[tp{t, p}]; ok {
+				pp.gone.Store(true)
+				out = append(out, pp)
+			}
+		}
+	}
+	return out
+}
+
+func (r *Runner) forget(parts []*partition) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range parts {
+		p.cancel()
+		if r.parts[p.tp] == p {
+			delete(r.parts, p.tp)
+		}
+		delete(r.committed, p.tp)
+		r.met.lag.DeleteLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part)))
+	}
+}
+
+func (r *Runner) commitLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.Kafka.CommitInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := r.commit(cctx, nil); err != nil && ctx.Err() == nil {
+				r.log.Warn("offset commit failed, will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// commit commits the released offsets of parts (nil: every live partition
+// whose offset moved) and updates the lag gauges.
+func (r *Runner) commit(ctx context.Context, parts []*partition) error {
+	r.commitMu.Lock()
+	defer r.commitMu.Unlock()
+	r.mu.Lock()
+	if parts == nil {
+		for _, p := range r.parts {
+			if !p.gone.Load() {
+				parts = append(parts, p)
+			}
+		}
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	next := map[tp]int64{}
+	for _, p := range parts {
+		off, epoch, ok := p.cp.Released()
+		if pos, known := p.cp.Position(); known {
+			r.met.lag.WithLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part))).Set(float64(max(p.hwm.Load()-pos, 0)))
+		}
+		if !ok || r.committed[p.tp] >= off {
+			continue
+		}
+		if offsets[p.tp.topic] == nil {
+			offsets[p.tp.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[p.tp.topic][p.tp.part] = kgo.EpochOffset{Epoch: epoch, Offset: off}
+		next[p.tp] = off
+	}
+	r.mu.Unlock()
+	if len(offsets) == 0 {
+		return nil
+	}
+	// Only what the broker confirmed counts as committed: a request that
+	// failed as a whole (a cancelled context, a rebalance) commits nothing.
+	var cerr error
+	confirmed := map[tp]int64{}
+	r.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			cerr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				k := tp{t.Topic, p.Partition}
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					cerr = fmt.Errorf("topic %s partition %d: %w", t.Topic, p.Partition, e)
+					continue
+				}
+				if off, ok := next[k]; ok {
+					confirmed[k] = off
+				}
+			}
+		}
+	})
+	r.mu.Lock()
+	for k, off := range confirmed {
+		if _, live := r.parts[k]; live {
+			r.committed[k] = off
+		}
+	}
+	r.mu.Unlock()
+	return cerr
+}
+
+// groupID is the consumer group the runner joins.
+func (r *Runner) groupID() string {
+	if r.replay {
+		return r.cfg.Kafka.GroupID + ".replay"
+	}
+	return r.cfg.Kafka.GroupID
+}
+
+// setWaiting records what the start waits for, shown by /readyz until the
+// group is joined.
+func (r *Runner) setWaiting(what string) { r.waiting.Store(what) }
+
+// kafkaProblem is the newest reason Kafka cannot be used: a broker that
+// cannot be reached, or the group that cannot be joined. "" when none.
+func (r *Runner) kafkaProblem() string {
+	if s, _ := r.kafkaConnErr.Load().(string); s != "" {
+		return s
+	}
+	s, _ := r.kafkaGroupErr.Load().(string)
+	return s
+}
+
+// kafkaWatch turns franz-go's connection and group errors into the state
+// /status and /readyz show.
+type kafkaWatch struct{ r *Runner }
+
+func (h kafkaWatch) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net.Conn, err error) {
+	if err != nil {
+		why := strings.TrimPrefix(err.Error(), "unable to dial: ")
+		h.r.kafkaConnErr.Store(withKafkaHint(h.r.cfg, fmt.Sprintf("kafka: cannot connect to broker %s: %s", net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port))), why), err))
+		return
+	}
+	h.r.kafkaConnErr.Store("")
+}
+
+func (h kafkaWatch) OnGroupManageError(err error) {
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	h.r.kafkaGroupErr.Store(withKafkaHint(h.r.cfg, fmt.Sprintf("kafka: consumer group %s: %v", h.r.groupID(), err), err))
+}
+
+func describe(m map[string][]int32) string {
+	var parts []string
+	for t, ps := range m {
+		for _, p := range ps {
+			parts = append(parts, t+"/"+strconv.Itoa(int(p)))
+		}
+	}
+	sort.Strings(parts)
+	return fmt.Sprint(parts)
+}
