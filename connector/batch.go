@@ -1,8 +1,8 @@
 package connector
 
 import (
-	"context"
 	"time"
+
 	"zohosink/schema"
 	"zohosink/zoho"
 )
@@ -24,85 +24,138 @@ type entry struct {
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
 }
 
+// batch is one Zoho write call's worth of entries of one action.
 type batch struct {
 	act     action
 	entries []*entry
 	types   map[string]*zoho.Field // the field types when it was made: the loop may get new ones meanwhile
 }
 
-// readyCount counts entries waiting to be written.
-func (w *syncWorker) readyCount() int {
+// batcher decides which changes are written together and when. It owns the
+// entries waiting to be written and the keys and match values of the
+// batches in flight, and does no I/O: the sync's loop adds entries, asks
+// for the batches that are due, writes them, and reports them done.
+//
+// Its rules, which the tests in batch_test.go pin down:
+//
+//   - Collapse: a change of a key replaces the key's waiting change of the
+//     same action; the replaced records ride along (entry.collapsed) and are
+//     done when the write that superseded them is. Changes of different
+//     actions (an upsert, then an untag) are all written, in order.
+//   - Order: a batch takes entries in arrival order. An entry waits while
+//     its key or one of its match values is in flight, or belongs to an
+//     earlier waiting entry of any action: the writes of one key, and of one
+//     match value, reach Zoho in the order their changes happened, and no
+//     batch holds a key or a match value twice.
+//   - Size and linger: a batch goes when it holds size entries, or when its
+//     oldest entry has waited linger.
+//   - At most maxInflight batches are in flight.
+//   - Revokes: entries of a gone partition are dropped (their records are
+//     not done; the partition's next owner consumes them again).
+//
+// Not safe for concurrent use: the sync's loop goroutine owns it.
+type batcher struct {
+	size        int
+	linger      time.Duration
+	maxInflight int
+
+	pending        map[string]*entry // key -> its waiting entry
+	queue          []*entry          // waiting entries in arrival order (with removed ones until compaction)
+	counts         [actClearFields + 1]int
+	inflightKeys   map[string]bool
+	inflightMatch  map[string]bool
+	inflight       int
+	inflightByPart map[*partition]int
+}
+
+func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
+	return &batcher{size: size, linger: linger, maxInflight: maxInflight, pending: map[string]*entry{},
+		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}}
+}
+
+// add queues e. When the key's waiting entry has the same action, e
+// replaces it and takes over its records (and its age, so a key changing
+// faster than linger still gets written); that entry is returned.
+func (b *batcher) add(e *entry) (replaced *entry) {
+	if old, ok := b.pending[e.key]; ok && old.act == e.act {
+		old.removed = true
+		b.counts[old.act]--
+		e.collapsed = append(old.collapsed, old.in)
+		e.since = old.since
+		replaced = old
+	}
+	b.pending[e.key] = e
+	b.queue = append(b.queue, e)
+	b.counts[e.act]++
+	return replaced
+}
+
+// busy reports whether the key has a change waiting or in flight: Zoho's
+// state of the key may still change.
+func (b *batcher) busy(key string) bool {
+	_, waiting := b.pending[key]
+	return waiting || b.inflightKeys[key]
+}
+
+// waiting counts the entries waiting to be written.
+func (b *batcher) waiting() int {
 	n := 0
-	for _, c := range w.counts {
+	for _, c := range b.counts {
 		n += c
 	}
 	return n
 }
 
-// flush launches every batch that is full, has lingered long enough, or is
-// due because the sync is draining. It returns how long until the next
-// linger deadline.
-func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duration {
-	w.compact()
-	linger := w.cfg.Linger.D()
-	next := time.Hour
+// next returns the next batch that is due at now, marked in flight, or nil
+// and how long until one may be due (time.Hour when nothing waits). Entries
+// of gone partitions met on the way are dropped and passed to dropped.
+func (b *batcher) next(now time.Time, dropped func(*entry)) (*batch, time.Duration) {
+	b.compact()
+	wait := time.Hour
 	for act := actUpsert; act <= actClearFields; act++ {
-		for w.inflight < maxInflightBatches && w.counts[act] > 0 {
-			b, oldest := w.formBatch(act, now, linger)
-			if b == nil {
-				if !oldest.IsZero() {
-					if d := linger - now.Sub(oldest); d < next {
-						next = max(d, time.Millisecond)
-					}
-				}
-				break
+		if b.inflight >= b.maxInflight {
+			return nil, wait
+		}
+		if b.counts[act] == 0 {
+			continue
+		}
+		picked, oldest := b.pick(act, dropped)
+		if len(picked) == 0 {
+			continue
+		}
+		if len(picked) < b.size && now.Sub(oldest) < b.linger {
+			if d := b.linger - now.Sub(oldest); d < wait {
+				wait = max(d, time.Millisecond)
 			}
-			w.launch(writeCtx, b)
+			continue
 		}
+		bt := &batch{act: act, entries: picked}
+		b.start(bt)
+		return bt, 0
 	}
-	return next
+	return nil, wait
 }
 
-// compact drops removed entries from the queue once they are most of it.
-func (w *syncWorker) compact() {
-	if len(w.queue) < 64 || w.readyCount()*2 > len(w.queue) {
-		return
-	}
-	kept := w.queue[:0]
-	for _, e := range w.queue {
-		if !e.removed {
-			kept = append(kept, e)
-		}
-	}
-	clear(w.queue[len(kept):])
-	w.queue = kept
-}
-
-// formBatch gathers up to batch_size entries of one action that may be
-// written now, in arrival order. An entry waits while its key or one of its
-// match values is in flight, or belongs to an earlier waiting entry (of any
-// action): so the writes of one key, and of one match value, reach Zoho in
-// the order their changes happened, and no batch holds a match value twice.
-// It returns nil (and the oldest eligible entry's time) when the batch is
-// neither full nor due.
-func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) (*batch, time.Time) {
-	size := w.cfg.BatchSize
+// pick gathers up to size entries of one action that may be written now, in
+// arrival order, and the time the oldest of them arrived.
+func (b *batcher) pick(act action, dropped func(*entry)) ([]*entry, time.Time) {
 	var picked []*entry
 	var oldest time.Time
 	reserved := map[string]bool{}
-	for _, e := range w.queue {
-		if len(picked) == size {
+	for _, e := range b.queue {
+		if len(picked) == b.size {
 			break
 		}
 		if e.removed {
 			continue
 		}
-		if e.in.part.gone.Load() {
-			w.drop(e) // revoked: the next owner writes it
+		if e.in.part != nil && e.in.part.gone.Load() {
+			b.remove(e) // revoked: the next owner writes it
+			dropped(e)
 			continue
 		}
-		blocked := e.act != act || w.inflightKeys[e.key] || reserved[e.key] ||
-			conflict(e.matchKeys, w.inflightMatch) || conflict(e.matchKeys, reserved)
+		blocked := e.act != act || b.inflightKeys[e.key] || reserved[e.key] ||
+			conflict(e.matchKeys, b.inflightMatch) || conflict(e.matchKeys, reserved)
 		reserved[e.key] = true
 		for _, k := range e.matchKeys {
 			reserved[k] = true
@@ -115,24 +168,74 @@ func (w *syncWorker) formBatch(act action, now time.Time, linger time.Duration) 
 			oldest = e.since
 		}
 	}
-	if len(picked) == 0 {
-		return nil, time.Time{}
-	}
-	if len(picked) < size && now.Sub(oldest) < linger {
-		return nil, oldest
-	}
-	return &batch{act: act, entries: picked, types: w.types}, oldest
+	return picked, oldest
 }
 
-// drop forgets a pending entry whose partition was revoked; its records are
-// not done and will be consumed again by the partition's next owner.
-func (w *syncWorker) drop(e *entry) {
-	e.removed = true
-	w.counts[e.act]--
-	if w.pending[e.key] == e {
-		delete(w.pending, e.key)
+// start marks a batch's entries in flight.
+func (b *batcher) start(bt *batch) {
+	for _, e := range bt.entries {
+		b.remove(e)
+		b.inflightKeys[e.key] = true
+		for _, k := range e.matchKeys {
+			b.inflightMatch[k] = true
+		}
+		b.inflightByPart[e.in.part]++
 	}
-	w.status.consumed.Add(-int64(1 + len(e.collapsed)))
+	b.inflight++
+}
+
+// done releases a batch's keys and match values once its write finished.
+func (b *batcher) done(bt *batch) {
+	b.inflight--
+	for _, e := range bt.entries {
+		delete(b.inflightKeys, e.key)
+		for _, k := range e.matchKeys {
+			delete(b.inflightMatch, k)
+		}
+		b.inflightByPart[e.in.part]--
+		if b.inflightByPart[e.in.part] <= 0 {
+			delete(b.inflightByPart, e.in.part)
+		}
+	}
+}
+
+// revoke drops the waiting entries of parts and returns them.
+func (b *batcher) revoke(parts map[*partition]bool) []*entry {
+	var out []*entry
+	for _, e := range b.queue {
+		if !e.removed && parts[e.in.part] {
+			b.remove(e)
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// writing reports whether a batch in flight holds an entry of p.
+func (b *batcher) writing(p *partition) bool { return b.inflightByPart[p] > 0 }
+
+// remove takes a waiting entry out of the queue (launched or dropped).
+func (b *batcher) remove(e *entry) {
+	e.removed = true
+	b.counts[e.act]--
+	if b.pending[e.key] == e {
+		delete(b.pending, e.key)
+	}
+}
+
+// compact drops removed entries from the queue once they are most of it.
+func (b *batcher) compact() {
+	if len(b.queue) < 64 || b.waiting()*2 > len(b.queue) {
+		return
+	}
+	kept := b.queue[:0]
+	for _, e := range b.queue {
+		if !e.removed {
+			kept = append(kept, e)
+		}
+	}
+	clear(b.queue[len(kept):])
+	b.queue = kept
 }
 
 func conflict(keys []string, set map[string]bool) bool {
@@ -142,46 +245,4 @@ func conflict(keys []string, set map[string]bool) bool {
 		}
 	}
 	return false
-}
-
-// launch marks a batch's keys in flight and writes it in a goroutine.
-func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
-	// The write ends when any of its partitions is gone (revoked past the
-	// wait, or lost): the partition's next owner writes those changes, and a
-	// late write of ours must not land after theirs.
-	ctx, cancel := context.WithCancel(writeCtx)
-	parts := map[*partition]bool{}
-	for _, e := range b.entries {
-		e.removed = true
-		w.counts[e.act]--
-		if w.pending[e.key] == e {
-			delete(w.pending, e.key)
-		}
-		w.inflightKeys[e.key] = true
-		for _, k := range e.matchKeys {
-			w.inflightMatch[k] = true
-		}
-		w.inflightByPart[e.in.part]++
-		parts[e.in.part] = true
-		// A removal with no match value to look up (a before image with key
-		// columns only) falls back on the id an earlier write returned.
-		if b.act.needsID() && !hasAny(e.match) {
-			e.id = w.idCache[e.key]
-		}
-	}
-	var stops []func() bool
-	for p := range parts {
-		stops = append(stops, context.AfterFunc(p.ctx, cancel))
-	}
-	w.inflight++
-	w.status.writing.Add(1)
-	w.met.batch.WithLabelValues(w.cfg.Name).Observe(float64(len(b.entries)))
-	go func() {
-		res := w.write(ctx, b)
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
-		w.results <- res
-	}()
 }

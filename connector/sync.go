@@ -89,13 +89,7 @@ type syncWorker struct {
 	lookupCache map[string]string // module NUL name -> id
 
 	// --- owned by the loop goroutine ---
-	pending        map[string]*entry
-	queue          []*entry // pending entries in arrival order (with removed ones until compaction)
-	counts         [actClearFields + 1]int
-	inflightKeys   map[string]bool
-	inflightMatch  map[string]bool
-	inflight       int
-	inflightByPart map[*partition]int
+	batcher        *batcher
 	waitingRevokes []revokeReq
 	idCache        map[string]string // row key -> Zoho id learned from a write
 	lastWritten    map[string]uint64 // row key -> fingerprint of the last state Zoho accepted
@@ -108,30 +102,27 @@ type syncWorker struct {
 
 func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
 	return &syncWorker{
-		cfg:            cfg,
-		mapper:         newMapper(cfg, types),
-		types:          types,
-		crm:            crm,
-		dec:            dec,
-		dlq:            dlq,
-		met:            met,
-		status:         newSyncStatus(cfg),
-		log:            log.With("sync", cfg.Name),
-		fatal:          fatal,
-		stopped:        func() bool { return false },
-		input:          newRecordQueue(),
-		results:        make(chan batchResult, maxInflightBatches),
-		revokes:        make(chan revokeReq),
-		drainCh:        make(chan struct{}),
-		typesCh:        make(chan map[string]*zoho.Field, 1),
-		lookupCache:    map[string]string{},
-		pending:        map[string]*entry{},
-		inflightKeys:   map[string]bool{},
-		inflightMatch:  map[string]bool{},
-		inflightByPart: map[*partition]int{},
-		idCache:        map[string]string{},
-		lastWritten:    map[string]uint64{},
-		warnedTopics:   map[string]bool{},
+		cfg:          cfg,
+		mapper:       newMapper(cfg, types),
+		types:        types,
+		crm:          crm,
+		dec:          dec,
+		dlq:          dlq,
+		met:          met,
+		status:       newSyncStatus(cfg),
+		log:          log.With("sync", cfg.Name),
+		fatal:        fatal,
+		stopped:      func() bool { return false },
+		input:        newRecordQueue(),
+		results:      make(chan batchResult, maxInflightBatches),
+		revokes:      make(chan revokeReq),
+		drainCh:      make(chan struct{}),
+		typesCh:      make(chan map[string]*zoho.Field, 1),
+		lookupCache:  map[string]string{},
+		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), maxInflightBatches),
+		idCache:      map[string]string{},
+		lastWritten:  map[string]uint64{},
+		warnedTopics: map[string]bool{},
 	}
 }
 
@@ -177,7 +168,7 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 		// flight are done. What waits is not done, so not committed: the next
 		// start consumes it again.
 		if w.draining {
-			if w.inflight == 0 {
+			if w.batcher.inflight == 0 {
 				return
 			}
 			continue
@@ -282,8 +273,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		_, waiting := w.pending[key]
-		if last, ok := w.lastWritten[key]; ok && last == fp && !waiting && !w.inflightKeys[key] {
+		if last, ok := w.lastWritten[key]; ok && last == fp && !w.batcher.busy(key) {
 			w.skip(r, "unchanged")
 			return
 		}
@@ -295,19 +285,9 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			e.matchKeys = append(e.matchKeys, strings.ToLower(w.cfg.MatchOn[i]+"="+v))
 		}
 	}
-	if old, ok := w.pending[key]; ok && old.act == act {
-		// Collapse: of several waiting writes of one kind, the key's last
-		// change is the only one worth making. Writes of different kinds
-		// (an upsert, then an untag) all run, in order, so the outcome does
-		// not depend on how changes fell into batches.
-		old.removed = true
-		w.counts[old.act]--
-		e.collapsed = append(old.collapsed, old.in)
-		e.since = old.since
-	}
-	w.pending[key] = e
-	w.queue = append(w.queue, e)
-	w.counts[act]++
+	// Collapse: of several waiting writes of one kind, the key's last
+	// change is the only one worth making (see batcher).
+	w.batcher.add(e)
 }
 
 // countConsumed counts a record that reached the sync's logic.
@@ -357,21 +337,13 @@ func (w *syncWorker) skip(r inRecord, reason string) {
 // complete applies a batch's outcomes: caches, metrics, checkpoints and dead
 // letters.
 func (w *syncWorker) complete(res batchResult) {
-	w.inflight--
+	w.batcher.done(res.b)
 	w.status.writing.Add(-1)
 	if res.fatal != nil {
 		w.status.setState(stateFailed, res.fatal.Error())
 		w.fatal(fmt.Errorf("sync %q: %w", w.cfg.Name, res.fatal))
 	}
 	for i, e := range res.b.entries {
-		delete(w.inflightKeys, e.key)
-		for _, k := range e.matchKeys {
-			delete(w.inflightMatch, k)
-		}
-		w.inflightByPart[e.in.part]--
-		if w.inflightByPart[e.in.part] <= 0 {
-			delete(w.inflightByPart, e.in.part)
-		}
 		o := res.outcomes[i]
 		switch o.kind {
 		case outAbandoned:
@@ -425,10 +397,8 @@ func (w *syncWorker) complete(res batchResult) {
 // revoke drops the pending entries of revoked partitions and answers once
 // their in-flight writes are finished.
 func (w *syncWorker) revoke(req revokeReq) {
-	for _, e := range w.queue {
-		if !e.removed && req.parts[e.in.part] {
-			w.drop(e)
-		}
+	for _, e := range w.batcher.revoke(req.parts) {
+		w.dropped(e)
 	}
 	// Another member may write these keys while they are away: what we
 	// learned of them (ids, last states written) may go stale.
@@ -443,7 +413,7 @@ func (w *syncWorker) answerRevokes() {
 	for _, req := range w.waitingRevokes {
 		busy := false
 		for p := range req.parts {
-			if w.inflightByPart[p] > 0 {
+			if w.batcher.writing(p) {
 				busy = true
 				break
 			}
@@ -455,6 +425,58 @@ func (w *syncWorker) answerRevokes() {
 		}
 	}
 	w.waitingRevokes = kept
+}
+
+// flush launches every batch that is due (full, lingered long enough) and
+// returns how long until the next may be.
+func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duration {
+	for {
+		b, wait := w.batcher.next(now, w.dropped)
+		if b == nil {
+			return wait
+		}
+		w.launch(writeCtx, b)
+	}
+}
+
+// dropped forgets an entry whose partition was revoked; its records are not
+// done and will be consumed again by the partition's next owner, who counts
+// them.
+func (w *syncWorker) dropped(e *entry) {
+	w.status.consumed.Add(-int64(1 + len(e.collapsed)))
+}
+
+// launch writes a batch the batcher marked in flight, in a goroutine that
+// reports on results.
+func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
+	b.types = w.types
+	// The write ends when any of its partitions is gone (revoked past the
+	// wait, or lost): the partition's next owner writes those changes, and a
+	// late write of ours must not land after theirs.
+	ctx, cancel := context.WithCancel(writeCtx)
+	parts := map[*partition]bool{}
+	for _, e := range b.entries {
+		parts[e.in.part] = true
+		// A removal with no match value to look up (a before image with key
+		// columns only) falls back on the id an earlier write returned.
+		if b.act.needsID() && !hasAny(e.match) {
+			e.id = w.idCache[e.key]
+		}
+	}
+	var stops []func() bool
+	for p := range parts {
+		stops = append(stops, context.AfterFunc(p.ctx, cancel))
+	}
+	w.status.writing.Add(1)
+	w.met.batch.WithLabelValues(w.cfg.Name).Observe(float64(len(b.entries)))
+	go func() {
+		res := w.write(ctx, b)
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+		w.results <- res
+	}()
 }
 
 // recordQueue hands records from the poll loop to a sync's loop. Its size is

@@ -1,0 +1,204 @@
+package connector
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ent is an entry of key k (action act) arriving at t0+at, at offset off of
+// partition p, with match values "email=<m>" (none when m is "").
+func ent(k string, act action, m string, at time.Duration, p *partition, off int64) *entry {
+	e := &entry{key: k, act: act, since: t0.Add(at), in: inRecord{rec: &kgo.Record{Offset: off}, part: p}}
+	if m != "" {
+		e.match, e.matchKeys = []string{m}, []string{"email=" + m}
+	}
+	return e
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func keys(b *batch) string {
+	if b == nil {
+		return "-"
+	}
+	var out []string
+	for _, e := range b.entries {
+		out = append(out, e.key)
+	}
+	return b.act.String() + ":" + strings.Join(out, ",")
+}
+
+// drain takes every batch due at now, and the wait after the last.
+func drain(b *batcher, now time.Time) ([]string, time.Duration) {
+	var got []string
+	for {
+		bt, wait := b.next(now, func(*entry) {})
+		if bt == nil {
+			return got, wait
+		}
+		got = append(got, keys(bt))
+	}
+}
+
+func TestBatcherFormsBatchesExactly(t *testing.T) {
+	p := &partition{}
+	type step struct {
+		add  []*entry
+		at   time.Duration // now, after t0
+		want []string      // batches formed, in order
+		wait time.Duration // until the next may be due
+		done []int         // indexes of formed batches (this test's) reported done before the step
+	}
+	tests := []struct {
+		name        string
+		size        int
+		maxInflight int
+		steps       []step
+	}{{
+		name: "a full batch goes at once, the rest waits out linger from its oldest",
+		size: 2, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 10*time.Millisecond, p, 1), ent("c", actUpsert, "", 20*time.Millisecond, p, 2)},
+				at: 20 * time.Millisecond, want: []string{"upsert:a,b"}, wait: time.Second},
+			{at: 999 * time.Millisecond, wait: 21 * time.Millisecond},
+			{at: 1020 * time.Millisecond, want: []string{"upsert:c"}, wait: time.Hour},
+		},
+	}, {
+		name: "collapse: a key's later change of one action replaces the waiting one and keeps its age",
+		size: 100, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("a", actUpsert, "", 500*time.Millisecond, p, 1), ent("b", actUpsert, "", 600*time.Millisecond, p, 2)},
+				at: 900 * time.Millisecond, wait: 100 * time.Millisecond},
+			{at: time.Second, want: []string{"upsert:a,b"}, wait: time.Hour},
+		},
+	}, {
+		name: "one key's changes of different actions are written in order, one batch at a time",
+		size: 100, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "x", 0, p, 0), ent("a", actUntag, "x", 0, p, 1), ent("b", actUntag, "y", 0, p, 2)},
+				at: time.Second, want: []string{"upsert:a", "untag:b"}, wait: time.Hour},
+			{at: time.Second, done: []int{0}, want: []string{"untag:a"}, wait: time.Hour},
+		},
+	}, {
+		name: "a match value in flight holds back another key with the same value; no batch holds a value twice",
+		size: 100, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "m@x", 0, p, 0), ent("b", actUpsert, "m@x", 0, p, 1), ent("c", actUpsert, "n@x", 0, p, 2)},
+				at: time.Second, want: []string{"upsert:a,c"}, wait: time.Hour},
+			{add: []*entry{ent("d", actUpsert, "n@x", time.Second, p, 3)}, at: 3 * time.Second, wait: time.Hour},
+			{at: 3 * time.Second, done: []int{0}, want: []string{"upsert:b,d"}, wait: time.Hour},
+		},
+	}, {
+		name: "a key in flight waits, even for a full batch",
+		size: 1, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0)}, want: []string{"upsert:a"}, wait: time.Hour},
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 1), ent("b", actUpsert, "", 0, p, 2)}, want: []string{"upsert:b"}, wait: time.Hour},
+			{done: []int{0}, want: []string{"upsert:a"}, wait: time.Hour},
+		},
+	}, {
+		name: "at most maxInflight batches in flight",
+		size: 1, maxInflight: 2,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 0, p, 1), ent("c", actUpsert, "", 0, p, 2)},
+				want: []string{"upsert:a", "upsert:b"}, wait: time.Hour},
+			{done: []int{1}, want: []string{"upsert:c"}, wait: time.Hour},
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBatcher(tc.size, time.Second, tc.maxInflight)
+			var formed []*batch
+			for i, st := range tc.steps {
+				for _, d := range st.done {
+					b.done(formed[d])
+				}
+				for _, e := range st.add {
+					b.add(e)
+				}
+				var got []string
+				var wait time.Duration
+				for {
+					bt, w := b.next(t0.Add(st.at), func(*entry) {})
+					if bt == nil {
+						wait = w
+						break
+					}
+					formed = append(formed, bt)
+					got = append(got, keys(bt))
+				}
+				if !reflect.DeepEqual(got, st.want) && !(len(got) == 0 && len(st.want) == 0) {
+					t.Fatalf("step %d: batches %q, want %q", i, got, st.want)
+				}
+				if wait != st.wait {
+					t.Fatalf("step %d: wait %s, want %s", i, wait, st.wait)
+				}
+			}
+		})
+	}
+}
+
+// The records a collapsed change replaced ride with the change that
+// superseded them, so they are done when it is written.
+func TestBatcherCollapseCarriesRecords(t *testing.T) {
+	p := &partition{}
+	b := newBatcher(100, time.Second, 8)
+	first, second, third := ent("a", actUpsert, "", 0, p, 10), ent("a", actUpsert, "", time.Millisecond, p, 11), ent("a", actUpsert, "", 2*time.Millisecond, p, 12)
+	if b.add(first) != nil {
+		t.Fatal("the first change of a key replaced something")
+	}
+	if b.add(second) != first || b.add(third) != second {
+		t.Fatal("a later change of the key did not replace the waiting one")
+	}
+	if b.waiting() != 1 || !b.busy("a") || b.busy("b") {
+		t.Fatalf("waiting %d, busy(a) %v, busy(b) %v", b.waiting(), b.busy("a"), b.busy("b"))
+	}
+	var offs []int64
+	for _, r := range third.collapsed {
+		offs = append(offs, r.rec.Offset)
+	}
+	if !reflect.DeepEqual(offs, []int64{10, 11}) || !third.since.Equal(t0) {
+		t.Fatalf("collapsed offsets %v, since %s", offs, third.since)
+	}
+	// A change of another action does not collapse: both are written.
+	b.add(ent("a", actDelete, "", 3*time.Millisecond, p, 13))
+	got, _ := drain(b, t0.Add(time.Hour))
+	if !reflect.DeepEqual(got, []string{"upsert:a"}) || b.waiting() != 1 || !b.busy("a") {
+		t.Fatalf("got %q, %d waiting", got, b.waiting())
+	}
+}
+
+// A revoke drops the waiting entries of its partitions; an entry of a
+// partition gone meanwhile is dropped when met, never written.
+func TestBatcherRevokes(t *testing.T) {
+	p0, p1 := &partition{}, &partition{}
+	b := newBatcher(100, time.Second, 8)
+	b.add(ent("a", actUpsert, "", 0, p0, 0))
+	b.add(ent("b", actUpsert, "", 0, p1, 0))
+	b.add(ent("c", actUpsert, "", 0, p1, 1))
+	dropped := b.revoke(map[*partition]bool{p1: true})
+	if len(dropped) != 2 || dropped[0].key != "b" || dropped[1].key != "c" || b.waiting() != 1 || b.busy("b") {
+		t.Fatalf("revoke dropped %d, %d waiting", len(dropped), b.waiting())
+	}
+	bt, _ := b.next(t0.Add(time.Hour), func(*entry) { t.Fatal("nothing was gone") })
+	if keys(bt) != "upsert:a" || !b.writing(p0) || b.writing(p1) {
+		t.Fatalf("batch %s, writing p0 %v p1 %v", keys(bt), b.writing(p0), b.writing(p1))
+	}
+	b.done(bt)
+	if b.writing(p0) || b.inflight != 0 {
+		t.Fatal("a finished batch still counts as in flight")
+	}
+
+	b.add(ent("d", actUpsert, "", 0, p0, 1))
+	b.add(ent("e", actUpsert, "", 0, p1, 2))
+	p0.gone.Store(true)
+	var gone []string
+	bt, _ = b.next(t0.Add(time.Hour), func(e *entry) { gone = append(gone, e.key) })
+	if keys(bt) != "upsert:e" || !reflect.DeepEqual(gone, []string{"d"}) {
+		t.Fatalf("batch %s, dropped %v", keys(bt), gone)
+	}
+}
