@@ -129,12 +129,12 @@ func (r *Runner) checkMappedFields(ctx context.Context) error {
 	r.fieldsMetaMu.Unlock()
 	findings, _, err := CheckOnline(ctx, &cfg, known, nil)
 	if err != nil {
-		return nil
+		return fmt.Errorf("checking the mapping against the fields metadata: %w", err)
 	}
 	var bad []string
 	for _, f := range findings {
 		switch {
-		case strings.Contains(f.Message, "is not a field of"):
+		case f.Code == FindingUnknownField:
 			bad = append(bad, fmt.Sprintf("sync %s: %s: %s", f.Sync, f.Key, f.Message))
 		case !f.Warning:
 			r.log.Warn("mapping problem", "sync", f.Sync, "key", f.Key, "problem", f.Message)

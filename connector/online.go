@@ -12,11 +12,30 @@ import (
 
 // Finding is one result of an online check.
 type Finding struct {
+	Code    FindingCode
 	Sync    string
 	Key     string
 	Message string
 	Warning bool // worth a look, but the config can run
 }
+
+// FindingCode says what kind of finding it is, for callers that act on some
+// kinds (run refuses unknown fields) and only report others.
+type FindingCode string
+
+// The kinds of Finding.
+const (
+	FindingUnknownField  FindingCode = "unknown_field"  // the module has no such field
+	FindingReadOnly      FindingCode = "read_only"      // the field is read-only
+	FindingMissingColumn FindingCode = "missing_column" // the topic's schema lacks the mapped column
+	FindingColumnType    FindingCode = "column_type"    // the column's type may not fit the field
+	FindingConstant      FindingCode = "constant"       // a constant the field cannot take
+	FindingPicklist      FindingCode = "picklist"       // a constant not in the org's pick list
+	FindingMatchField    FindingCode = "match_field"    // match_on Zoho refuses for upserts
+	FindingTagUnchecked  FindingCode = "tag_unchecked"  // the tag could not be looked up
+	FindingTagMissing    FindingCode = "tag_missing"    // the tag does not exist yet
+	FindingMandatory     FindingCode = "mandatory"      // a mandatory field is not mapped
+)
 
 func (f Finding) String() string {
 	kind := "problem"
@@ -85,11 +104,11 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 				if near := closest(name, fields); near != "" {
 					msg += fmt.Sprintf(" (did you mean %s?)", near)
 				}
-				out = append(out, Finding{Sync: s.Name, Key: key, Message: msg})
+				out = append(out, Finding{Code: FindingUnknownField, Sync: s.Name, Key: key, Message: msg})
 				return nil
 			}
 			if f.ReadOnly {
-				out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is read-only in %s: Zoho ignores or refuses writes to it", name, s.Module)})
+				out = append(out, Finding{Code: FindingReadOnly, Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is read-only in %s: Zoho ignores or refuses writes to it", name, s.Module)})
 			}
 			return f
 		}
@@ -112,10 +131,10 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 				}
 				switch {
 				case !found && !s.FieldsDefaulted:
-					out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("column %q is not in topic %s (its columns: %s)", s.Fields[name], topic, columnNames(cols))})
+					out = append(out, Finding{Code: FindingMissingColumn, Sync: s.Name, Key: key, Message: fmt.Sprintf("column %q is not in topic %s (its columns: %s)", s.Fields[name], topic, columnNames(cols))})
 				case found:
 					if msg, warn := columnFits(kind, f); msg != "" {
-						out = append(out, Finding{Sync: s.Name, Key: key, Warning: warn, Message: fmt.Sprintf("column %q of topic %s is %s, field %s is %s: %s", s.Fields[name], topic, kind, name, f.DataType, msg)})
+						out = append(out, Finding{Code: FindingColumnType, Sync: s.Name, Key: key, Warning: warn, Message: fmt.Sprintf("column %q of topic %s is %s, field %s is %s: %s", s.Fields[name], topic, kind, name, f.DataType, msg)})
 					}
 				}
 			}
@@ -127,10 +146,10 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 			}
 			v := s.Constants[name]
 			if _, err := formatValue(v, f); err != nil {
-				out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Message: fmt.Sprintf("%v cannot be written to a %s field: %v", v, f.DataType, err)})
+				out = append(out, Finding{Code: FindingConstant, Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Message: fmt.Sprintf("%v cannot be written to a %s field: %v", v, f.DataType, err)})
 			}
 			if f.DataType == "picklist" && len(f.PickListValues) > 0 && !contains(f.PickListValues, fmt.Sprint(v)) {
-				out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Warning: true,
+				out = append(out, Finding{Code: FindingPicklist, Sync: s.Name, Key: fmt.Sprintf("syncs[%d].constants.%s", i, name), Warning: true,
 					Message: fmt.Sprintf("%q is not in the org's pick list for %s (Zoho adds it; known values: %s)", fmt.Sprint(v), name, strings.Join(first10(f.PickListValues), ", "))})
 			}
 		}
@@ -139,16 +158,16 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 			f := check(key, name)
 			info, _ := Module(s.Module)
 			if f != nil && writesNew(s.Type, s.Mode) && s.Mode != "insert" && !f.Unique && name != info.DefaultMatchField {
-				out = append(out, Finding{Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is neither %s's duplicate-check field (%s) nor a unique field: Zoho refuses it as a duplicate_check_field of an upsert; match on %s or on a field marked unique in Zoho", name, s.Module, info.DefaultMatchField, info.DefaultMatchField)})
+				out = append(out, Finding{Code: FindingMatchField, Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is neither %s's duplicate-check field (%s) nor a unique field: Zoho refuses it as a duplicate_check_field of an upsert; match on %s or on a field marked unique in Zoho", name, s.Module, info.DefaultMatchField, info.DefaultMatchField)})
 			}
 		}
 		if ts, ok := src.(TagSource); ok && s.Tag != "" {
 			key := fmt.Sprintf("syncs[%d].tag", i)
 			switch exists, err := ts.TagExists(ctx, s.Module, s.Tag); {
 			case err != nil:
-				out = append(out, Finding{Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("cannot check whether tag %q exists in %s: %v", s.Tag, s.Module, err)})
+				out = append(out, Finding{Code: FindingTagUnchecked, Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("cannot check whether tag %q exists in %s: %v", s.Tag, s.Module, err)})
 			case !exists:
-				out = append(out, Finding{Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("tag %q does not exist in %s yet: the first write creates it, which Zoho allows only to a user with administrator or module-customization permission; if the token's user lacks it, create the tag in Zoho first (Setup, Modules and Fields, %s, Tags)", s.Tag, s.Module, s.Module)})
+				out = append(out, Finding{Code: FindingTagMissing, Sync: s.Name, Key: key, Warning: true, Message: fmt.Sprintf("tag %q does not exist in %s yet: the first write creates it, which Zoho allows only to a user with administrator or module-customization permission; if the token's user lacks it, create the tag in Zoho first (Setup, Modules and Fields, %s, Tags)", s.Tag, s.Module, s.Module)})
 			}
 		}
 		for j, name := range s.ClearFields {
@@ -158,7 +177,7 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 			for _, f := range required[s.Module] {
 				if _, m := s.Fields[f]; !m {
 					if _, c := s.Constants[f]; !c {
-						out = append(out, Finding{Sync: s.Name, Key: fmt.Sprintf("syncs[%d].fields", i), Message: fmt.Sprintf("%s is mandatory in %s and not mapped: map it under fields or constants", f, s.Module)})
+						out = append(out, Finding{Code: FindingMandatory, Sync: s.Name, Key: fmt.Sprintf("syncs[%d].fields", i), Message: fmt.Sprintf("%s is mandatory in %s and not mapped: map it under fields or constants", f, s.Module)})
 					}
 				}
 			}

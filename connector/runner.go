@@ -139,9 +139,7 @@ func New(cfg *Config, opts ...Option) (*Runner, error) {
 		}
 		r.crm = c
 	}
-	if f, ok := r.crm.(interface {
-		Fields(ctx context.Context, module string) ([]zoho.Field, error)
-	}); ok {
+	if f, ok := r.crm.(FieldsSource); ok { // *zoho.Client is
 		r.fieldsOf = f.Fields
 	}
 	if r.dec == nil {

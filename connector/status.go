@@ -156,11 +156,15 @@ func (r *Runner) NotReady() string {
 	if g, _ := r.kafkaGroupErr.Load().(string); g != "" {
 		return g // the group was lost and cannot be joined again
 	}
-	if t, ok := r.crm.(interface{ HasToken() bool }); ok && !t.HasToken() {
+	if t, ok := r.crm.(tokenHolder); ok && !t.HasToken() {
 		return "no Zoho access token yet"
 	}
 	return r.missingTopicsReason()
 }
+
+// tokenHolder is a CRM that says whether it holds an access token
+// (*zoho.Client does): until it does, the runner is not ready.
+type tokenHolder interface{ HasToken() bool }
 
 // HTTPAddr returns the address the HTTP endpoints listen on ("" before Run
 // started them or when disabled).

@@ -252,9 +252,11 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	} else {
 		rec, err = w.mapper.mapRow(row, true)
 		if err != nil {
-			var me *mapError
-			errors.As(err, &me)
-			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: me.Field, msg: err.Error()}, nil)
+			field := ""
+			if me, ok := errors.AsType[*mapError](err); ok {
+				field = me.Field
+			}
+			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: field, msg: err.Error()}, nil)
 			return
 		}
 		match = w.mapper.matchValues(rec)

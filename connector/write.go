@@ -25,7 +25,8 @@ type CRM interface {
 type outcomeKind int
 
 const (
-	outAbandoned outcomeKind = iota // not finished (shutdown or revoke): not done, consumed again later
+	outPending   outcomeKind = iota - 1 // not decided yet: the write is still working on it
+	outAbandoned                        // not finished (shutdown or revoke): not done, consumed again later
 	outWritten
 	outSkipped
 	outDeadLetter
@@ -58,7 +59,7 @@ type batchResult struct {
 func (w *syncWorker) write(ctx context.Context, b *batch) batchResult {
 	res := batchResult{b: b, outcomes: make([]outcome, len(b.entries))}
 	for i := range res.outcomes {
-		res.outcomes[i].kind = -1 // not decided yet
+		res.outcomes[i].kind = outPending
 	}
 	err := w.retry(ctx, func() error { return w.resolveLookups(ctx, b, res.outcomes) })
 	if err == nil && b.act.needsID() {
@@ -73,7 +74,7 @@ func (w *syncWorker) write(ctx context.Context, b *batch) batchResult {
 		}
 		res.stopped = errors.Is(err, zoho.ErrStopped)
 		for i := range res.outcomes {
-			if res.outcomes[i].kind == -1 {
+			if res.outcomes[i].kind == outPending {
 				res.outcomes[i] = outcome{kind: outAbandoned}
 			}
 		}
@@ -176,7 +177,7 @@ func (w *syncWorker) resolveLookups(ctx context.Context, b *batch, out []outcome
 			}
 			fixed[f] = map[string]any{"id": id}
 		}
-		if fixed != nil && out[i].kind == -1 {
+		if fixed != nil && out[i].kind == outPending {
 			e.rec = fixed
 		}
 	}
@@ -206,7 +207,7 @@ func (w *syncWorker) resolveIDs(ctx context.Context, b *batch, out []outcome) er
 	for fi, field := range w.cfg.MatchOn {
 		var vals []string
 		for i, e := range b.entries {
-			if out[i].kind == -1 && e.id == "" && fi < len(e.match) && e.match[fi] != "" {
+			if out[i].kind == outPending && e.id == "" && fi < len(e.match) && e.match[fi] != "" {
 				vals = append(vals, e.match[fi])
 			}
 		}
@@ -235,7 +236,7 @@ func (w *syncWorker) resolveIDs(ctx context.Context, b *batch, out []outcome) er
 		}
 	}
 	for i, e := range b.entries {
-		if out[i].kind == -1 && e.id == "" {
+		if out[i].kind == outPending && e.id == "" {
 			out[i] = outcome{kind: outSkipped, reason: "not_found"}
 		}
 	}
@@ -247,7 +248,7 @@ func (w *syncWorker) resolveIDs(ctx context.Context, b *batch, out []outcome) er
 func (w *syncWorker) call(ctx context.Context, b *batch, out []outcome) error {
 	var idx []int
 	for i := range b.entries {
-		if out[i].kind == -1 {
+		if out[i].kind == outPending {
 			idx = append(idx, i)
 		}
 	}
