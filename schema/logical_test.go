@@ -41,9 +41,10 @@ func dec(unscaled string, scale int32) Decimal {
 	return Decimal{Unscaled: bigInt(unscaled), Scale: scale}
 }
 
-// Every logical type of DEBEZIUM.md's table, through a realistic
-// PostgreSQL envelope whose Value record holds one column "v" of that type,
-// each schema registered in srfake and encoded by goavro.
+// Every logical type of the table in docs/debezium.md, "Logical types",
+// through a realistic PostgreSQL envelope whose Value record holds one
+// column "v" of that type, each schema registered in srfake and encoded by
+// goavro.
 func TestDecodeLogicalTypes(t *testing.T) {
 	reg, cl := registry(t)
 	d := newDecoder(t, WithRegistry(cl))

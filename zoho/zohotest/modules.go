@@ -126,7 +126,7 @@ func commonFields() []*field {
 // duplicate_check_fields (crm-oas v8.0/record/operations/upsertRecords/
 // operation.md: "User-defined unique fields are fields for which the 'Do not
 // allow duplicate values' option is enabled"; Long Integer fields can be
-// unique: ZOHO_API.md, "Upsert matching").
+// unique: docs/zoho-api.md, "Upsert matching").
 func externalID() *field {
 	fl := f("External_Id", "bigint", 18)
 	fl.custom, fl.unique = true, true

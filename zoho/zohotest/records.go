@@ -69,7 +69,7 @@ var websiteRE = regexp.MustCompile(`^(?i:(https?|ftp)://)?([a-zA-Z0-9]([a-zA-Z0-
 func validWebsite(s string) bool { return websiteRE.MatchString(s) }
 
 // validPhone: Zoho documents phone fields as text of up to 30 characters
-// (ZOHO_API.md, "Fields and value formats") and no pattern; the simulator
+// (docs/zoho-api.md, "Fields and value formats") and no pattern; the simulator
 // checks the length (by the field's metadata) and refuses control
 // characters, nothing more, so it is not looser than the documentation and
 // does not invent a rule.

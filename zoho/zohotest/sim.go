@@ -90,9 +90,9 @@ func WithUniqueFields(module string, fields ...string) Option {
 // WithPipelines turns on pipelines for Deals: the module gets a Pipeline
 // picklist field ("Standard (Standard)") that is system-mandatory, so a Deal
 // written without it is MANDATORY_NOT_FOUND. Zoho lists Pipeline among the
-// mandatory fields of Deals when the org uses pipelines (ZOHO_API.md,
-// "Fields and value formats"; Zoho CRM API v8 "Pipeline" pages: a Deal
-// belongs to a pipeline once pipelines are configured). The default is off,
+// mandatory fields of Deals when the org uses pipelines (docs/zoho-api.md,
+// "Modules"; Zoho CRM API v8 "Pipeline" pages: a Deal belongs to a
+// pipeline once pipelines are configured). The default is off,
 // as in orgs that never configured pipelines: whether a new org starts with
 // them on is not documented.
 func WithPipelines() Option { return func(o *options) { o.pipelines = true } }
