@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -286,9 +287,30 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"consumed = written + skipped + dead-lettered", "Zoho API:", "credits", "DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA", "at the end of every partition"} {
+	for _, want := range []string{"consumed = written + skipped + dead-lettered", "Zoho API:", "credits", "DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA", "at the end of every partition",
+		"value: schema id 9999: schema id not found in the registry"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the demo's summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The API line adds up: the calls of each kind it names sum to the
+	// total it states.
+	m := regexp.MustCompile(`Zoho API: +(\d+) calls \(([^)]*)\)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no Zoho API line naming the kinds of calls:\n%s", stdout)
+	}
+	sum := 0
+	for _, n := range regexp.MustCompile(`(\d+) [a-z_]+`).FindAllStringSubmatch(m[2], -1) {
+		k, _ := strconv.Atoi(n[1])
+		sum += k
+	}
+	if total, _ := strconv.Atoi(m[1]); sum != total || !strings.Contains(m[2], "upsert") {
+		t.Errorf("the API line's kinds (%s) sum to %d, not the %d calls it states", m[2], sum, total)
+	}
+	// A dead letter's row names its source once: the reason does not repeat it.
+	for _, l := range strings.Split(stdout, "\n") {
+		if src := regexp.MustCompile(`warehouse\.public\.\w+/\d+@\d+`).FindString(l); src != "" && strings.Count(l, src) != 1 {
+			t.Errorf("the row repeats its source: %q", l)
 		}
 	}
 }
