@@ -39,9 +39,10 @@ type Config struct {
 	Log            LogConfig            `yaml:"log"`
 
 	lines map[string]int // key path -> line in the file, for problems
-	// unexpand writes ${NAME} back in place of a variable's value in a
-	// message (nil when none). A func, so that printing a Config cannot
-	// show the values, which may be secrets.
+	// unexpand writes ${NAME} back in place of a secret variable's value
+	// in a message, and names the variable beside a value it gave another
+	// key (nil when none). A func, so that printing a Config cannot show
+	// the values, which may be secrets.
 	unexpand func(string) string
 }
 
@@ -369,7 +370,7 @@ func parse(data []byte, env func(string) (string, bool), dir string) (*Config, e
 		w.walk(root, reflect.TypeFor[Config](), "")
 		if len(w.problems) > 0 {
 			for i := range w.problems {
-				w.problems[i].Message = unexpand(w.problems[i].Message, w.expanded)
+				w.problems[i].Message = unexpand(w.problems[i].Message, w.expansions())
 			}
 			pe := &ParseError{Problems: w.problems}
 			// Read the rest without the values that failed, so Validate can
@@ -504,9 +505,50 @@ type configWalker struct {
 	aborted  bool
 	problems []Problem
 	bad      []*yaml.Node // values failValue reported
-	// expanded pairs each value a variable gave with the text that named
-	// it, so messages show ${NAME}, never a value that may be a secret.
-	expanded [][2]string
+	// expanded holds each value a variable gave, with the text that named
+	// it, so messages show ${NAME} in place of a secret; expandedAt is the
+	// index of a scalar's expansion, for a scalar an alias uses again.
+	expanded   []expansion
+	expandedAt map[*yaml.Node]int
+}
+
+// expansion is a value variables gave a scalar, and the text that named
+// them ("${DC}", "http://${HOST}:8081").
+type expansion struct {
+	value, text string
+	// secret is set when the value went to a secret key (kafka.sasl.password,
+	// zoho.client_secret, ...) or a variable's name says it holds one
+	// (secretVarName): problems never quote it, only the text.
+	secret bool
+}
+
+// secretVarName matches the names of variables that probably hold a
+// secret: their values are kept out of problems even when given to a key
+// that is no secret (ZOHO_CLIENT_SECRET written under data_center by
+// mistake).
+var secretVarName = regexp.MustCompile(`(?i)secret|token|passw|pwd|credential|key`)
+
+var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expansions returns what the walker expanded, each marked secret when
+// one of its variables also gave a secret key its value, or is named like
+// a secret.
+func (w *configWalker) expansions() []expansion {
+	secretVars := map[string]bool{}
+	for _, e := range w.expanded {
+		for _, m := range varRef.FindAllStringSubmatch(e.text, -1) {
+			if e.secret || secretVarName.MatchString(m[1]) {
+				secretVars[m[1]] = true
+			}
+		}
+	}
+	out := slices.Clone(w.expanded)
+	for i := range out {
+		for _, m := range varRef.FindAllStringSubmatch(out[i].text, -1) {
+			out[i].secret = out[i].secret || secretVars[m[1]]
+		}
+	}
+	return out
 }
 
 // unexpander returns unexpand over what the walker expanded, nil if nothing.
@@ -514,14 +556,24 @@ func (w *configWalker) unexpander() func(string) string {
 	if len(w.expanded) == 0 {
 		return nil
 	}
-	pairs := w.expanded
-	return func(msg string) string { return unexpand(msg, pairs) }
+	exps := w.expansions()
+	return func(msg string) string { return unexpand(msg, exps) }
 }
 
-// unexpand writes the variables' names back in place of their values.
-func unexpand(msg string, expanded [][2]string) string {
-	for _, e := range expanded {
-		msg = strings.ReplaceAll(msg, e[0], e[1])
+// unexpand writes the variables' names back in place of the secrets they
+// gave, then names the variables beside the other values, where a message
+// quotes them: `"europe" (from ${DC}) is not one of ...`.
+func unexpand(msg string, exps []expansion) string {
+	for _, e := range exps {
+		if e.secret {
+			msg = strings.ReplaceAll(msg, e.value, e.text)
+		}
+	}
+	for _, e := range exps {
+		if !e.secret {
+			q := strconv.Quote(e.value)
+			msg = strings.ReplaceAll(msg, q, q+" (from "+e.text+")")
+		}
 	}
 	return msg
 }
@@ -540,6 +592,7 @@ func (w *configWalker) failValue(n *yaml.Node, path, format string, args ...any)
 var (
 	durationType = reflect.TypeFor[Duration]()
 	anyType      = reflect.TypeFor[any]()
+	secretType   = reflect.TypeFor[Secret]()
 )
 
 // maxWalkSteps bounds the nodes visited, aliases expanded: a real config has
@@ -587,6 +640,9 @@ func (w *configWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 		}
 		w.walkMapping(n, path, func(key *yaml.Node, kpath string) (reflect.Type, bool) {
 			f, ok := fieldByTag(t, key.Value)
+			if !ok && path == "" && strings.HasPrefix(key.Value, "x-") {
+				return nil, false // an extension key: a place for anchors, read only through them
+			}
 			if !ok {
 				msg := "unknown key"
 				if near := suggestKey(key.Value, yamlKeys(t)); near != "" {
@@ -628,53 +684,78 @@ func (w *configWalker) walk(n *yaml.Node, t reflect.Type, path string) {
 	}
 }
 
-// walkMapping visits the pairs of a mapping, resolving merge keys (<<) and
-// rejecting duplicate keys; elem returns the type of a key's value, or false
-// when the key is unknown (already reported).
+// walkMapping visits the pairs of a mapping, resolving merge keys (<<) as
+// YAML's merge spec says, and rejecting duplicate keys; elem returns the
+// type of a key's value, or false when the key is unknown (already
+// reported).
 func (w *configWalker) walkMapping(n *yaml.Node, path string, elem func(key *yaml.Node, kpath string) (reflect.Type, bool)) {
+	for _, kv := range w.mergedPairs(n, path, map[string]bool{}, map[*yaml.Node]bool{}) {
+		k, v := kv[0], kv[1]
+		kpath := k.Value
+		if path != "" {
+			kpath = path + "." + k.Value
+		}
+		if t, ok := elem(k, kpath); ok {
+			w.walk(v, t, kpath)
+		}
+	}
+}
+
+// mergedPairs returns the key/value pairs of mapping m that count, in the
+// order written, leaving out the keys in taken (and adding its own): a key
+// written in m wins over the same key from a mapping merged with <<, and of
+// the mappings of <<: [*a, *b] the earlier wins. A key written twice in one
+// mapping is reported as a duplicate; merged is the mappings merged so far,
+// each merged once.
+func (w *configWalker) mergedPairs(m *yaml.Node, path string, taken map[string]bool, merged map[*yaml.Node]bool) [][2]*yaml.Node {
+	var out [][2]*yaml.Node
+	var merges []*yaml.Node
 	first := map[string]int{}
-	var visit func(m *yaml.Node)
-	visit = func(m *yaml.Node) {
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			k, v := m.Content[i], m.Content[i+1]
-			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
-				if v.Kind == yaml.AliasNode {
-					v = v.Alias
-				}
-				switch v.Kind {
-				case yaml.MappingNode:
-					visit(v)
-				case yaml.SequenceNode:
-					for _, s := range v.Content {
-						if s.Kind == yaml.AliasNode {
-							s = s.Alias
-						}
-						if s.Kind == yaml.MappingNode {
-							visit(s)
-						}
-					}
-				}
-				continue
-			}
-			if k.Kind != yaml.ScalarNode {
-				w.fail(k, path, "a key must be a plain name, got %s", nodeKind(k))
-				continue
-			}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			w.fail(k, path, "a key must be a plain name, got %s", nodeKind(k))
+			continue
+		}
+		if line, dup := first[k.Value]; dup {
 			kpath := k.Value
 			if path != "" {
 				kpath = path + "." + k.Value
 			}
-			if line, dup := first[k.Value]; dup {
-				w.fail(k, kpath, "duplicate key (first set at line %d)", line)
-				continue
+			w.fail(k, kpath, "duplicate key (first set at line %d)", line)
+			continue
+		}
+		first[k.Value] = k.Line
+		if !taken[k.Value] {
+			out = append(out, [2]*yaml.Node{k, v})
+		}
+	}
+	for key := range first {
+		taken[key] = true
+	}
+	for _, v := range merges {
+		if v.Kind == yaml.AliasNode {
+			v = v.Alias
+		}
+		sources := []*yaml.Node{v}
+		if v.Kind == yaml.SequenceNode {
+			sources = v.Content
+		}
+		for _, src := range sources {
+			if src.Kind == yaml.AliasNode {
+				src = src.Alias
 			}
-			first[k.Value] = k.Line
-			if t, ok := elem(k, kpath); ok {
-				w.walk(v, t, kpath)
+			if src.Kind == yaml.MappingNode && !merged[src] {
+				merged[src] = true
+				out = append(out, w.mergedPairs(src, path, taken, merged)...)
 			}
 		}
 	}
-	visit(n)
+	return out
 }
 
 // walkAny expands variables in a free-form value (constants).
@@ -697,6 +778,9 @@ func (w *configWalker) walkAny(n *yaml.Node, path string) {
 // whatever the variable holds.
 func (w *configWalker) expand(n *yaml.Node, path string, t reflect.Type) {
 	if w.seen[n] {
+		if i, ok := w.expandedAt[n]; ok && t == secretType {
+			w.expanded[i].secret = true // an alias gives a secret key what a variable gave another
+		}
 		return
 	}
 	w.seen[n] = true
@@ -709,7 +793,11 @@ func (w *configWalker) expand(n *yaml.Node, path string, t reflect.Type) {
 		return
 	}
 	if v != "" && v != n.Value {
-		w.expanded = append(w.expanded, [2]string{v, n.Value})
+		if w.expandedAt == nil {
+			w.expandedAt = map[*yaml.Node]int{}
+		}
+		w.expandedAt[n] = len(w.expanded)
+		w.expanded = append(w.expanded, expansion{value: v, text: n.Value, secret: t == secretType})
 	}
 	n.Value = v
 	switch {
@@ -847,6 +935,16 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int, dir str
 		if strings.TrimSpace(secret) == "" {
 			return bad("the secret file %s is empty", file)
 		}
+		if named := namedSecret(secret); named != "" {
+			what := "the secret"
+			switch {
+			case strings.HasSuffix(path, "token"):
+				what = "the token"
+			case strings.HasSuffix(path, "password"):
+				what = "the password"
+			}
+			return bad("the secret file %s holds `%s`; it should hold %s alone", file, named, what)
+		}
 		v.SetString(secret)
 	case t.Kind() == reflect.Struct:
 		for i := range t.NumField() {
@@ -866,6 +964,26 @@ func readSecretFiles(v reflect.Value, path string, lines map[string]int, dir str
 		}
 	}
 	return out
+}
+
+// secretLine matches a first line that names a secret before giving it
+// ("refresh_token: 1000.x", as zohosink auth prints it, or
+// "ZOHO_CLIENT_SECRET=abc", as an env file holds it).
+var secretLine = regexp.MustCompile(`(?i)^\s*(?:export\s+)?"?((?:zoho_)?(?:refresh_token|client_secret|access_token|password))"?\s*([:=])`)
+
+// namedSecret returns how a secret file's content names its secret
+// ("refresh_token: ..." when it holds `refresh_token: 1000...` pasted from
+// zohosink auth's output), "" when it starts with the secret itself.
+func namedSecret(content string) string {
+	first, _, _ := strings.Cut(strings.TrimLeft(content, " \t\r\n"), "\n")
+	m := secretLine.FindStringSubmatch(first)
+	switch {
+	case m == nil:
+		return ""
+	case m[2] == ":":
+		return m[1] + ": ..."
+	}
+	return m[1] + "=..."
 }
 
 // inDir returns a relative path as a path in dir (when dir is not "").
@@ -1220,8 +1338,8 @@ func (c *Config) validateZoho(p *problemList) {
 		p.add("", "zoho.data_center", "required: one of %s (the domain of your Zoho login: zoho.com is us, zoho.eu is eu, ...)", oneOf(dataCenters))
 	case !slices.Contains(dataCenters, z.DataCenter):
 		msg := fmt.Sprintf("%q is not one of %s", z.DataCenter, oneOf(dataCenters))
-		if low := strings.ToLower(z.DataCenter); slices.Contains(dataCenters, low) {
-			msg += fmt.Sprintf(" (write %s)", low)
+		if dc := suggestDataCenter(z.DataCenter); dc != "" {
+			msg += fmt.Sprintf(" (write %s)", dc)
 		}
 		p.add("", "zoho.data_center", "%s", msg)
 	}
@@ -1266,6 +1384,42 @@ func (c *Config) validateZoho(p *problemList) {
 			p.add("", u.key, "holds a user or password (user:password@): Zoho authenticates with OAuth tokens only; remove it")
 		}
 	}
+}
+
+// dataCenterAliases are what people write for a data center: its region,
+// country, or the domain of its Zoho login (zoho.eu) after the name.
+var dataCenterAliases = map[string]string{
+	"usa": "us", "com": "us", "america": "us", "united states": "us", "north america": "us",
+	"europe": "eu", "european union": "eu",
+	"india":     "in",
+	"australia": "au", "com.au": "au",
+	"japan":  "jp",
+	"canada": "ca",
+	"china":  "cn", "com.cn": "cn",
+	"saudi": "sa", "saudi arabia": "sa", "ksa": "sa",
+}
+
+// suggestDataCenter returns the data center a wrong data_center most
+// likely means ("EU", "europe", "zoho.eu", "https://accounts.zoho.com.au"),
+// "" when none.
+func suggestDataCenter(s string) string {
+	v := strings.ToLower(strings.TrimSpace(s))
+	if i := strings.Index(v, "://"); i >= 0 {
+		v = v[i+3:]
+	}
+	v = strings.TrimSuffix(v, "/")
+	v = strings.Join(strings.FieldsFunc(v, func(r rune) bool { return r == '_' || r == '-' || r == ' ' }), " ")
+	// A host or domain: what follows zoho. or zohoapis. names the center.
+	for _, name := range []string{"zohoapis.", "zohocloud.", "zoho."} {
+		if i := strings.Index(v, name); i >= 0 {
+			v = v[i+len(name):]
+			break
+		}
+	}
+	if slices.Contains(dataCenters, v) {
+		return v
+	}
+	return dataCenterAliases[v]
 }
 
 // writesNew reports whether a sync creates records, and so must map its

@@ -382,6 +382,72 @@ func TestConfigAnchorsAndMergeKeys(t *testing.T) {
 	}
 }
 
+// A key written beside a merge key overrides the merged one (that is what
+// merge keys are for); of several merged mappings the earlier wins; a key
+// written twice in one mapping is still a duplicate. Top-level x- keys hold
+// anchors and are otherwise ignored.
+func TestConfigMergeKeysOverride(t *testing.T) {
+	yml := `x-defaults: &leads {module: Leads, type: model, mode: upsert, match_on: [Email], <<: &slow {linger: 2s, batch_size: 10, format: json}}
+x-fields:
+  leadfields: &leadfields {Last_Name: ln, Email: em, Company: company}
+` + minimalYAML + `    linger: 250ms
+  - <<: &base {module: Contacts, type: model, mode: upsert, match_on: [Email], batch_size: 50}
+    name: contacts-insert
+    topics: ["db.eu.customers"]
+    mode: insert
+    match_on: []
+    fields: {Last_Name: ln, Email: em}
+  - <<: [*base, *slow]
+    name: contacts-slow
+    topics: ["db.us.customers"]
+    fields: {Last_Name: ln, Email: em}
+  - <<: *leads
+    name: leads
+    topics: ["db.public.leads"]
+    fields: {<<: *leadfields, Company: org}
+`
+	cfg := mustParse(t, yml, noEnv)
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sync    int
+		got     any
+		want    any
+		meaning string
+	}{
+		{1, cfg.Syncs[1].Mode, "insert", "a key written beside << wins"},
+		{1, len(cfg.Syncs[1].MatchOn), 0, "a key written beside << wins, even empty"},
+		{1, cfg.Syncs[1].BatchSize, 50, "a key only merged is taken"},
+		{2, cfg.Syncs[2].BatchSize, 50, "the earlier of <<: [*a, *b] wins"},
+		{2, cfg.Syncs[2].Linger.D(), 2 * time.Second, "a key of the later merged mapping alone is taken"},
+		{3, cfg.Syncs[3].Module, "Leads", "merged from an x- key"},
+		{3, cfg.Syncs[3].Linger.D(), 2 * time.Second, "merged through a merged mapping's own <<"},
+		{3, cfg.Syncs[3].Fields["Company"], "org", "a merge key inside fields, overridden"},
+		{3, cfg.Syncs[3].Fields["Email"], "em", "a merge key inside fields"},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("syncs[%d]: got %v, want %v: %s", c.sync, c.got, c.want, c.meaning)
+		}
+	}
+
+	for _, c := range []struct{ name, yml, want string }{
+		{"written twice beside <<", minimalYAML + "  - <<: {module: Contacts}\n    name: x\n    name: y\n", "line 21: syncs[1].name: duplicate key (first set at line 20)"},
+		{"written twice in the merged mapping", minimalYAML + "  - <<: {module: Contacts, module: Leads}\n    name: x\n", "syncs[1].module: duplicate key (first set at line 19)"},
+		{"an unknown key under x- is not checked, a nested x- key is", minimalYAML + "x-anything: {colour: blue}\nlog: {x-level: debug}\n", "log.x-level: unknown key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yml), noEnv)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "x-anything") {
+				t.Errorf("a top-level x- key reported: %v", err)
+			}
+		})
+	}
+}
+
 func TestConfigAliasAbuse(t *testing.T) {
 	bomb := "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
 	for i := 1; i <= 8; i++ {
@@ -1121,6 +1187,41 @@ func TestConfigSecretFileProblems(t *testing.T) {
 	}
 }
 
+// A secret file holding the line zohosink auth printed (name and token),
+// or an env file's line, is caught offline, without quoting the secret.
+func TestConfigSecretFileHoldingTheKeyName(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pasted := write("rt-pasted", "refresh_token: 1000.0xCAFEBABE\napi_domain: https://www.zohoapis.eu\n")
+	envLine := write("cs-env", "ZOHO_CLIENT_SECRET=0xDEADBEEF\n")
+	yml := strings.NewReplacer("the-refresh-token", "file:"+pasted, "the-client-secret", "file:"+envLine).Replace(minimalYAML)
+	_, err := Parse([]byte(yml), noEnv)
+	for _, want := range []string{
+		"line 10: zoho.refresh_token: the secret file " + pasted + " holds `refresh_token: ...`; it should hold the token alone",
+		"line 9: zoho.client_secret: the secret file " + envLine + " holds `ZOHO_CLIENT_SECRET=...`; it should hold the secret alone",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse error %v\nlacks %q", err, want)
+		}
+	}
+	if err != nil && (strings.Contains(err.Error(), "CAFEBABE") || strings.Contains(err.Error(), "DEADBEEF")) {
+		t.Errorf("the problem quotes the secret: %v", err)
+	}
+	// A secret that merely contains a colon or an equals sign is a secret.
+	for _, secret := range []string{"1000.abc:def", "pa=ss: word", "c2VjcmV0=="} {
+		yml := strings.Replace(minimalYAML, "the-refresh-token", "file:"+write("ok", secret+"\n"), 1)
+		if cfg, err := Parse([]byte(yml), noEnv); err != nil || cfg.Zoho.RefreshToken.Reveal() != secret {
+			t.Errorf("secret %q: %v", secret, err)
+		}
+	}
+}
+
 // Relative file: paths (and TLS files) are read next to the config file,
 // wherever zohosink runs from, as `zohosink auth --write` suggests.
 func TestConfigRelativeFilesAreBesideTheConfig(t *testing.T) {
@@ -1161,30 +1262,70 @@ func TestConfigMisspeltFieldIsPointedAt(t *testing.T) {
 	})
 }
 
-// A variable's value is never quoted in a problem, wherever the variable is
-// used by mistake: the problem names ${NAME} (the value may be a secret).
+// A secret's value is never quoted in a problem, wherever the variable is
+// used by mistake: the problem names ${NAME}. A variable is taken for a
+// secret when it gives a secret key its value (also through an alias) or
+// its name says so.
 func TestConfigProblemsDoNotQuoteVariables(t *testing.T) {
-	env := envOf(map[string]string{"CS": "cs-0xDEADBEEF"})
-	for _, yml := range []string{
-		strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: ${CS}\n", 1),                        // a validation problem
-		strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: us\n  max_concurrency: ${CS}\n", 1), // a parse problem
+	env := envOf(map[string]string{"CS": "cs-0xDEADBEEF", "ZOHO_CLIENT_SECRET": "cs-0xDEADBEEF"})
+	for _, c := range []struct{ name, yml, want string }{
+		{"a secret's variable in a validated key", strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: ${ZOHO_CLIENT_SECRET}\n", 1), "${ZOHO_CLIENT_SECRET}"},
+		{"a secret's variable in a parsed key", strings.Replace(minimalYAML, "  data_center: us\n", "  data_center: us\n  max_concurrency: ${ZOHO_CLIENT_SECRET}\n", 1), "${ZOHO_CLIENT_SECRET}"},
+		{"a variable also given to a secret key", strings.NewReplacer("  data_center: us\n", "  data_center: ${CS}\n", "the-client-secret", "${CS}").Replace(minimalYAML), "${CS}"},
+		{"a variable given to a secret key by an alias", strings.NewReplacer("  data_center: us\n", "  data_center: &cs ${CS}\n", "the-client-secret", "*cs").Replace(minimalYAML), "${CS}"},
 	} {
-		cfg, err := Parse([]byte(yml), env)
-		var msgs []string
-		var pe *ParseError
-		switch {
-		case errors.As(err, &pe):
-			for _, p := range pe.AllProblems() {
-				msgs = append(msgs, p.String())
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(c.yml), env)
+			var msgs []string
+			var pe *ParseError
+			switch {
+			case errors.As(err, &pe):
+				for _, p := range pe.AllProblems() {
+					msgs = append(msgs, p.String())
+				}
+			case err != nil:
+				t.Fatal(err)
+			default:
+				msgs = append(msgs, cfg.Validate().Error())
 			}
-		case err != nil:
-			t.Fatal(err)
-		default:
-			msgs = append(msgs, cfg.Validate().Error())
-		}
-		all := strings.Join(msgs, "\n")
-		if strings.Contains(all, "DEADBEEF") || !strings.Contains(all, "${CS}") {
-			t.Errorf("problems:\n%s\nwant ${CS}, never its value", all)
+			all := strings.Join(msgs, "\n")
+			if strings.Contains(all, "DEADBEEF") || !strings.Contains(all, c.want) {
+				t.Errorf("problems:\n%s\nwant %s, never its value", all, c.want)
+			}
+		})
+	}
+}
+
+// A value a variable gave a key that is no secret is shown, with the
+// variable it came from: the value is what is wrong.
+func TestConfigProblemsShowWhatVariablesGaveOtherKeys(t *testing.T) {
+	env := envOf(map[string]string{"DC": "europe", "ENV": "prod", "N": "lots", "RT": "1000.rt-CAFEBABE"})
+	yml := strings.NewReplacer(
+		"  data_center: us\n", "  data_center: ${DC}\n  environment: ${ENV}\n",
+		"the-refresh-token", "${RT}",
+	).Replace(minimalYAML)
+	assertProblems(t, mustParse(t, yml, env).Validate(), []wantProblem{
+		{"", "zoho.data_center", `"europe" (from ${DC}) is not one of us, eu, in, au, jp, ca, cn, sa (write eu)`},
+		{"", "zoho.environment", `"prod" (from ${ENV}) is not one of production, sandbox, developer`},
+	})
+	_, err := Parse([]byte(strings.Replace(yml, "  environment: ${ENV}\n", "  max_concurrency: ${N}\n", 1)), env)
+	if err == nil || !strings.Contains(err.Error(), `zoho.max_concurrency: "lots" (from ${N}) is not a whole number`) || strings.Contains(err.Error(), "CAFEBABE") {
+		t.Errorf("parse problems: %v", err)
+	}
+}
+
+// A data center written as its region, country or domain is pointed at
+// its name.
+func TestConfigDataCenterSuggestions(t *testing.T) {
+	for in, want := range map[string]string{
+		"EU": "eu", "europe": "eu", "Europe": "eu", "zoho.eu": "eu", "https://accounts.zoho.eu/": "eu", "www.zohoapis.eu": "eu",
+		"usa": "us", "USA": "us", "com": "us", "zoho.com": "us", "united_states": "us",
+		"india": "in", "zoho.in": "in", "australia": "au", "zoho.com.au": "au", "japan": "jp", "zoho.jp": "jp",
+		"canada": "ca", "zohocloud.ca": "ca", "china": "cn", "zoho.com.cn": "cn", "saudi": "sa", "Saudi Arabia": "sa", "zoho.sa": "sa",
+		"mars": "", "": "", "zoho": "", "uk": "",
+	} {
+		if got := suggestDataCenter(in); got != want {
+			t.Errorf("suggestDataCenter(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -15,6 +15,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// replayFetchMaxWait bounds how long a fetch of the replay consumer waits
+// at the broker for records. A replay reads a bounded stretch and ends, and
+// franz-go keeps one fetch in flight per broker: with its default (5s), a
+// first fetch holding only the partitions with nothing to read (those whose
+// start offsets resolved first) kept the partitions with records waiting
+// until it returned.
+const replayFetchMaxWait = 200 * time.Millisecond
+
 // replayCounts are what a replay did with the dead letters it read, and
 // what it learnt of the dead-letter topic before reading them.
 type replayCounts struct {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,6 +129,60 @@ syncs:
 	}
 }
 
+// What an operator writes in a first config: anchors under an x- key,
+// merge keys that override, ${DC} holding a region's name, and a token file
+// holding what zohosink auth printed. validate takes the first and points
+// at the others offline, showing the variable's value but never a secret.
+func TestValidateFirstConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("refresh_token", "1000.good-token\n")
+	good := write("good.yaml", `x-sync: &sync {module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}}
+kafka: {brokers: ["localhost:9092"]}
+schema_registry: {url: "http://localhost:8081"}
+zoho: {data_center: eu, client_id: id, client_secret: "${ZOHO_CLIENT_SECRET}", refresh_token: "file:refresh_token"}
+syncs:
+  - {<<: *sync, name: contacts, topics: [wh.public.customers]}
+  - {<<: *sync, name: contacts-new, topics: [wh.public.signups], mode: insert, match_on: []}
+`)
+	env := []string{"ZOHO_CLIENT_SECRET=cs-0xDEADBEEF", "DC=europe"}
+	code, stdout, stderr := runCmd(t, env, "validate", "--config", good)
+	if code != 0 || !strings.Contains(stdout, "contacts-new") {
+		t.Fatalf("anchors and overriding merge keys: exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+
+	write("pasted_token", "refresh_token: 1000.0xCAFEBABE\napi_domain: https://www.zohoapis.eu\n")
+	bad := write("bad.yaml", strings.NewReplacer("data_center: eu", `data_center: "${DC}"`, "file:refresh_token", "file:pasted_token").Replace(readFile(t, good)))
+	code, stdout, stderr = runCmd(t, env, "validate", "--config", bad)
+	for _, want := range []string{
+		`zoho.data_center: "europe" (from ${DC}) is not one of us, eu, in, au, jp, ca, cn, sa (write eu)`,
+		"zoho.refresh_token: the secret file " + filepath.Join(dir, "pasted_token") + " holds `refresh_token: ...`; it should hold the token alone",
+	} {
+		if code == 0 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d; the problems lack %q:\n%s%s", code, want, stdout, stderr)
+		}
+	}
+	if out := stdout + stderr; strings.Contains(out, "CAFEBABE") || strings.Contains(out, "DEADBEEF") {
+		t.Errorf("validate quoted a secret:\n%s", out)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func TestAuthGrantToken(t *testing.T) {
 	s := newStack(t, 1, nil)
 	c := s.sim.Credentials()
@@ -232,9 +287,30 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"consumed = written + skipped + dead-lettered", "Zoho API:", "credits", "DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA", "at the end of every partition"} {
+	for _, want := range []string{"consumed = written + skipped + dead-lettered", "Zoho API:", "credits", "DECODE_ERROR", "MAPPING_ERROR", "INVALID_DATA", "at the end of every partition",
+		"value: schema id 9999: schema id not found in the registry"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the demo's summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	// The API line adds up: the calls of each kind it names sum to the
+	// total it states.
+	m := regexp.MustCompile(`Zoho API: +(\d+) calls \(([^)]*)\)`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no Zoho API line naming the kinds of calls:\n%s", stdout)
+	}
+	sum := 0
+	for _, n := range regexp.MustCompile(`(\d+) [a-z_]+`).FindAllStringSubmatch(m[2], -1) {
+		k, _ := strconv.Atoi(n[1])
+		sum += k
+	}
+	if total, _ := strconv.Atoi(m[1]); sum != total || !strings.Contains(m[2], "upsert") {
+		t.Errorf("the API line's kinds (%s) sum to %d, not the %d calls it states", m[2], sum, total)
+	}
+	// A dead letter's row names its source once: the reason does not repeat it.
+	for _, l := range strings.Split(stdout, "\n") {
+		if src := regexp.MustCompile(`warehouse\.public\.\w+/\d+@\d+`).FindString(l); src != "" && strings.Count(l, src) != 1 {
+			t.Errorf("the row repeats its source: %q", l)
 		}
 	}
 }

@@ -316,6 +316,16 @@ func runCmd(t *testing.T, env []string, args ...string) (int, string, string) {
 	return code, stdout.String(), stderr.String()
 }
 
+// long marks a long end-to-end run (load, crash, rebalance, or a wait the
+// product bounds in tens of seconds): go test -short skips it, go test runs
+// it, and .ci/run runs go test.
+func long(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("long end-to-end run; go test without -short runs it")
+	}
+}
+
 // eventually polls cond until it holds or the deadline passes. Deadlines are
 // generous: they bound a hang, they do not measure speed.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {

@@ -263,6 +263,7 @@ func TestHTTPPortInUse(t *testing.T) {
 // named by /readyz, /status and the log, instead of looking like a quiet
 // topic; once it is created, its records are written.
 func TestMissingTopicIsNamed(t *testing.T) {
+	long(t) // the topic watch looks again every 5s
 	s := newStack(t, 1, []string{"wh.public.customers"})
 	cfg := strings.Replace(opsConfig, "wh.public.customers", "wh.public.customer", 1)
 	p := start(t, nil, "run", "--config", s.config(cfg, nil))
@@ -300,6 +301,7 @@ func TestMissingTopicIsNamed(t *testing.T) {
 // TLS or SASL asked of a listener that speaks neither shows only as EOF or a
 // timeout on the wire: /readyz says which setting to check.
 func TestKafkaListenerMismatchIsExplained(t *testing.T) {
+	long(t)
 	s := newStack(t, 1, []string{contactsTable.Topic()})
 	for _, c := range []struct{ name, kafka, want string }{
 		{"tls", `tls: {enabled: true}`, "check kafka.tls"},
@@ -329,13 +331,15 @@ func TestShutdownDuringOutageIsPrompt(t *testing.T) {
 	s := newStack(t, 1, []string{topic})
 	enc := s.register(contactsTable)
 	recs := contactRows(t, enc, 20)
-	s.produce(recs...)
-	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
 	cfg := s.config(opsConfig, nil)
 	p := start(t, nil, "run", "--config", cfg, "--drain-timeout", "10m")
 	base := "http://" + httpAddr(t, p)
-	// The fields metadata gives up after a while; then the records are
-	// consumed and their writes retried.
+	// Zoho goes down once the run started (an outage at the start would
+	// first wait out the fields metadata's bound); then the records come
+	// and their writes are retried.
+	eventually(t, 30*time.Second, "ready", func() (bool, string) { code, body := get(t, base+"/readyz"); return code == 200, body })
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
+	s.produce(recs...)
 	eventually(t, 60*time.Second, "the writes retrying", func() (bool, string) {
 		_, body := get(t, base+"/status")
 		return strings.Contains(body, `"state": "retrying"`) && strings.Contains(body, `"consumed": 20`) && strings.Contains(body, "Zoho upsert"), body
@@ -421,6 +425,7 @@ func TestRetryingStateIsPerSync(t *testing.T) {
 // Fields metadata out of reach at the start is read later, in the
 // background, and used from then on.
 func TestFieldsMetadataIsReadLater(t *testing.T) {
+	long(t)
 	s := newStack(t, 1, []string{contactsTable.Topic()})
 	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
 	p := start(t, nil, "run", "--config", s.config(opsConfig, nil))

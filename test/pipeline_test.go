@@ -176,6 +176,7 @@ func checkFinalState(t *testing.T, s *stack, want map[string]map[string]any) {
 // of every key, every rejected record is dead-lettered with its reason, and
 // the committed offsets reach the end of every partition.
 func TestTenThousandChangesUnderFaults(t *testing.T) {
+	long(t)
 	topic := contactsTable.Topic()
 	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(time.Millisecond, 15*time.Millisecond))
 	enc := s.register(contactsTable)
@@ -313,6 +314,7 @@ func TestBatchingCollapseAndNoOps(t *testing.T) {
 // SIGTERM drains: the process commits what is done and exits 0, and a
 // restart has nothing left to write.
 func TestGracefulShutdown(t *testing.T) {
+	long(t)
 	topic := contactsTable.Topic()
 	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(150*time.Millisecond, 250*time.Millisecond))
 	enc := s.register(contactsTable)
@@ -347,6 +349,7 @@ func TestGracefulShutdown(t *testing.T) {
 // and then the first one stops. Nothing is lost, nothing is committed before
 // it is done, and Zoho ends with the last state of every key.
 func TestTwoProcessesRebalance(t *testing.T) {
+	long(t)
 	topic := contactsTable.Topic()
 	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(400*time.Millisecond, 600*time.Millisecond))
 	enc := s.register(contactsTable)

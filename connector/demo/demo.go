@@ -49,8 +49,9 @@ type Result struct {
 	Produced     int
 	Status       connector.Status
 	DeadLetters  []connector.DeadLetter
-	APICalls     int
-	WriteCalls   int
+	APICalls     int            // every call the simulator answered, tokens included
+	Calls        map[string]int // APICalls by kind (upsert, coql, fields, token, ...)
+	WriteCalls   int            // the calls that write records (insert, update, upsert, delete, tags)
 	WriteRecords int
 	Credits      int
 	Elapsed      time.Duration
@@ -195,13 +196,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	res.Calls = map[string]int{}
 	for _, r := range sim.Requests() {
-		if r.Operation == "token" || r.Operation == "" {
-			continue
+		kind := r.Operation
+		if kind == "" {
+			kind = "other"
 		}
 		res.APICalls++
+		res.Calls[kind]++
 		switch r.Operation {
-		case "insert", "update", "upsert", "delete":
+		case "insert", "update", "upsert", "delete", "add_tags", "remove_tags":
 			res.WriteCalls++
 			res.WriteRecords += r.Records
 		}
@@ -323,7 +327,7 @@ func summary(out io.Writer, res *Result, runner *connector.Runner, keep bool) {
 	if res.WriteCalls > 0 {
 		perCall = float64(res.WriteRecords) / float64(res.WriteCalls)
 	}
-	fmt.Fprintf(out, "Zoho API:             %d calls, %d of them writes carrying %.1f records per call; %d credits used\n", res.APICalls, res.WriteCalls, perCall, res.Credits)
+	fmt.Fprintf(out, "Zoho API:             %d calls (%s), %d credits used; writes carried %.1f records per call\n", res.APICalls, callKinds(res.Calls), res.Credits, perCall)
 	lag := "at the end of every partition (lag 0)"
 	if !res.LagZero {
 		lag = "NOT at the end of every partition"
@@ -333,9 +337,9 @@ func summary(out io.Writer, res *Result, runner *connector.Runner, keep bool) {
 		fmt.Fprintf(out, "Dead-lettered (%d), with the reason each carries in its headers:\n", len(res.DeadLetters))
 		tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 		for _, dl := range res.DeadLetters {
-			msg := dl.Message
-			if len(msg) > 90 {
-				msg = msg[:87] + "..."
+			msg := reason(dl)
+			if r := []rune(msg); len(r) > 90 {
+				msg = string(r[:87]) + "..."
 			}
 			fmt.Fprintf(tw, "  %s\t%s/%d@%d\t%s\t%s\t%s\t%s\n", dl.Sync, dl.Topic, dl.Partition, dl.Offset, dl.Stage, dl.Code, dl.Field, msg)
 		}
@@ -346,6 +350,48 @@ func summary(out io.Writer, res *Result, runner *connector.Runner, keep bool) {
 		fmt.Fprintf(out, "Next: `%s demo --keep` leaves the stack up to explore (metrics, /status, the dead-letter topic);\n", invokedAs())
 	}
 	fmt.Fprintln(out, "README.md walks from here to a real Kafka + Debezium + Zoho CRM setup.")
+}
+
+// callKinds lists calls by kind, the most first: "6 upsert, 5 fields,
+// 1 token".
+func callKinds(calls map[string]int) string {
+	kinds := make([]string, 0, len(calls))
+	for k := range calls {
+		kinds = append(kinds, k)
+	}
+	sort.Slice(kinds, func(i, j int) bool {
+		if calls[kinds[i]] != calls[kinds[j]] {
+			return calls[kinds[i]] > calls[kinds[j]]
+		}
+		return kinds[i] < kinds[j]
+	})
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", calls[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// reason is a dead letter's message without what the row's other columns
+// show: the decoder's messages start with where the record came from
+// ("schema: decode value of t/0@12 (schema id 9): schema id 9: not found"
+// reads "value: schema id 9: not found").
+func reason(dl connector.DeadLetter) string {
+	msg, ok := strings.CutPrefix(dl.Message, "schema: decode ")
+	if !ok {
+		return dl.Message
+	}
+	msg = strings.Replace(msg, fmt.Sprintf(" of %s/%d@%d", dl.Topic, dl.Partition, dl.Offset), "", 1)
+	// "value (schema id 9): schema id 9: ..." names the schema twice.
+	if open := strings.Index(msg, " (schema id "); open >= 0 {
+		if end := strings.Index(msg[open:], "): "); end >= 0 {
+			id := msg[open+2 : open+end] // "schema id 9"
+			if rest := msg[open+end+3:]; strings.HasPrefix(rest, id) {
+				msg = msg[:open] + ": " + rest
+			}
+		}
+	}
+	return msg
 }
 
 // invokedAs is how the user ran zohosink: `go run ./cmd/zohosink` (a binary

@@ -3,9 +3,14 @@ package demo
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"zohosink/connector"
 )
 
 // The demo in process: every record produced is accounted for, the bad ones
@@ -42,5 +47,59 @@ func TestDemoAccountsForEveryRecord(t *testing.T) {
 	}
 	if res.WriteCalls == 0 || res.Credits == 0 {
 		t.Errorf("no writes counted: %+v", res)
+	}
+	checkSummary(t, out.String(), res)
+}
+
+// checkSummary checks the summary adds up and shows each dead letter's
+// reason once, without the source its row names already.
+func checkSummary(t *testing.T, out string, res *Result) {
+	t.Helper()
+	m := regexp.MustCompile(`Zoho API: +(\d+) calls \(([^)]*)\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no Zoho API line naming the kinds of calls:\n%s", out)
+	}
+	total, _ := strconv.Atoi(m[1])
+	sum := 0
+	for _, part := range strings.Split(m[2], ", ") {
+		var n int
+		var kind string
+		if _, err := fmt.Sscanf(part, "%d %s", &n, &kind); err != nil || res.Calls[kind] != n {
+			t.Errorf("%q: not a count of calls of one kind (counted %v)", part, res.Calls)
+		}
+		sum += n
+	}
+	if sum != total || total != res.APICalls || !strings.Contains(m[2], "upsert") || !strings.Contains(m[2], "token") {
+		t.Errorf("Zoho API line: the kinds (%s) sum to %d, the line says %d calls, the simulator answered %d", m[2], sum, total, res.APICalls)
+	}
+	for _, dl := range res.DeadLetters {
+		src := fmt.Sprintf("%s/%d@%d", dl.Topic, dl.Partition, dl.Offset)
+		var row string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, src+" ") {
+				row = l
+			}
+		}
+		if strings.Count(row, src) != 1 || strings.Contains(row, "...") {
+			t.Errorf("the row of %s repeats its source or is cut: %q", src, row)
+		}
+	}
+	if !strings.Contains(out, "value: schema id 9999: schema id not found in the registry") {
+		t.Errorf("the unknown schema's reason is not shown whole:\n%s", out)
+	}
+}
+
+func TestReasonDropsWhatTheRowShows(t *testing.T) {
+	dl := connector.DeadLetter{Topic: "wh.public.customers", Partition: 0, Offset: 12}
+	for msg, want := range map[string]string{
+		"schema: decode value of wh.public.customers/0@12 (schema id 9999): schema id 9999: schema id not found in the registry": "value: schema id 9999: schema id not found in the registry",
+		"schema: decode key of wh.public.customers/0@12 (schema id 7): bad varint":                                               "key (schema id 7): bad varint",
+		"schema: decode value of wh.public.customers/0@12: invalid JSON: unexpected EOF":                                         "value: invalid JSON: unexpected EOF",
+		"field Company: required field Company is empty (module Leads requires it)":                                              "field Company: required field Company is empty (module Leads requires it)",
+	} {
+		dl.Message = msg
+		if got := reason(dl); got != want {
+			t.Errorf("reason(%q) = %q, want %q", msg, got, want)
+		}
 	}
 }
