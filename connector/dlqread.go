@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -479,7 +480,7 @@ func (n newestCopies) superseded(d DeadLetter) bool {
 const DefaultMaxReplays = 3
 
 // ReplayGroup is the consumer group dlq replay commits its progress under.
-func ReplayGroup(cfg *Config) string { return cfg.Kafka.GroupID + ".replay" }
+func ReplayGroup(cfg *config.Config) string { return cfg.Kafka.GroupID + ".replay" }
 
 // ReplayProgress is how far dlq replay got in the dead-letter topic.
 type ReplayProgress struct {
@@ -679,7 +680,7 @@ func replayedTimes(n int) string {
 
 // BrokerOptions returns the franz-go options to reach the config's Kafka
 // cluster (brokers, TLS, SASL) without joining the consumer group.
-func BrokerOptions(cfg *Config) ([]kgo.Opt, error) {
+func BrokerOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID("zohosink")}
 	if cfg.Kafka.TLS.Enabled {
 		tc, err := tlsConfig(cfg.Kafka.TLS)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -21,7 +22,7 @@ import (
 
 // kafkaOptions turns the kafka section of the config into franz-go options
 // for the consumer group (and the dead-letter producer, which shares it).
-func kafkaOptions(cfg *Config) ([]kgo.Opt, error) {
+func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
 	opts, err := BrokerOptions(cfg)
 	if err != nil {
@@ -44,7 +45,7 @@ func kafkaOptions(cfg *Config) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-func tlsConfig(t TLSConfig) (*tls.Config, error) {
+func tlsConfig(t config.TLSConfig) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // the user's explicit choice
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
@@ -67,7 +68,7 @@ func tlsConfig(t TLSConfig) (*tls.Config, error) {
 	return tc, nil
 }
 
-func saslMechanism(s SASLConfig) sasl.Mechanism {
+func saslMechanism(s config.SASLConfig) sasl.Mechanism {
 	switch strings.ToLower(s.Mechanism) {
 	case "plain":
 		return plain.Auth{User: s.Username, Pass: s.Password.Reveal()}.AsMechanism()
@@ -108,7 +109,7 @@ func (k *kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 // KafkaHint says what to check for a Kafka connection error, given what the
 // config asks for ("" when it has nothing to add). A TLS or SASL setting that
 // does not match the broker's listener shows only as EOF or a timeout.
-func KafkaHint(cfg *Config, err error) string {
+func KafkaHint(cfg *config.Config, err error) string {
 	if err == nil {
 		return ""
 	}
@@ -138,7 +139,7 @@ func KafkaHint(cfg *Config, err error) string {
 }
 
 // withKafkaHint appends KafkaHint to a message.
-func withKafkaHint(cfg *Config, msg string, err error) string {
+func withKafkaHint(cfg *config.Config, msg string, err error) string {
 	if h := KafkaHint(cfg, err); h != "" {
 		return msg + " (" + h + ")"
 	}
@@ -150,7 +151,7 @@ func withKafkaHint(cfg *Config, msg string, err error) string {
 func SuggestTopic(missing string, existing []string) string {
 	best, bestD := "", 4
 	for _, t := range existing {
-		if d := keyDistance(missing, t); d < bestD && t != missing {
+		if d := config.EditDistance(missing, t); d < bestD && t != missing {
 			best, bestD = t, d
 		}
 	}
@@ -221,7 +222,7 @@ func (r *Runner) watchTopics(ctx context.Context, topics []string) {
 
 // missingTopicsOf says which topics of a sync do not exist, "" when all do
 // (or when not known yet).
-func (r *Runner) missingTopicsOf(sc *SyncConfig) string {
+func (r *Runner) missingTopicsOf(sc *config.SyncConfig) string {
 	p := r.missingTopics.Load()
 	if p == nil {
 		return ""

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"sort"
 	"strings"
+	"zohosink/connector/config"
 
 	"zohosink/schema"
 	"zohosink/zoho"
@@ -156,7 +157,7 @@ type fieldMapping struct {
 // mapper turns decoded changes into Zoho records for one sync. It is used by
 // one goroutine (the sync's loop) and holds no mutable state.
 type mapper struct {
-	cfg       *SyncConfig
+	cfg       *config.SyncConfig
 	fields    []fieldMapping
 	constants zoho.Record
 	required  []string // fields that must not be null or empty on writes that may create
@@ -166,7 +167,7 @@ type mapper struct {
 
 // newMapper builds the mapper of a sync. types gives the Zoho type of the
 // module's fields (from the fields metadata API, else built-in knowledge).
-func newMapper(cfg *SyncConfig, types map[string]*zoho.Field) *mapper {
+func newMapper(cfg *config.SyncConfig, types map[string]*zoho.Field) *mapper {
 	m := &mapper{cfg: cfg, constants: zoho.Record{}, matchOn: cfg.MatchOn, seed: maphash.MakeSeed()}
 	names := make([]string, 0, len(cfg.Fields))
 	for f := range cfg.Fields {
@@ -183,7 +184,7 @@ func newMapper(cfg *SyncConfig, types map[string]*zoho.Field) *mapper {
 		}
 		m.constants[k] = fv
 	}
-	if info, ok := Module(cfg.Module); ok {
+	if info, ok := config.Module(cfg.Module); ok {
 		m.required = info.RequiredFields
 	}
 	return m

@@ -1,6 +1,8 @@
 package connector
 
 import (
+	"zohosink/connector/config"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"zohosink/schema"
@@ -54,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // initSync creates a sync's series at zero, so dashboards and alerts see 0
 // rather than no data before the first record.
-func (m *metrics) initSync(sc *SyncConfig) {
+func (m *metrics) initSync(sc *config.SyncConfig) {
 	m.consumed.WithLabelValues(sc.Name)
 	for _, reason := range []string{"mode", "tombstone", "unchanged", "collapsed", "not_found"} {
 		m.skipped.WithLabelValues(sc.Name, reason)

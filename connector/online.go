@@ -3,8 +3,11 @@ package connector
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"zohosink/connector/config"
 
 	"zohosink/schema"
 	"zohosink/zoho"
@@ -66,7 +69,7 @@ type TagSource interface {
 // schema); each mapped column is then checked against its field's type: a
 // column that can never fill the field is a problem, one whose values may
 // or may not fit (text into a date field) a warning.
-func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map[string][]schema.Column) ([]Finding, map[string][]string, error) {
+func CheckOnline(ctx context.Context, cfg *config.Config, src FieldsSource, columns map[string][]schema.Column) ([]Finding, map[string][]string, error) {
 	meta := map[string][]zoho.Field{}
 	required := map[string][]string{}
 	var out []Finding
@@ -84,7 +87,7 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 					required[s.Module] = append(required[s.Module], f.APIName)
 				}
 			}
-			if info, ok := Module(s.Module); ok {
+			if info, ok := config.Module(s.Module); ok {
 				for _, f := range info.RequiredFields {
 					if !contains(required[s.Module], f) {
 						required[s.Module] = append(required[s.Module], f)
@@ -112,7 +115,7 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 			}
 			return f
 		}
-		for _, name := range sortedNames(s.Fields) {
+		for _, name := range slices.Sorted(maps.Keys(s.Fields)) {
 			key := fmt.Sprintf("syncs[%d].fields.%s", i, name)
 			f := check(key, name)
 			if f == nil || columns == nil {
@@ -139,7 +142,7 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 				}
 			}
 		}
-		for _, name := range sortedNames(s.Constants) {
+		for _, name := range slices.Sorted(maps.Keys(s.Constants)) {
 			f := check(fmt.Sprintf("syncs[%d].constants.%s", i, name), name)
 			if f == nil {
 				continue
@@ -156,8 +159,8 @@ func CheckOnline(ctx context.Context, cfg *Config, src FieldsSource, columns map
 		for j, name := range s.MatchOn {
 			key := fmt.Sprintf("syncs[%d].match_on[%d]", i, j)
 			f := check(key, name)
-			info, _ := Module(s.Module)
-			if f != nil && writesNew(s.Type, s.Mode) && s.Mode != "insert" && !f.Unique && name != info.DefaultMatchField {
+			info, _ := config.Module(s.Module)
+			if f != nil && s.CreatesRecords() && s.Mode != "insert" && !f.Unique && name != info.DefaultMatchField {
 				out = append(out, Finding{Code: FindingMatchField, Sync: s.Name, Key: key, Message: fmt.Sprintf("%s is neither %s's duplicate-check field (%s) nor a unique field: Zoho refuses it as a duplicate_check_field of an upsert; match on %s or on a field marked unique in Zoho", name, s.Module, info.DefaultMatchField, info.DefaultMatchField)})
 			}
 		}
@@ -207,7 +210,7 @@ func first10(s []string) []string {
 func closest(name string, fields []zoho.Field) string {
 	best, bestD := "", len(name)/3+1
 	for _, f := range fields {
-		if d := keyDistance(strings.ToLower(name), strings.ToLower(f.APIName)); d < bestD {
+		if d := config.EditDistance(strings.ToLower(name), strings.ToLower(f.APIName)); d < bestD {
 			best, bestD = f.APIName, d
 		}
 	}

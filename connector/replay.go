@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -269,7 +270,7 @@ func (r *Runner) requeueLeft(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 		return fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
 	known := func(name string) bool {
-		return slices.ContainsFunc(r.cfg.Syncs, func(s SyncConfig) bool { return s.Name == name })
+		return slices.ContainsFunc(r.cfg.Syncs, func(s config.SyncConfig) bool { return s.Name == name })
 	}
 	var again []*kgo.Record
 	for i, st := range DeadLetterStates(all, prog, func(string) bool { return true }) {

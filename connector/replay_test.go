@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -45,7 +46,7 @@ func dlqRecord(sync string, srcOffset int64, replays int, partition int32, offse
 // copy; it leaves older copies, copies at the limit and unknown syncs' where
 // they are, and counts each.
 func TestRouteReplaySendsTheNewestCopyOnce(t *testing.T) {
-	w := &syncWorker{cfg: &SyncConfig{Name: "leads"}}
+	w := &syncWorker{cfg: &config.SyncConfig{Name: "leads"}}
 	r := &Runner{replay: true, maxReplays: 3, workers: []*syncWorker{w}, log: slog.New(slog.DiscardHandler)}
 	topic := []*kgo.Record{
 		dlqRecord("leads", 10, 0, 0, 0), // superseded by 3
@@ -77,7 +78,7 @@ func TestRouteReplaySendsTheNewestCopyOnce(t *testing.T) {
 	}
 }
 
-func newDLQCluster(t *testing.T) (*Config, *kgo.Client) {
+func newDLQCluster(t *testing.T) (*config.Config, *kgo.Client) {
 	t.Helper()
 	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "g.dlq"))
 	if err != nil {
@@ -89,7 +90,7 @@ func newDLQCluster(t *testing.T) (*Config, *kgo.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	cfg := &Config{Kafka: KafkaConfig{Brokers: kc.ListenAddrs(), GroupID: "g", DeadLetterTopic: "g.dlq"}, Syncs: []SyncConfig{{Name: "leads"}}}
+	cfg := &config.Config{Kafka: config.KafkaConfig{Brokers: kc.ListenAddrs(), GroupID: "g", DeadLetterTopic: "g.dlq"}, Syncs: []config.SyncConfig{{Name: "leads"}}}
 	return cfg, cl
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -23,7 +24,7 @@ const (
 	resumeAt = pauseAt / 2
 )
 
-// Runner runs every sync of a Config in one Kafka consumer group.
+// Runner runs every sync of a config.Config in one Kafka consumer group.
 //
 // # Delivery
 //
@@ -46,7 +47,7 @@ const (
 // A crash at any moment therefore loses nothing: the records after the last
 // commit are consumed again and written again, which upsert makes harmless.
 type Runner struct {
-	cfg          *Config
+	cfg          *config.Config
 	log          *slog.Logger
 	reg          *prometheus.Registry
 	met          *metrics
@@ -123,7 +124,7 @@ func WithReplay(maxReplays int) Option {
 }
 
 // New builds a Runner from a validated config.
-func New(cfg *Config, opts ...Option) (*Runner, error) {
+func New(cfg *config.Config, opts ...Option) (*Runner, error) {
 	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{})}
 	for _, o := range opts {
 		o(r)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -21,7 +22,7 @@ import (
 func (r *Runner) logProgress(ctx context.Context) {
 	every := r.cfg.Log.ProgressInterval.D()
 	if every <= 0 {
-		every = DefaultProgressInterval
+		every = config.DefaultProgressInterval
 	}
 	watch := time.NewTicker(time.Second)
 	defer watch.Stop()
@@ -124,10 +125,10 @@ func (r *Runner) Status() Status {
 		} else if m := r.missingTopicsOf(w.cfg); m != "" && ss.State != stateFailed {
 			ss.State, ss.LastError = stateRetrying, m
 		}
-		ss.LastError = RedactURL(ss.LastError)
+		ss.LastError = config.RedactURL(ss.LastError)
 		st.Syncs = append(st.Syncs, ss)
 	}
-	st.NotReady = RedactURL(st.NotReady)
+	st.NotReady = config.RedactURL(st.NotReady)
 	sort.Slice(st.Syncs, func(i, j int) bool { return st.Syncs[i].Name < st.Syncs[j].Name })
 	return st
 }
@@ -201,7 +202,7 @@ type syncStatus struct {
 	lastErrAt                                time.Time
 }
 
-func newSyncStatus(cfg *SyncConfig) *syncStatus {
+func newSyncStatus(cfg *config.SyncConfig) *syncStatus {
 	return &syncStatus{name: cfg.Name, module: cfg.Module, typ: cfg.Type, mode: cfg.Mode, st: stateRunning}
 }
 
@@ -250,7 +251,7 @@ func (r *Runner) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if why := r.NotReady(); why != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("not ready: " + RedactURL(why) + "\n"))
+			_, _ = w.Write([]byte("not ready: " + config.RedactURL(why) + "\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))

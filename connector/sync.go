@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -68,7 +69,7 @@ type revokeReq struct {
 // syncWorker runs one sync. Its loop goroutine owns every field below the
 // line; writes run in their own goroutines and report back on results.
 type syncWorker struct {
-	cfg     *SyncConfig
+	cfg     *config.SyncConfig
 	mapper  *mapper
 	types   map[string]*zoho.Field
 	crm     CRM
@@ -100,7 +101,7 @@ type syncWorker struct {
 	warnedTopics   map[string]bool // topics of Debezium metadata already warned about
 }
 
-func newSyncWorker(cfg *SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
+func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
 	return &syncWorker{
 		cfg:          cfg,
 		mapper:       newMapper(cfg, types),

@@ -3,6 +3,7 @@ package connector
 import (
 	"fmt"
 	"log/slog"
+	"zohosink/connector/config"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -14,7 +15,7 @@ import (
 // NewZohoClient builds the Zoho client of a config, with its metrics on reg.
 // The client retries transient trouble until the write's context ends: the
 // pipeline decides when to give up (shutdown), never the client.
-func NewZohoClient(cfg *Config, reg prometheus.Registerer, log *slog.Logger, extra ...zoho.Opt) (*zoho.Client, error) {
+func NewZohoClient(cfg *config.Config, reg prometheus.Registerer, log *slog.Logger, extra ...zoho.Opt) (*zoho.Client, error) {
 	z := cfg.Zoho
 	opts := []zoho.Opt{
 		zoho.WithDataCenter(z.DataCenter),
@@ -48,7 +49,7 @@ func NewZohoClient(cfg *Config, reg prometheus.Registerer, log *slog.Logger, ext
 // NewDecoders builds the decoder of every sync of a config, by sync name:
 // one per value format (auto, avro, json), sharing one schema registry
 // client and its credentials.
-func NewDecoders(cfg *Config) (map[string]Decoder, error) {
+func NewDecoders(cfg *config.Config) (map[string]Decoder, error) {
 	var reg *sr.Client
 	if cfg.SchemaRegistry.URL != "" {
 		opts := []sr.ClientOpt{sr.URLs(cfg.SchemaRegistry.URL)}

@@ -18,14 +18,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v3"
-
-	"zohosink/connector"
 )
 
 // loadCompose loads docker-compose.yml the way `docker compose` does with an
@@ -472,7 +471,7 @@ func parseTables(r *report, name string) map[string]*sqlTable {
 // checkSyncsAgainstWarehouse checks each sync's topics against the Debezium
 // connector (prefix, included tables) and the sample schema (columns mapped
 // exist; audience removals can see the matched columns of deleted rows).
-func checkSyncsAgainstWarehouse(r *report, where string, cfg *connector.Config, conn connectorFile, included []string, tables map[string]*sqlTable) {
+func checkSyncsAgainstWarehouse(r *report, where string, cfg *config.Config, conn connectorFile, included []string, tables map[string]*sqlTable) {
 	prefix := conn.Config["topic.prefix"]
 	for _, s := range cfg.Syncs {
 		for _, topic := range s.Topics {

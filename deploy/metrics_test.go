@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"zohosink/connector/config"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -215,7 +216,7 @@ syncs:
 // result after a metric changed.)
 func TestScrapeCoversRegisteredSeries(t *testing.T) {
 	series := exportedSeries(t)
-	cfg, err := connector.Parse([]byte(registeredConfig), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(registeredConfig), func(string) (string, bool) { return "", false })
 	if err == nil {
 		err = cfg.Validate()
 	}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"zohosink/connector/config"
 
 	"zohosink/connector"
 	"zohosink/zoho/zohotest"
@@ -36,7 +37,7 @@ func BenchmarkPipeline(b *testing.B) {
 				enc := s.register(contactsTable)
 				recs, _, _ := history(b, enc, 10_000, 3000, uint64(i+1))
 				s.produce(recs...)
-				cfg, err := connector.Parse([]byte(s.configText(contactsConfig, map[string]string{"Group": "bench", "Instance": "", "Timeout": "10s", "Linger": "200ms"})), func(string) (string, bool) { return "", false })
+				cfg, err := config.Parse([]byte(s.configText(contactsConfig, map[string]string{"Group": "bench", "Instance": "", "Timeout": "10s", "Linger": "200ms"})), func(string) (string, bool) { return "", false })
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -26,3 +26,15 @@ func IsAccountsServer(s string) bool {
 	}
 	return false
 }
+
+// Editions lists Zoho CRM's editions by the names WithEdition takes, from
+// the smallest limits to the largest.
+func Editions() []string { return []string{"free", "standard", "professional", "enterprise", "ultimate"} }
+
+// EditionConcurrency returns how many API calls an org of the edition may
+// have in flight (docs/zoho-api.md, "Limits"), and false for an unknown
+// edition.
+func EditionConcurrency(edition string) (int, bool) {
+	n, ok := editionConcurrency[edition]
+	return n, ok
+}

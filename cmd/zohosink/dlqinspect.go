@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"zohosink/connector/config"
 
 	"zohosink/connector"
 	"zohosink/schema"
@@ -22,7 +23,7 @@ import (
 // dead-lettered again, and its older copies stay in the topic), and not
 // those a replay wrote. limit > 0 bounds the rows shown. stdout gets the
 // rows only (with --json, for jq); explanations go to stderr.
-func dlqInspect(ctx context.Context, cfg *connector.Config, limit int, asJSON, all bool, stdout, stderr io.Writer) error {
+func dlqInspect(ctx context.Context, cfg *config.Config, limit int, asJSON, all bool, stdout, stderr io.Writer) error {
 	topic, group := cfg.Kafka.DeadLetterTopic, connector.ReplayGroup(cfg)
 	opts, err := connector.BrokerOptions(cfg)
 	if err != nil {
@@ -195,7 +196,7 @@ type dlqDecoder struct {
 	off  bool
 }
 
-func newDLQDecoder(ctx context.Context, cfg *connector.Config) *dlqDecoder {
+func newDLQDecoder(ctx context.Context, cfg *config.Config) *dlqDecoder {
 	decs, _ := connector.NewDecoders(cfg)
 	return &dlqDecoder{ctx: ctx, decs: decs}
 }

@@ -17,8 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"zohosink/connector"
+	"zohosink/connector/config"
 )
 
 // Set at build time: -ldflags "-X main.version=v1.2.3 -X main.commit=abc123".
@@ -91,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, errSilent):
 			return 1
 		}
-		fmt.Fprintf(stderr, "zohosink %s: %s\n", c.name, connector.RedactURL(oneLine(err.Error())))
+		fmt.Fprintf(stderr, "zohosink %s: %s\n", c.name, config.RedactURL(oneLine(err.Error())))
 		var ee *exitError
 		if errors.As(err, &ee) {
 			return ee.code

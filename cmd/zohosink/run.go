@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"zohosink/connector/config"
 
 	"zohosink/connector"
 )
@@ -55,20 +56,20 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // loadValid loads and validates a config, printing every problem (those of
 // reading it and those of validating what could be read) at once.
-func loadValid(command, path string, stderr io.Writer) (*connector.Config, error) {
+func loadValid(command, path string, stderr io.Writer) (*config.Config, error) {
 	if path == "" {
 		return nil, &exitError{code: 2, err: errors.New("--config is required (see --help)")}
 	}
-	cfg, err := connector.Load(path)
-	var problems []connector.Problem
-	var pe *connector.ParseError
+	cfg, err := config.Load(path)
+	var problems []config.Problem
+	var pe *config.ParseError
 	switch {
 	case errors.As(err, &pe):
 		problems = pe.AllProblems()
 	case err != nil:
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	default:
-		var ve *connector.ValidationError
+		var ve *config.ValidationError
 		if err := cfg.Validate(); errors.As(err, &ve) {
 			problems = ve.Problems
 		} else if err != nil {
@@ -89,7 +90,7 @@ func loadValid(command, path string, stderr io.Writer) (*connector.Config, error
 // FoldingHandler: call Flush on the way out so the counts of folded ones are
 // written; it is flushed every half minute meanwhile, for as long as the
 // process lives.
-func newLogger(cfg *connector.Config, w io.Writer) (*slog.Logger, *connector.FoldingHandler) {
+func newLogger(cfg *config.Config, w io.Writer) (*slog.Logger, *connector.FoldingHandler) {
 	var level slog.Level
 	switch cfg.Log.Level {
 	case "debug":
@@ -123,7 +124,7 @@ const foldEvery = 30 * time.Second
 type redactingWriter struct{ w io.Writer }
 
 func (r redactingWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, connector.RedactURL(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, config.RedactURL(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil

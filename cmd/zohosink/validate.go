@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"zohosink/connector/config"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -118,7 +119,7 @@ func cmdValidate(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // checkKafka reaches the brokers and says which topics do not exist yet (a
 // warning: Debezium creates a table's topic with its first change).
-func checkKafka(ctx context.Context, cfg *connector.Config, stdout io.Writer) error {
+func checkKafka(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
 	opts, err := connector.BrokerOptions(cfg)
 	if err != nil {
 		return fmt.Errorf("kafka: %w", err)
@@ -162,9 +163,9 @@ func checkKafka(ctx context.Context, cfg *connector.Config, stdout io.Writer) er
 // topicColumns reads each topic's latest value schema from the registry
 // (subject <topic>-value), for checking column types against field types.
 // A topic with no schema yet, or a registry out of reach, is only said.
-func topicColumns(ctx context.Context, cfg *connector.Config, stdout io.Writer) (map[string][]schema.Column, error) {
+func topicColumns(ctx context.Context, cfg *config.Config, stdout io.Writer) (map[string][]schema.Column, error) {
 	// Syncs with format json never read the registry: neither does this.
-	var avro []*connector.SyncConfig
+	var avro []*config.SyncConfig
 	for i := range cfg.Syncs {
 		if cfg.Syncs[i].Format != "json" {
 			avro = append(avro, &cfg.Syncs[i])

@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"text/template"
 	"time"
+	"zohosink/connector/config"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -137,7 +138,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := connector.Parse(cfgText.Bytes(), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse(cfgText.Bytes(), func(string) (string, bool) { return "", false })
 	if err != nil {
 		return nil, fmt.Errorf("demo: config: %w", err)
 	}

@@ -1,4 +1,4 @@
-package connector
+package config
 
 // ModuleInfo holds what zohosink knows about one Zoho CRM module without
 // asking the org: the fields a sync must map, the fields mapped when a sync

@@ -1,4 +1,4 @@
-package connector
+package config
 
 import (
 	"os"
@@ -10,7 +10,7 @@ import (
 // The README's configuration reference lists every key of Config, and no
 // key Config does not have.
 func TestReadmeConfigReference(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
+	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
