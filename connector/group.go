@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"zohosink/connector/dlq"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -359,7 +360,7 @@ func (r *Runner) commit(ctx context.Context, parts []*partition) error {
 // groupID is the consumer group the runner joins.
 func (r *Runner) groupID() string {
 	if r.replay {
-		return r.cfg.Kafka.GroupID + ".replay"
+		return dlq.ReplayGroup(r.cfg)
 	}
 	return r.cfg.Kafka.GroupID
 }

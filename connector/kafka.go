@@ -238,3 +238,20 @@ func (r *Runner) missingTopicsOf(sc *config.SyncConfig) string {
 	}
 	return fmt.Sprintf("topic %s does not exist (yet): check its name; Debezium creates a table's topic with its first change", strings.Join(gone, ", "))
 }
+
+// BrokerOptions returns the franz-go options to reach the config's Kafka
+// cluster (brokers, TLS, SASL) without joining the consumer group.
+func BrokerOptions(cfg *config.Config) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID("zohosink")}
+	if cfg.Kafka.TLS.Enabled {
+		tc, err := tlsConfig(cfg.Kafka.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if m := saslMechanism(cfg.Kafka.SASL); m != nil {
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}

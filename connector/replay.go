@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 	"zohosink/connector/config"
+	"zohosink/connector/dlq"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -37,9 +37,9 @@ type replayCounts struct {
 	fromStart bool // WithReplayFromStart
 
 	// Set by replayEnds, before any record is read.
-	newest  newestCopies           // each source record's newest copy up to the replay's end
-	started map[int32]int64        // the replay group's committed offsets when the replay started
-	history map[int32]limitHistory // and the --max-replays recorded with them
+	newest  dlq.Copies                 // each source record's newest copy up to the replay's end
+	started map[int32]int64            // the replay group's committed offsets when the replay started
+	history map[int32]dlq.LimitHistory // and the --max-replays recorded with them
 }
 
 // ReplayResult sums up a replay.
@@ -98,8 +98,8 @@ func WithReplayFromStart() Option {
 // its newest copy), one replayed max-replays times already, one of an
 // unknown sync.
 func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
-	d := ParseDeadLetter(rec)
-	if r.replayed.newest.superseded(d) {
+	d := dlq.Parse(rec)
+	if r.replayed.newest.Superseded(d) {
 		r.replayed.superseded.Add(1)
 		return nil, rec
 	}
@@ -124,18 +124,7 @@ func (r *Runner) routeReplay(rec *kgo.Record) (*syncWorker, *kgo.Record) {
 		r.log.Warn("dead letter of an unknown sync left in place", "sync", d.Sync, "dlq_partition", rec.Partition, "dlq_offset", rec.Offset)
 		return nil, rec
 	}
-	out := &kgo.Record{Topic: d.Topic, Partition: rec.Partition, Offset: rec.Offset, Key: rec.Key, Value: rec.Value, Timestamp: rec.Timestamp, LeaderEpoch: rec.LeaderEpoch}
-	for _, h := range rec.Headers {
-		switch h.Key {
-		case hdrTopic, hdrPartition, hdrOffset:
-			out.Headers = append(out.Headers, h)
-		default:
-			if !dlqHeaderNames[h.Key] {
-				out.Headers = append(out.Headers, h)
-			}
-		}
-	}
-	out.Headers = append(out.Headers, kgo.RecordHeader{Key: hdrReplayCount, Value: []byte(strconv.Itoa(d.ReplayCount + 1))})
+	out := dlq.ForReplay(d)
 	r.replayed.dispatched.Add(1)
 	return w, out
 }
@@ -192,7 +181,7 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dead-letter topic %s: %w", topic, err)
 	}
-	r.replayed.started, r.replayed.history = map[int32]int64{}, map[int32]limitHistory{}
+	r.replayed.started, r.replayed.history = map[int32]int64{}, map[int32]dlq.LimitHistory{}
 	out := map[int32]int64{}
 	from := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -202,7 +191,7 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 		}
 		if c, ok := committed.Lookup(topic, o.Partition); ok && c.At >= 0 {
 			r.replayed.started[o.Partition] = c.At
-			r.replayed.history[o.Partition] = parseLimitHistory(c.Metadata)
+			r.replayed.history[o.Partition] = dlq.ParseLimitHistory(c.Metadata)
 			at = max(at, c.At)
 		}
 		if at >= o.Offset {
@@ -211,9 +200,9 @@ func (r *Runner) replayEnds(ctx context.Context) (map[int32]int64, error) {
 		out[o.Partition] = o.Offset
 		from[o.Partition] = kgo.NewOffset().At(at)
 	})
-	r.replayed.newest = newestCopies{}
-	err = consumeRange(ctx, cl, topic, from, out, func(rec *kgo.Record) bool {
-		r.replayed.newest.add(ParseDeadLetter(rec))
+	r.replayed.newest = dlq.Copies{}
+	err = dlq.ConsumeRange(ctx, cl, topic, from, out, func(rec *kgo.Record) bool {
+		r.replayed.newest.Add(dlq.Parse(rec))
 		return true
 	})
 	if err != nil {
@@ -240,7 +229,7 @@ func (r *Runner) requeueLeft(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 			return fmt.Errorf("--from-start: the replay group %s has members (%d member(s), from %s): another `zohosink dlq replay` is running on this dead-letter topic. Let it finish (or stop it), then run the replay with --from-start again", group, len(m), strings.Join(hosts, ", "))
 		}
 	}
-	prog, err := fetchReplayProgress(ctx, adm, group, topic)
+	prog, err := dlq.FetchProgress(ctx, adm, group, topic)
 	if err != nil {
 		return err
 	}
@@ -261,9 +250,9 @@ func (r *Runner) requeueLeft(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 			from[o.Partition], to[o.Partition] = kgo.NewOffset().At(at), o.Offset
 		}
 	})
-	var all []DeadLetter
-	err = consumeRange(ctx, cl, topic, from, to, func(rec *kgo.Record) bool {
-		all = append(all, ParseDeadLetter(rec))
+	var all []dlq.Letter
+	err = dlq.ConsumeRange(ctx, cl, topic, from, to, func(rec *kgo.Record) bool {
+		all = append(all, dlq.Parse(rec))
 		return true
 	})
 	if err != nil {
@@ -273,12 +262,12 @@ func (r *Runner) requeueLeft(ctx context.Context, cl *kgo.Client, adm *kadm.Clie
 		return slices.ContainsFunc(r.cfg.Syncs, func(s config.SyncConfig) bool { return s.Name == name })
 	}
 	var again []*kgo.Record
-	for i, st := range DeadLetterStates(all, prog, func(string) bool { return true }) {
+	for i, st := range dlq.States(all, prog, func(string) bool { return true }) {
 		d := all[i]
-		if st.State != StateLeft || !known(d.Sync) || d.ReplayCount >= r.maxReplays {
+		if st.State != dlq.StateLeft || !known(d.Sync) || d.ReplayCount >= r.maxReplays {
 			continue // pending (read anyway), replayed (written), superseded, or it would be left again
 		}
-		again = append(again, &kgo.Record{Topic: topic, Key: d.rec.Key, Value: d.rec.Value, Headers: d.rec.Headers, Timestamp: d.rec.Timestamp})
+		again = append(again, d.Copy(topic))
 	}
 	if len(again) > 0 {
 		if err := cl.ProduceSync(ctx, again...).FirstErr(); err != nil {
@@ -330,7 +319,7 @@ func (r *Runner) SaveReplayLimits(ctx context.Context) error {
 		if !ok || from > o.At {
 			from = 0 // read from the start of the partition
 		}
-		h := r.replayed.history[o.Partition].add(r.maxReplays, from, o.At)
+		h := r.replayed.history[o.Partition].Add(r.maxReplays, from, o.At)
 		save.Add(kadm.Offset{Topic: topic, Partition: o.Partition, At: o.At, LeaderEpoch: o.LeaderEpoch, Metadata: h.String()})
 	})
 	if len(save) == 0 {

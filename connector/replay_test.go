@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 	"zohosink/connector/config"
+	"zohosink/connector/dlq"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -19,14 +20,14 @@ import (
 func TestReplayedRecordNamesItsSource(t *testing.T) {
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 	replayed := inRecord{rec: &kgo.Record{Topic: "wh.public.leads", Partition: 3, Offset: 0,
-		Headers: []kgo.RecordHeader{hdr(hdrTopic, "wh.public.leads"), hdr(hdrPartition, "0"), hdr(hdrOffset, "38"), hdr(hdrReplayCount, "1")}}}
+		Headers: []kgo.RecordHeader{hdr("__connect.errors.topic", "wh.public.leads"), hdr("__connect.errors.partition", "0"), hdr("__connect.errors.offset", "38"), hdr("zohosink.replay.count", "1")}}}
 	if got := replayed.where(); got != "wh.public.leads/0@38" {
 		t.Errorf("replayed record is %s, want its source wh.public.leads/0@38", got)
 	}
 	// A source record that happens to carry Connect's error headers (say,
 	// from another connector's dead-letter topic) is where it is.
 	plain := inRecord{rec: &kgo.Record{Topic: "wh.public.leads", Partition: 2, Offset: 7,
-		Headers: []kgo.RecordHeader{hdr(hdrPartition, "0"), hdr(hdrOffset, "38")}}}
+		Headers: []kgo.RecordHeader{hdr("__connect.errors.partition", "0"), hdr("__connect.errors.offset", "38")}}}
 	if got := plain.where(); got != "wh.public.leads/2@7" {
 		t.Errorf("source record is %s, want wh.public.leads/2@7", got)
 	}
@@ -37,8 +38,8 @@ func dlqRecord(sync string, srcOffset int64, replays int, partition int32, offse
 	hdr := func(k, v string) kgo.RecordHeader { return kgo.RecordHeader{Key: k, Value: []byte(v)} }
 	return &kgo.Record{Topic: "g.dlq", Partition: partition, Offset: offset, Key: []byte("k"), Value: []byte("v"),
 		Timestamp: time.Unix(1700000000+offset, 0), Headers: []kgo.RecordHeader{
-			hdr(hdrTopic, "wh.public.leads"), hdr(hdrPartition, "0"), hdr(hdrOffset, strconv.FormatInt(srcOffset, 10)),
-			hdr(hdrConnector, sync), hdr(hdrStage, "map"), hdr(hdrCode, "MAPPING_ERROR"), hdr(hdrReplayCount, strconv.Itoa(replays)),
+			hdr("__connect.errors.topic", "wh.public.leads"), hdr("__connect.errors.partition", "0"), hdr("__connect.errors.offset", strconv.FormatInt(srcOffset, 10)),
+			hdr("__connect.errors.connector.name", sync), hdr("__connect.errors.stage", "map"), hdr("zoho.code", "MAPPING_ERROR"), hdr("zohosink.replay.count", strconv.Itoa(replays)),
 		}}
 }
 
@@ -56,9 +57,9 @@ func TestRouteReplaySendsTheNewestCopyOnce(t *testing.T) {
 		dlqRecord("other", 13, 0, 0, 4), // unknown sync: left
 		dlqRecord("leads", 12, 2, 0, 5), // older than 2 (count 2 < 3), although later: superseded
 	}
-	r.replayed.newest = newestCopies{}
+	r.replayed.newest = dlq.Copies{}
 	for _, rec := range topic {
-		r.replayed.newest.add(ParseDeadLetter(rec))
+		r.replayed.newest.Add(dlq.Parse(rec))
 	}
 	var sent []string
 	for _, rec := range topic {
@@ -137,7 +138,7 @@ func TestReplayEndsFromStart(t *testing.T) {
 	if err := r.SaveReplayLimits(ctx); err != nil {
 		t.Fatal(err)
 	}
-	read, err := ReadDeadLettersAndProgress(ctx, []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, "g.dlq", "g.replay")
+	read, err := dlq.ReadWithProgress(ctx, []kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...)}, "g.dlq", "g.replay")
 	if err != nil || read.ProgressErr != nil || read.Progress.Committed[0] != 4 {
 		t.Fatalf("progress: %+v, %v", read.Progress, err)
 	}

@@ -255,7 +255,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	if r.replay {
 		topics = []string{r.cfg.Kafka.DeadLetterTopic}
-		kopts = append(kopts, kgo.ConsumerGroup(r.cfg.Kafka.GroupID+".replay"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(replayFetchMaxWait))
+		kopts = append(kopts, kgo.ConsumerGroup(r.groupID()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(replayFetchMaxWait))
 		if r.replayEnd, err = r.replayEnds(runCtx); err != nil {
 			return err
 		}

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"zohosink/connector/config"
+	"zohosink/connector/dlq"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -49,10 +49,10 @@ type inRecord struct {
 // a replayed dead letter (whose rec has the dead-letter topic's partition
 // and offset, for the replay's checkpoint) those of its origin headers.
 func (r inRecord) source() (int32, int64) {
-	if !slices.ContainsFunc(r.rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == hdrReplayCount }) {
+	if !dlq.Replayed(r.rec) {
 		return r.rec.Partition, r.rec.Offset
 	}
-	d := ParseDeadLetter(r.rec)
+	d := dlq.Parse(r.rec)
 	return d.Partition, d.Offset
 }
 

@@ -10,8 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"zohosink/connector"
+	"zohosink/connector/dlq"
 )
 
 func TestHelpShowsExamples(t *testing.T) {
@@ -249,7 +248,7 @@ syncs:
 	if code != 0 || len(lines) != 2 {
 		t.Fatalf("dlq inspect --json --limit 2: exit %d, %d lines", code, len(lines))
 	}
-	var d connector.DeadLetter
+	var d dlq.Letter
 	if err := json.Unmarshal([]byte(lines[0]), &d); err != nil || d.Code != "MAPPING_ERROR" || d.Field != "Last_Name" || d.Stage != "map" || d.Sync != "contacts" {
 		t.Fatalf("dlq inspect --json: %v %+v", err, d)
 	}

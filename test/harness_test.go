@@ -27,7 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"zohosink/connector"
+	"zohosink/connector/dlq"
 	"zohosink/schema/schematest"
 	"zohosink/zoho/zohotest"
 )
@@ -199,15 +199,15 @@ func (s *stack) committedAtEnd(group string, topics ...string) (bool, string) {
 	return len(diffs) == 0, strings.Join(diffs, "; ")
 }
 
-func (s *stack) deadLetters(topic string) []connector.DeadLetter {
+func (s *stack) deadLetters(topic string) []dlq.Letter {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dls, err := connector.ReadDeadLetters(ctx, []kgo.Opt{kgo.SeedBrokers(s.broker)}, topic, 0)
+	read, err := dlq.Read(ctx, []kgo.Opt{kgo.SeedBrokers(s.broker)}, topic, 0)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return dls
+	return read.Letters
 }
 
 // proc is a running zohosink process.

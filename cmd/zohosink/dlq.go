@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"zohosink/connector"
+	"zohosink/connector/dlq"
 )
 
 // dlqUsage is the help of dlq itself: what its subcommands are for.
@@ -119,7 +120,7 @@ func cmdDLQInspect(ctx context.Context, args []string, stdout, stderr io.Writer)
 func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("dlq replay", dlqReplayUsage, stdout, stderr)
 	path := fs.String("config", "", "the config file (YAML)")
-	maxReplays := fs.Int("max-replays", connector.DefaultMaxReplays, "leave where they are records replayed this many times already")
+	maxReplays := fs.Int("max-replays", dlq.DefaultMaxReplays, "leave where they are records replayed this many times already")
 	fromStart := fs.Bool("from-start", false, "send again the records earlier replays left (with a --max-replays above their count), read from the start of the dead-letter topic")
 	drain := fs.Duration("drain-timeout", 30*time.Second, "how long stopping waits for in-flight writes")
 	httpAddr := fs.String("http", "off", "serve /metrics and /status on `ADDR` (off by default, so a replay runs beside zohosink run)")
@@ -147,7 +148,7 @@ func cmdDLQReplay(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	log.Info("zohosink starting a replay of the dead-letter topic", "version", version, "topic", cfg.Kafka.DeadLetterTopic, "group", connector.ReplayGroup(cfg), "max_replays", *maxReplays, "from_start", *fromStart)
+	log.Info("zohosink starting a replay of the dead-letter topic", "version", version, "topic", cfg.Kafka.DeadLetterTopic, "group", dlq.ReplayGroup(cfg), "max_replays", *maxReplays, "from_start", *fromStart)
 	runErr := r.Run(ctx)
 	// Whatever stopped it, the stretch it committed was read with this
 	// limit: dlq inspect needs it to tell records left from records written.

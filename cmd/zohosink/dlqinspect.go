@@ -12,19 +12,20 @@ import (
 	"text/tabwriter"
 	"time"
 	"zohosink/connector/config"
+	"zohosink/connector/dlq"
 
 	"zohosink/connector"
 	"zohosink/schema"
 )
 
 // dlqInspect prints the dead letters of cfg's dead-letter topic with what
-// became of each (connector.DeadLetterStates). Unless all, only the newest
+// became of each (dlq.States). Unless all, only the newest
 // copy of each source record (a record that failed again on replay was
 // dead-lettered again, and its older copies stay in the topic), and not
 // those a replay wrote. limit > 0 bounds the rows shown. stdout gets the
 // rows only (with --json, for jq); explanations go to stderr.
 func dlqInspect(ctx context.Context, cfg *config.Config, limit int, asJSON, all bool, stdout, stderr io.Writer) error {
-	topic, group := cfg.Kafka.DeadLetterTopic, connector.ReplayGroup(cfg)
+	topic, group := cfg.Kafka.DeadLetterTopic, dlq.ReplayGroup(cfg)
 	opts, err := connector.BrokerOptions(cfg)
 	if err != nil {
 		return err
@@ -33,10 +34,10 @@ func dlqInspect(ctx context.Context, cfg *config.Config, limit int, asJSON, all 
 	defer cancel()
 	// Every record, whatever the limit: the newest copies and the state of
 	// each can be anywhere.
-	read, err := connector.ReadDeadLettersAndProgress(rctx, opts, topic, group)
-	var unreachable *connector.BrokersUnreachableError
+	read, err := dlq.ReadWithProgress(rctx, opts, topic, group)
+	var unreachable *dlq.BrokersUnreachableError
 	switch {
-	case errors.Is(err, connector.ErrNoDeadLetterTopic):
+	case errors.Is(err, dlq.ErrNoTopic):
 		msg := fmt.Sprintf("no dead letters: the dead-letter topic %s does not exist yet (zohosink run creates it when it starts: if it has run, check kafka.brokers, kafka.group_id and kafka.dead_letter_topic)\n", topic)
 		if asJSON {
 			fmt.Fprint(stderr, msg) // stdout stays empty for jq
@@ -59,28 +60,28 @@ func dlqInspect(ctx context.Context, cfg *config.Config, limit int, asJSON, all 
 	for _, s := range cfg.Syncs {
 		known[s.Name] = true
 	}
-	states := connector.DeadLetterStates(read.DeadLetters, read.Progress, func(name string) bool { return known[name] })
+	states := dlq.States(read.Letters, read.Progress, func(name string) bool { return known[name] })
 	if read.ProgressErr != nil {
 		fmt.Fprintf(stderr, "warning: cannot read the progress of the replay group %s, so what replays did is unknown (STATE unknown, nothing hidden as replayed): %v\n", group, read.ProgressErr)
 		for i, st := range states {
-			if st.State != connector.StateSuperseded {
-				states[i] = connector.DeadLetterState{State: "unknown"}
+			if st.State != dlq.StateSuperseded {
+				states[i] = dlq.State{State: "unknown"}
 			}
 		}
 	}
 	type row struct {
-		d  connector.DeadLetter
-		st connector.DeadLetterState
+		d  dlq.Letter
+		st dlq.State
 	}
 	var rows []row
 	superseded, replayed := 0, 0
-	for i, d := range read.DeadLetters {
+	for i, d := range read.Letters {
 		if !all {
 			switch states[i].State {
-			case connector.StateSuperseded:
+			case dlq.StateSuperseded:
 				superseded++
 				continue
-			case connector.StateReplayed:
+			case dlq.StateReplayed:
 				replayed++
 				continue
 			}
@@ -103,7 +104,7 @@ func dlqInspect(ctx context.Context, cfg *config.Config, limit int, asJSON, all 
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		for _, r := range rows {
-			line := jsonDeadLetter{DeadLetter: r.d, State: r.st.State, StateReason: r.st.Why}
+			line := jsonDeadLetter{Letter: r.d, State: r.st.State, StateReason: r.st.Why}
 			if k, ok := dec.key(r.d); ok {
 				line.KeyDecoded = &k
 			}
@@ -174,9 +175,9 @@ func hiddenNote(replayed, superseded int) string {
 // raw key and value (base64), and their decoded forms when the sync's
 // decoder reads them.
 type jsonDeadLetter struct {
-	connector.DeadLetter
+	dlq.Letter
 	// State is what became of it: pending, replayed, left or superseded
-	// (connector.DeadLetterState); StateReason says why it was left.
+	// (dlq.State); StateReason says why it was left.
 	State       string `json:"state"`
 	StateReason string `json:"state_reason,omitempty"`
 	// KeyDecoded is the row key as the table shows it.
@@ -201,7 +202,7 @@ func newDLQDecoder(ctx context.Context, cfg *config.Config) *dlqDecoder {
 	return &dlqDecoder{ctx: ctx, decs: decs}
 }
 
-func (x *dlqDecoder) decode(d connector.DeadLetter, m schema.Message) (schema.Change, bool) {
+func (x *dlqDecoder) decode(d dlq.Letter, m schema.Message) (schema.Change, bool) {
 	dec := x.decs[d.Sync]
 	if dec == nil || x.off {
 		return schema.Change{}, false
@@ -218,7 +219,7 @@ func (x *dlqDecoder) decode(d connector.DeadLetter, m schema.Message) (schema.Ch
 
 // key returns the record's row key as text. The key alone decodes like a
 // tombstone's.
-func (x *dlqDecoder) key(d connector.DeadLetter) (string, bool) {
+func (x *dlqDecoder) key(d dlq.Letter) (string, bool) {
 	if len(d.Key) == 0 {
 		return "", false
 	}
@@ -231,7 +232,7 @@ func (x *dlqDecoder) key(d connector.DeadLetter) (string, bool) {
 
 // value returns the record's changed row as a JSON object: after, or before
 // for a delete; nil when there is none or it does not decode.
-func (x *dlqDecoder) value(d connector.DeadLetter) json.RawMessage {
+func (x *dlqDecoder) value(d dlq.Letter) json.RawMessage {
 	if len(d.Value) == 0 {
 		return nil
 	}

@@ -20,6 +20,7 @@ import (
 	"text/template"
 	"time"
 	"zohosink/connector/config"
+	"zohosink/connector/dlq"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -49,7 +50,7 @@ type Options struct {
 type Result struct {
 	Produced     int
 	Status       connector.Status
-	DeadLetters  []connector.DeadLetter
+	DeadLetters  []dlq.Letter
 	APICalls     int            // every call the simulator answered, tokens included
 	Calls        map[string]int // APICalls by kind (upsert, coql, fields, token, ...)
 	WriteCalls   int            // the calls that write records (insert, update, upsert, delete, tags)
@@ -185,7 +186,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Produced: total, Status: runner.Status(), Elapsed: elapsed}
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	res.DeadLetters, err = connector.ReadDeadLetters(rctx, []kgo.Opt{kgo.SeedBrokers(broker)}, cfg.Kafka.DeadLetterTopic, 0)
+	read, err := dlq.Read(rctx, []kgo.Opt{kgo.SeedBrokers(broker)}, cfg.Kafka.DeadLetterTopic, 0)
+	res.DeadLetters = read.Letters
 	if err != nil {
 		return nil, fmt.Errorf("demo: read the dead-letter topic: %w", err)
 	}
@@ -377,7 +379,7 @@ func callKinds(calls map[string]int) string {
 // show: the decoder's messages start with where the record came from
 // ("schema: decode value of t/0@12 (schema id 9): schema id 9: not found"
 // reads "value: schema id 9: not found").
-func reason(dl connector.DeadLetter) string {
+func reason(dl dlq.Letter) string {
 	msg, ok := strings.CutPrefix(dl.Message, "schema: decode ")
 	if !ok {
 		return dl.Message

@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"zohosink/connector"
+	"zohosink/connector/dlq"
 )
 
 // The demo in process: every record produced is accounted for, the bad ones
@@ -90,7 +89,7 @@ func checkSummary(t *testing.T, out string, res *Result) {
 }
 
 func TestReasonDropsWhatTheRowShows(t *testing.T) {
-	dl := connector.DeadLetter{Topic: "wh.public.customers", Partition: 0, Offset: 12}
+	dl := dlq.Letter{Topic: "wh.public.customers", Partition: 0, Offset: 12}
 	for msg, want := range map[string]string{
 		"schema: decode value of wh.public.customers/0@12 (schema id 9999): schema id 9999: schema id not found in the registry": "value: schema id 9999: schema id not found in the registry",
 		"schema: decode key of wh.public.customers/0@12 (schema id 7): bad varint":                                               "key (schema id 7): bad varint",

@@ -1,4 +1,4 @@
-package connector
+package dlq
 
 import (
 	"context"
@@ -21,12 +21,12 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 )
 
-func dl(topic string, partition int32, offset int64, replays int, dlqPartition int32, dlqOffset int64) DeadLetter {
-	return DeadLetter{Topic: topic, Partition: partition, Offset: offset, ReplayCount: replays, DLQPartition: dlqPartition, DLQOffset: dlqOffset,
+func dl(topic string, partition int32, offset int64, replays int, dlqPartition int32, dlqOffset int64) Letter {
+	return Letter{Topic: topic, Partition: partition, Offset: offset, ReplayCount: replays, DLQPartition: dlqPartition, DLQOffset: dlqOffset,
 		Timestamp: time.Unix(1700000000+dlqOffset, 0)}
 }
 
-func where(ds []DeadLetter) []string {
+func where(ds []Letter) []string {
 	var out []string
 	for _, d := range ds {
 		out = append(out, d.Topic+"/"+strconv.Itoa(int(d.Partition))+"@"+strconv.FormatInt(d.Offset, 10)+
@@ -36,7 +36,7 @@ func where(ds []DeadLetter) []string {
 }
 
 func TestLatestDeadLettersKeepsTheNewestCopyOfEachSource(t *testing.T) {
-	dls := []DeadLetter{
+	dls := []Letter{
 		dl("a", 0, 5, 0, 0, 0),
 		dl("a", 0, 7, 0, 0, 1),
 		dl("b", 1, 5, 0, 0, 2), // same partition and offset, other topic...
@@ -47,7 +47,7 @@ func TestLatestDeadLettersKeepsTheNewestCopyOfEachSource(t *testing.T) {
 		{DLQPartition: 0, DLQOffset: 7}, // no origin headers: not zohosink's, kept
 		{DLQPartition: 0, DLQOffset: 8},
 	}
-	latest, superseded := LatestDeadLetters(dls)
+	kept, superseded := latest(dls)
 	want := []string{
 		"b/1@5 r0 dlq 0@2",
 		"a/1@5 r0 dlq 0@3",
@@ -56,34 +56,34 @@ func TestLatestDeadLettersKeepsTheNewestCopyOfEachSource(t *testing.T) {
 		"/0@0 r0 dlq 0@7",
 		"/0@0 r0 dlq 0@8",
 	}
-	if got := where(latest); strings.Join(got, "\n") != strings.Join(want, "\n") || superseded != 3 {
+	if got := where(kept); strings.Join(got, "\n") != strings.Join(want, "\n") || superseded != 3 {
 		t.Fatalf("latest (superseded %d):\n%s\nwant (superseded 3):\n%s", superseded, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if len(dls) != len(latest)+superseded {
-		t.Fatalf("%d in, %d kept + %d superseded", len(dls), len(latest), superseded)
+	if len(dls) != len(kept)+superseded {
+		t.Fatalf("%d in, %d kept + %d superseded", len(dls), len(kept), superseded)
 	}
 }
 
 func TestLatestDeadLettersBreaksTiesByPosition(t *testing.T) {
 	// The higher replay count wins wherever it sits in the slice.
-	latest, n := LatestDeadLetters([]DeadLetter{dl("a", 0, 1, 2, 1, 0), dl("a", 0, 1, 1, 0, 9)})
-	if n != 1 || len(latest) != 1 || latest[0].ReplayCount != 2 {
-		t.Fatalf("replay count: %v (%d superseded)", where(latest), n)
+	kept, n := latest([]Letter{dl("a", 0, 1, 2, 1, 0), dl("a", 0, 1, 1, 0, 9)})
+	if n != 1 || len(kept) != 1 || kept[0].ReplayCount != 2 {
+		t.Fatalf("replay count: %v (%d superseded)", where(kept), n)
 	}
 	// Equal counts (dead-lettered twice, e.g. around a crash): the later in
 	// the dead-letter partition.
-	latest, n = LatestDeadLetters([]DeadLetter{dl("a", 0, 1, 0, 0, 9), dl("a", 0, 1, 0, 0, 3)})
-	if n != 1 || len(latest) != 1 || latest[0].DLQOffset != 9 {
-		t.Fatalf("same partition: %v (%d superseded)", where(latest), n)
+	kept, n = latest([]Letter{dl("a", 0, 1, 0, 0, 9), dl("a", 0, 1, 0, 0, 3)})
+	if n != 1 || len(kept) != 1 || kept[0].DLQOffset != 9 {
+		t.Fatalf("same partition: %v (%d superseded)", where(kept), n)
 	}
 	// Equal counts across dead-letter partitions: the later timestamp.
 	a, b := dl("a", 0, 1, 0, 0, 50), dl("a", 0, 1, 0, 1, 2)
-	latest, n = LatestDeadLetters([]DeadLetter{a, b})
-	if n != 1 || len(latest) != 1 || latest[0].DLQPartition != 0 {
-		t.Fatalf("across partitions: %v (%d superseded)", where(latest), n)
+	kept, n = latest([]Letter{a, b})
+	if n != 1 || len(kept) != 1 || kept[0].DLQPartition != 0 {
+		t.Fatalf("across partitions: %v (%d superseded)", where(kept), n)
 	}
-	if latest, n := LatestDeadLetters(nil); len(latest) != 0 || n != 0 {
-		t.Fatalf("nil: %v %d", latest, n)
+	if kept, n := latest(nil); len(kept) != 0 || n != 0 {
+		t.Fatalf("nil: %v %d", kept, n)
 	}
 }
 
@@ -95,9 +95,9 @@ func TestReadDeadLetterTopicMissingTopic(t *testing.T) {
 	defer kc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = ReadDeadLetterTopic(ctx, []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}, "fresh.dlq", 0)
-	if !errors.Is(err, ErrNoDeadLetterTopic) {
-		t.Fatalf("err %v, want ErrNoDeadLetterTopic", err)
+	_, err = Read(ctx, []kgo.Opt{kgo.SeedBrokers(kc.ListenAddrs()...)}, "fresh.dlq", 0)
+	if !errors.Is(err, ErrNoTopic) {
+		t.Fatalf("err %v, want ErrNoTopic", err)
 	}
 }
 
@@ -121,15 +121,15 @@ func TestReadDeadLetterTopicCountsWhatItDoesNotRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all, err := ReadDeadLetterTopic(ctx, opts, "x.dlq", 0)
-	if err != nil || len(all.DeadLetters) != 7 || all.Total != 7 {
-		t.Fatalf("all: %d read of %d, %v", len(all.DeadLetters), all.Total, err)
+	all, err := Read(ctx, opts, "x.dlq", 0)
+	if err != nil || len(all.Letters) != 7 || all.Total != 7 {
+		t.Fatalf("all: %d read of %d, %v", len(all.Letters), all.Total, err)
 	}
-	some, err := ReadDeadLetterTopic(ctx, opts, "x.dlq", 2)
-	if err != nil || len(some.DeadLetters) != 2 || some.Total != 7 {
-		t.Fatalf("limit 2: %d read of %d, %v", len(some.DeadLetters), some.Total, err)
+	some, err := Read(ctx, opts, "x.dlq", 2)
+	if err != nil || len(some.Letters) != 2 || some.Total != 7 {
+		t.Fatalf("limit 2: %d read of %d, %v", len(some.Letters), some.Total, err)
 	}
-	if d := all.DeadLetters[0]; d.Topic != "src" {
+	if d := all.Letters[0]; d.Topic != "src" {
 		t.Fatalf("headers not read: %+v", d)
 	}
 }
@@ -185,7 +185,7 @@ func TestReadDeadLetterTopicUnreachableBroker(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			begin := time.Now()
-			_, err := ReadDeadLetterTopic(ctx, append([]kgo.Opt{kgo.SeedBrokers(c.broker)}, c.opts...), "x.dlq", 0)
+			_, err := Read(ctx, append([]kgo.Opt{kgo.SeedBrokers(c.broker)}, c.opts...), "x.dlq", 0)
 			took := time.Since(begin)
 			var ue *BrokersUnreachableError
 			if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.broker) || !strings.Contains(err.Error(), c.why) {
@@ -200,37 +200,37 @@ func TestReadDeadLetterTopicUnreachableBroker(t *testing.T) {
 }
 
 func TestLimitHistoryRoundTrip(t *testing.T) {
-	var h limitHistory
-	h = h.add(3, 0, 10)
-	h = h.add(3, 10, 15) // the same limit, adjacent: one span
-	h = h.add(5, 15, 20)
-	h = h.add(5, 20, 20) // nothing read: no span
+	var h LimitHistory
+	h = h.Add(3, 0, 10)
+	h = h.Add(3, 10, 15) // the same limit, adjacent: one span
+	h = h.Add(5, 15, 20)
+	h = h.Add(5, 20, 20) // nothing read: no span
 	if got := h.String(); got != "zohosink.max_replays 3:0-15 5:15-20" {
 		t.Fatalf("history %q", got)
 	}
-	back := parseLimitHistory(h.String())
+	back := ParseLimitHistory(h.String())
 	for off, want := range map[int64]int{0: 3, 14: 3, 15: 5, 19: 5} {
-		if got, ok := back.at(off); !ok || got != want {
+		if got, ok := back.At(off); !ok || got != want {
 			t.Errorf("at %d: %d %v, want %d", off, got, ok, want)
 		}
 	}
-	if _, ok := back.at(20); ok {
+	if _, ok := back.At(20); ok {
 		t.Error("offset 20 was not read by any replay")
 	}
 	// After a reset a partition is read again: the newest span wins.
-	back = back.add(4, 0, 20)
-	if got, _ := back.at(3); got != 4 {
+	back = back.Add(4, 0, 20)
+	if got, _ := back.At(3); got != 4 {
 		t.Errorf("after a re-read: %d, want 4", got)
 	}
 	// franz-go's own metadata (the member id), or garbage: no history.
 	for _, meta := range []string{"", "kgo-1234-abcd", "zohosink.max_replays x:1-2", "zohosink.max_replays 3:9-2"} {
-		if h := parseLimitHistory(meta); h != nil {
+		if h := ParseLimitHistory(meta); h != nil {
 			t.Errorf("%q parsed as %v", meta, h)
 		}
 	}
-	long := limitHistory{}
+	long := LimitHistory{}
 	for i := range 200 {
-		long = long.add(i%2+3, int64(i), int64(i+1))
+		long = long.Add(i%2+3, int64(i), int64(i+1))
 	}
 	if len(long) != limitHistoryMax || len(long.String()) > 4096 {
 		t.Errorf("%d spans, %d bytes of metadata", len(long), len(long.String()))
@@ -238,8 +238,8 @@ func TestLimitHistoryRoundTrip(t *testing.T) {
 }
 
 func TestDeadLetterStates(t *testing.T) {
-	named := func(d DeadLetter, sync string) DeadLetter { d.Sync = sync; return d }
-	dls := []DeadLetter{
+	named := func(d Letter, sync string) Letter { d.Sync = sync; return d }
+	dls := []Letter{
 		named(dl("a", 0, 1, 0, 0, 0), "s"), // 0: failed again at 4
 		named(dl("a", 0, 2, 0, 0, 1), "s"), // 1: written by the first replay
 		named(dl("a", 0, 3, 3, 0, 2), "s"), // 2: at the default limit: left
@@ -251,9 +251,9 @@ func TestDeadLetterStates(t *testing.T) {
 	}
 	prog := ReplayProgress{
 		Committed: map[int32]int64{0: 4, 1: 2},
-		limits:    map[int32]limitHistory{1: {{5, 0, 2}}},
+		limits:    map[int32]LimitHistory{1: {{5, 0, 2}}},
 	}
-	got := DeadLetterStates(dls, prog, func(s string) bool { return s == "s" })
+	got := States(dls, prog, func(s string) bool { return s == "s" })
 	want := []string{"superseded", "replayed", "left (replayed 3 times)", `left (no sync "gone" in the config)`, "pending", "replayed", "left (replayed 5 times)", "pending"}
 	for i := range dls {
 		if got[i].String() != want[i] {
@@ -261,7 +261,7 @@ func TestDeadLetterStates(t *testing.T) {
 		}
 	}
 	// No progress at all: every newest copy is pending.
-	for i, st := range DeadLetterStates(dls, ReplayProgress{}, func(string) bool { return true }) {
+	for i, st := range States(dls, ReplayProgress{}, func(string) bool { return true }) {
 		if want := map[bool]string{true: "superseded", false: "pending"}[i == 0]; st.State != want {
 			t.Errorf("no progress, dead letter %d: %s, want %s", i, st, want)
 		}
@@ -269,18 +269,18 @@ func TestDeadLetterStates(t *testing.T) {
 }
 
 func TestNewestCopies(t *testing.T) {
-	n := newestCopies{}
-	dls := []DeadLetter{dl("a", 0, 1, 0, 0, 0), dl("a", 0, 2, 0, 0, 1), dl("a", 0, 1, 1, 0, 2), dl("a", 0, 1, 2, 1, 0), {DLQOffset: 9}}
+	n := Copies{}
+	dls := []Letter{dl("a", 0, 1, 0, 0, 0), dl("a", 0, 2, 0, 0, 1), dl("a", 0, 1, 1, 0, 2), dl("a", 0, 1, 2, 1, 0), {DLQOffset: 9}}
 	for _, d := range dls {
-		n.add(d)
+		n.Add(d)
 	}
 	for i, want := range []bool{true, false, true, false, false} {
-		if got := n.superseded(dls[i]); got != want {
+		if got := n.Superseded(dls[i]); got != want {
 			t.Errorf("%s superseded %v, want %v", where(dls[i : i+1])[0], got, want)
 		}
 	}
 	// A copy the scan did not see (after the replay's end) is its own.
-	if n.superseded(dl("b", 0, 1, 0, 0, 10)) {
+	if n.Superseded(dl("b", 0, 1, 0, 0, 10)) {
 		t.Error("an unknown source is superseded")
 	}
 }
