@@ -15,7 +15,7 @@ import (
 	"zohosink/zoho"
 )
 
-// Zoho's value formats (ZOHO_API.md, "Fields and value formats").
+// Zoho's value formats (docs/zoho-api.md, "Fields and value formats").
 const (
 	zohoDate     = "2006-01-02"
 	zohoDateTime = "2006-01-02T15:04:05-07:00"

@@ -80,13 +80,6 @@ func saslMechanism(s config.SASLConfig) sasl.Mechanism {
 	return nil
 }
 
-// isFatalKafka reports Kafka errors no retry can fix: a person must change
-// credentials or ACLs.
-func isFatalKafka(err error) bool {
-	return errors.Is(err, kerr.TopicAuthorizationFailed) || errors.Is(err, kerr.GroupAuthorizationFailed) ||
-		errors.Is(err, kerr.SaslAuthenticationFailed) || errors.Is(err, kerr.ClusterAuthorizationFailed)
-}
-
 // kgoLogger passes franz-go's warnings and errors to slog. A warning that
 // repeats (a broker that stays out of reach is retried by several requests
 // every few seconds) is folded by the FoldingHandler the commands log

@@ -12,7 +12,7 @@ import (
 )
 
 // action is what a sync does with one change, per the mode table of
-// CONTRACT.md.
+// docs/design.md, "What each mode does with each change".
 type action int
 
 const (
@@ -52,7 +52,7 @@ func (a action) needsID() bool {
 	return a == actUpdate || a == actDelete || a == actUntag || a == actClearFields
 }
 
-// actionFor applies the mode table of CONTRACT.md.
+// actionFor applies the mode table (docs/design.md).
 func actionFor(typ, mode, removeAction string, op schema.Op) action {
 	create := op == schema.OpCreate || op == schema.OpRead
 	update := op == schema.OpUpdate
@@ -132,19 +132,6 @@ func notRowsWarning(op schema.Op) string {
 		return "the topic carries Debezium schema changes (DDL), not row changes: nothing of it is written (skipped and counted as reason schema_change); remove it from the sync's topics"
 	}
 	return ""
-}
-
-// mapError is a change that cannot be mapped: dead-lettered at stage map.
-type mapError struct {
-	Field string // the Zoho field at fault, "" when none
-	Msg   string
-}
-
-func (e *mapError) Error() string {
-	if e.Field != "" {
-		return fmt.Sprintf("field %s: %s", e.Field, e.Msg)
-	}
-	return e.Msg
 }
 
 // fieldMapping maps one source column to one Zoho field.

@@ -8,8 +8,8 @@ import (
 	"zohosink/schema"
 )
 
-// metrics are the pipeline's Prometheus collectors (CONTRACT.md, "Metrics and
-// status"). The Zoho client registers its own (requests, latency, credits,
+// metrics are the pipeline's Prometheus collectors (docs/design.md,
+// "Metrics and endpoints"). The Zoho client registers its own (requests, latency, credits,
 // 429s, token refreshes) on the same registry.
 type metrics struct {
 	consumed     *prometheus.CounterVec   // {sync}

@@ -52,7 +52,7 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// The HTTP endpoints answer as CONTRACT.md says, and neither they nor the
+// The HTTP endpoints answer as docs/design.md says, and neither they nor the
 // logs (at debug level) show a secret.
 func TestStatusMetricsAndNoSecrets(t *testing.T) {
 	topic := contactsTable.Topic()

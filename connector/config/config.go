@@ -12,8 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is zohosink's configuration: the YAML file of the CONTRACT's
-// "Configuration file" section, one struct per section.
+// Config is zohosink's configuration: the YAML file the README's
+// "Configuration reference" describes, one struct per section.
 //
 // Load and Parse fill in defaults but do not check the values: call Validate,
 // which reports every problem at once. A Config is plain data: it is not
@@ -118,7 +118,7 @@ type ZohoConfig struct {
 	// RequestTimeout bounds one API call (default 30s).
 	RequestTimeout Duration `yaml:"request_timeout"`
 	// RequestsPerSecond caps the rate of API calls (0 = no cap). An
-	// addition to the CONTRACT's keys.
+	// addition to the product contract's keys.
 	RequestsPerSecond float64 `yaml:"requests_per_second"`
 }
 
@@ -154,7 +154,7 @@ type SyncConfig struct {
 	ClearFields []string `yaml:"clear_fields"`
 	// Trigger lists the Zoho automations to run on writes. After Load or
 	// Parse it is never nil: an absent key and [] both mean "run none"
-	// (the CONTRACT's default), so the empty list is sent to Zoho, which
+	// (the product's default), so the empty list is sent to Zoho, which
 	// runs every automation when the key is left out.
 	Trigger []string `yaml:"trigger"`
 	// SkipFeatures are the Zoho features writes skip, sent as
@@ -170,7 +170,7 @@ type SyncConfig struct {
 	Linger Duration `yaml:"linger"`
 	// Format is how the topics' values are decoded: auto (default: Confluent
 	// Avro when the record carries the magic byte, else JSON), avro or json.
-	// An addition to the CONTRACT's keys.
+	// An addition to the product contract's keys.
 	Format string `yaml:"format"`
 	// FieldsDefaulted is true when the sync omitted fields and Load filled
 	// Fields with the module's default destination fields, each read from

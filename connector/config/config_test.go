@@ -87,7 +87,7 @@ func TestConfigDefaults(t *testing.T) {
 		}
 	}
 	if s.Trigger == nil {
-		t.Error("trigger is nil: Zoho would run every automation, the CONTRACT's default is none")
+		t.Error("trigger is nil: Zoho would run every automation, the product's default is none")
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("the minimal config does not validate: %v", err)
@@ -697,7 +697,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		{"", "http.listen", "not host:port"},
 		{"", "log.level", `"verbose"`},
 	})
-	// One line per problem, in the CONTRACT's "sync, key, message" form,
+	// One line per problem, in the "sync, key, message" form,
 	// with the line of the key in the file.
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != 13 {
@@ -825,7 +825,7 @@ func TestConfigSummary(t *testing.T) {
 	}
 }
 
-// contractEnv provides the variables of the CONTRACT's example.
+// contractEnv provides the variables of the contract's example (testdata/config/contract.yaml).
 var contractEnv = envOf(map[string]string{
 	"ZOHO_CLIENT_ID": "1000.CLIENTID", "ZOHO_CLIENT_SECRET": "contract-secret", "ZOHO_REFRESH_TOKEN": "1000.contract-refresh",
 })
@@ -935,9 +935,9 @@ func TestConfigFullExample(t *testing.T) {
 	if m := missingKeys(t, "testdata/config/full.yaml"); len(m) > 0 {
 		t.Errorf("full.yaml does not show the keys %v", m)
 	}
-	// The CONTRACT's example shows every key but zohosink's additions.
+	// The contract's example (testdata/config/contract.yaml) shows every key but zohosink's additions.
 	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval", "syncs[].skip_features"); len(m) > 0 {
-		t.Errorf("keys of Config missing from the CONTRACT's example: %v", m)
+		t.Errorf("keys of Config missing from the contract's example: %v", m)
 	}
 }
 

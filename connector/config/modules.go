@@ -4,8 +4,8 @@ package config
 // asking the org: the fields a sync must map, the fields mapped when a sync
 // gives no mapping, and the field Zoho matches upserts on by default.
 //
-// The facts come from the product's destination sheet (zoho-crm-destination.txt)
-// and Zoho's API documentation; this file is their only home in the code.
+// The facts are those of docs/zoho-api.md, "Modules"; this file is their
+// only home in the code.
 type ModuleInfo struct {
 	// Name is the module's API name, e.g. "Contacts".
 	Name string

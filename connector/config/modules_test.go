@@ -6,7 +6,7 @@ import (
 )
 
 func TestModuleFacts(t *testing.T) {
-	// The facts of zoho-crm-destination.txt and ZOHO_API.md, restated.
+	// The facts of docs/zoho-api.md, "Modules", restated.
 	for _, c := range []struct {
 		name     string
 		required []string

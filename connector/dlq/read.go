@@ -53,7 +53,6 @@ type Contents struct {
 	ProgressErr error
 }
 
-
 // A read gives up on brokers it cannot talk to once connection attempts
 // have failed connFailuresToGiveUp times in a row over at least
 // connFailingToGiveUp, none ever succeeding: retrying until the caller's
