@@ -230,7 +230,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			row = ch.Key
 		}
 		if row != nil {
-			rec, err = w.mapper.mapRow(row, false)
+			rec, _ = w.mapper.mapRow(row, false) // what cannot be mapped has no match values: the id cache may know the record
 		}
 		if rec != nil {
 			match = w.mapper.matchValues(rec)

@@ -147,7 +147,7 @@ func (e *pathError) Error() string { return "field " + e.field + ": " + e.err.Er
 func (e *pathError) Unwrap() error { return e.err }
 
 func inField(name string, err error) error {
-	if pe, ok := err.(*pathError); ok {
+	if pe, ok := err.(*pathError); ok { //nolint:errorlint // only a pathError made here, never wrapped, takes the outer field's name
 		return &pathError{field: name + "." + pe.field, err: pe.err}
 	}
 	return &pathError{field: name, err: err}

@@ -51,7 +51,7 @@ func newProxy(t *testing.T, target string) (*proxy, *sr.Client) {
 			if fail {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusServiceUnavailable)
-				w.Write([]byte(`{"error_code":50003,"message":"Error while forwarding the request to the primary"}`))
+				_, _ = w.Write([]byte(`{"error_code":50003,"message":"Error while forwarding the request to the primary"}`))
 				return
 			}
 		}

@@ -80,7 +80,7 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 	if n := len(s.deadLetters("dlqrp.dlq")); n != 16 {
 		t.Fatalf("%d dead letters, want 16 (4 records, 4 copies each)", n)
 	}
-	code, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg)
+	_, stdout, stderr := runCmd(t, nil, "dlq", "inspect", "--config", fixedCfg)
 	for src, st := range stateColumn(t, stdout) {
 		if !broken[src] || len(st) != 1 || st[0] != "pending" {
 			t.Fatalf("after 3 replays, source %s: states %q, want one pending row per broken record\n%s%s", src, st, stdout, stderr)
@@ -89,7 +89,7 @@ func TestDeadLetterReplayFromStartAfterMaxReplays(t *testing.T) {
 
 	// Fixed, but the newest copies were replayed 3 times: left where they
 	// are, and the summary says how to send them again.
-	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixedCfg)
+	code, stdout, stderr := runCmd(t, nil, "dlq", "replay", "--config", fixedCfg)
 	if code != 0 || !strings.Contains(stdout, "replayed 0 dead letter(s): 0 written, 0 skipped, 0 dead-lettered again; left in place: 4 replayed 3 times already") ||
 		!strings.Contains(stdout, "--from-start --max-replays 4") {
 		t.Fatalf("dlq replay after the fix: exit %d\n%s%s", code, stdout, stderr)

@@ -6,6 +6,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -292,7 +293,7 @@ func (p *proc) wait(timeout time.Duration) int {
 	if p.err == nil {
 		return 0
 	}
-	if ee, ok := p.err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](p.err); ok {
 		return ee.ExitCode()
 	}
 	return -1
@@ -308,7 +309,7 @@ func runCmd(t *testing.T, env []string, args ...string) (int, string, string) {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)

@@ -249,7 +249,7 @@ func TestFixturesRequestErrors(t *testing.T) {
 			case zoho.OpDelete:
 				res, err = c.Delete(ctx, "Leads", ids(tt.n), false)
 			}
-			w.Err(err)
+			_ = w.Err(err)
 			if err == nil {
 				t.Fatalf("got %d results and no error, want %s", len(res), tt.code)
 			}
@@ -280,7 +280,7 @@ func TestInvalidTokenRefreshesOnce(t *testing.T) {
 	r.answer(401, fixture(t, "f11-invalid-token.json"), nil)
 	c := r.client(t, w)
 	_, err := c.Insert(context.Background(), "Contacts", recs(1), zoho.WriteOptions{})
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) {
 		t.Fatalf("err = %v, want fatal after the second INVALID_TOKEN", err)
 	}
@@ -402,7 +402,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 			r.tokenStatus, r.tokenBody = tt.status, tt.body
 			c := r.client(t, w)
 			_, err := c.Upsert(context.Background(), "Leads", recs(1), zoho.WriteOptions{})
-			w.Err(err)
+			_ = w.Err(err)
 			ze := asError(t, err)
 			if ze.Class != tt.class || !strings.Contains(err.Error(), tt.contains) {
 				t.Errorf("err = %v (class %s), want class %s saying %q", err, ze.Class, tt.class, tt.contains)
@@ -499,7 +499,7 @@ func TestHostileBodies(t *testing.T) {
 			r.answer(tt.status, []byte(tt.body), nil)
 			c := r.client(t, w)
 			res, err := c.Upsert(context.Background(), "Leads", recs(2), zoho.WriteOptions{})
-			w.Err(err)
+			_ = w.Err(err)
 			if err == nil {
 				t.Fatalf("got %v, want an error", res)
 			}

@@ -3,6 +3,7 @@ package zoho
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -256,7 +257,7 @@ func (c *Client) FindIDs(ctx context.Context, module, field string, values []str
 				field, module, field, strings.Join(quoted, ", "), findPage, offset)
 			rows, more, err := c.Query(ctx, q)
 			if err != nil {
-				if e, ok := err.(*Error); ok && e.Module == "" {
+				if e, ok := errors.AsType[*Error](err); ok && e.Module == "" {
 					e.Module = module
 				}
 				return nil, err

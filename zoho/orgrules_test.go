@@ -49,7 +49,7 @@ func TestSkipFeaturesReachZoho(t *testing.T) {
 	}
 
 	_, err = c.Upsert(ctx, "Contacts", []zoho.Record{contact(4)}, zoho.WriteOptions{SkipFeatures: []string{"cadence"}})
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "INVALID_DATA") || !strings.Contains(err.Error(), "$.skip_feature_execution[0].name") || !strings.Contains(err.Error(), "cadences") {
 		t.Errorf("unknown feature: err = %v, want a fatal INVALID_DATA for the call", err)
 	}
@@ -114,7 +114,7 @@ func TestTagModuleCapIsFatal(t *testing.T) {
 	}
 	id := srv.Seed("Leads", map[string]any{"Last_Name": "L"})
 	_, err := c.AddTags(context.Background(), "Leads", []string{id}, []string{"one-too-many"})
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "LIMIT_EXCEEDED") || !strings.Contains(err.Error(), "the most tags its edition allows") {
 		t.Errorf("err = %v, want fatal LIMIT_EXCEEDED about the module's tags", err)
 	}
@@ -135,7 +135,7 @@ func TestTagCreationNeedsPermission(t *testing.T) {
 		t.Fatalf("TagExists before creation = %v, %v", ok, err)
 	}
 	_, err = c.AddTags(ctx, "Contacts", []string{id}, []string{"Newsletter"})
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "NO_PERMISSION") || !strings.Contains(err.Error(), "create the tag in Zoho CRM first") {
 		t.Errorf("err = %v, want fatal NO_PERMISSION saying to create the tag", err)
 	}
@@ -152,7 +152,7 @@ func TestTagCreationNeedsPermission(t *testing.T) {
 	w.Secret("1000.notags")
 	c2 := simClient(t, srv, w, zoho.WithCredentials(cr.ClientID, cr.ClientSecret, "1000.notags"))
 	_, err = c2.TagExists(ctx, "Contacts", "Newsletter")
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), zoho.TagsScope) {
 		t.Errorf("without the tags scope: %v", err)
 	}
@@ -239,7 +239,7 @@ func TestRefreshTokenLimit(t *testing.T) {
 	}
 	c := simClient(t, srv, w)
 	err := c.CheckToken(ctx)
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), "invalid or revoked") {
 		t.Errorf("oldest refresh token after the 21st: %v, want fatal invalid_code", err)
 	}

@@ -407,7 +407,7 @@ func TestSimFatalAuth(t *testing.T) {
 			w.Secret("wrong-secret-value", "1000.readonly.token")
 			c := simClient(t, srv, w, append(tt.setup(srv), zoho.WithMaxRetries(-1))...)
 			_, err := c.Insert(context.Background(), "Leads", []zoho.Record{{"Last_Name": "X", "Company": "Y"}}, zoho.WriteOptions{})
-			w.Err(err)
+			_ = w.Err(err)
 			if !zoho.IsFatal(err) {
 				t.Fatalf("err = %v, want fatal", err)
 			}
@@ -575,7 +575,7 @@ func TestSimInvalidModule(t *testing.T) {
 	srv := newSim(t)
 	c := simClient(t, srv, w)
 	_, err := c.Insert(context.Background(), "Contact", recs(3), zoho.WriteOptions{})
-	w.Err(err)
+	_ = w.Err(err)
 	if !zoho.IsFatal(err) || !strings.Contains(err.Error(), `"Contact"`) || !strings.Contains(err.Error(), "Contacts, Leads") {
 		t.Errorf("err = %v, want fatal naming the module and the valid ones", err)
 	}

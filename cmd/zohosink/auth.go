@@ -90,7 +90,7 @@ func cmdAuth(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if g.RefreshToken == "" {
-		return errors.New("Zoho answered without a refresh token: a grant token can be exchanged only once and lives 3 minutes; generate a new one (Self Client) or approve again with access_type=offline")
+		return errors.New("no refresh token in Zoho's answer: a grant token can be exchanged only once and lives 3 minutes; generate a new one (Self Client) or approve again with access_type=offline")
 	}
 	if *write != "" {
 		if err := os.WriteFile(*write, []byte(g.RefreshToken+"\n"), 0o600); err != nil {

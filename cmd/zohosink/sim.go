@@ -76,7 +76,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if _, _, serr := net.SplitHostPort(*listen); serr != nil {
 			return &exitError{code: 2, err: fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8090", *listen)}
 		}
-		return fmt.Errorf("cannot listen on %s: %v (another process has the port? choose another with --listen)", *listen, errors.Unwrap(err))
+		return fmt.Errorf("cannot listen on %s: %w (another process has the port? choose another with --listen)", *listen, errors.Unwrap(err))
 	}
 	addr := ln.Addr().String()
 	c := sim.Credentials()
@@ -84,7 +84,7 @@ func cmdSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		*edition, addr, c.ClientID, c.ClientSecret, c.RefreshToken, addr, addr, zohotest.SelfClientPath)
 	err = sim.Serve(ctx, ln)
 	if ctx.Err() != nil {
-		return nil
+		return nil //nolint:nilerr // stopped by a signal: the server's error says only that
 	}
 	return err
 }

@@ -137,7 +137,7 @@ func checkKafka(ctx context.Context, cfg *config.Config, stdout io.Writer) error
 	defer cancel()
 	details, err := kadm.NewClient(cl).ListTopics(cctx, topics...)
 	if err != nil {
-		return fmt.Errorf("kafka: cannot reach the brokers %s: %v (check kafka.brokers, kafka.tls and kafka.sasl)", strings.Join(cfg.Kafka.Brokers, ", "), err)
+		return fmt.Errorf("kafka: cannot reach the brokers %s: %w (check kafka.brokers, kafka.tls and kafka.sasl)", strings.Join(cfg.Kafka.Brokers, ", "), err)
 	}
 	missing := 0
 	var all []string
@@ -184,12 +184,12 @@ func topicColumns(ctx context.Context, cfg *config.Config, stdout io.Writer) (ma
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("schema registry %s: %v", shown, err)
+		return nil, fmt.Errorf("schema registry %s: %w", shown, err)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	if _, err := cl.Subjects(cctx); err != nil {
-		return nil, fmt.Errorf("schema registry %s cannot be reached: %v (check schema_registry.url and its credentials)", shown, err)
+		return nil, fmt.Errorf("schema registry %s cannot be reached: %w (check schema_registry.url and its credentials)", shown, err)
 	}
 	fmt.Fprintf(stdout, "online: reached the schema registry at %s\n", shown)
 	out := map[string][]schema.Column{}

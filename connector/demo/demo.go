@@ -168,11 +168,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, fmt.Errorf("demo: the connector stopped: %w", err)
 		case <-ctx.Done():
 			stop()
-			<-runErr
+			<-runErr //nolint:errcheck // stopped by us: its error is the cancellation
 			return nil, ctx.Err()
 		case <-deadline:
 			stop()
-			<-runErr
+			<-runErr //nolint:errcheck // stopped by us: its error is the cancellation
 			printProgress(out, start, runner.Status(), total)
 			return nil, fmt.Errorf("demo: the pipeline did not catch up within %s", o.Timeout)
 		case <-tick.C:

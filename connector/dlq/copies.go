@@ -55,8 +55,8 @@ func isNewest(newest map[sourceKey]int, dls []Letter, i int) bool {
 
 // source is the source record of a dead letter; false when it carries no
 // origin headers.
-func (d Letter) source() (sourceKey, bool) {
-	return sourceKey{d.Topic, d.Partition, d.Offset}, d.Topic != ""
+func (l Letter) source() (sourceKey, bool) {
+	return sourceKey{l.Topic, l.Partition, l.Offset}, l.Topic != ""
 }
 
 // newerLetter reports whether a is a newer copy than b, which comes

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 )
@@ -155,12 +154,5 @@ func contact(last, email string) map[string]any {
 }
 
 func simClock() *Clock { return NewClock(time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)) }
-
-func mustContain(t *testing.T, s, sub string) {
-	t.Helper()
-	if !strings.Contains(s, sub) {
-		t.Fatalf("%q does not contain %q", s, sub)
-	}
-}
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -21,8 +21,8 @@ type field struct {
 	id              string
 }
 
-func (f *field) jsonType() string {
-	switch f.dataType {
+func (fl *field) jsonType() string {
+	switch fl.dataType {
 	case "integer":
 		return "integer"
 	case "currency", "double", "decimal", "percent":
@@ -34,7 +34,7 @@ func (f *field) jsonType() string {
 	case "multiselectpicklist":
 		return "jsonarray"
 	}
-	if f.apiName == "Tag" {
+	if fl.apiName == "Tag" {
 		return "jsonarray"
 	}
 	return "string"
@@ -53,7 +53,6 @@ type module struct {
 	index     map[string]map[string][]string // indexed field -> key -> ids (ascending)
 	tagIDs    map[string]string              // lower-cased tag name -> tag id
 	tagOrder  []string                       // tag names as created, oldest first
-	pathIndex int
 }
 
 // record is one stored record.

@@ -191,10 +191,7 @@ func (s *Simulator) GrantToken(scopes ...string) string {
 const SelfClientPath = "/selfclient/grant-token"
 
 func (s *Simulator) serveSelfClient(w http.ResponseWriter, r *http.Request) outcome {
-	var scopes []string
-	for _, sc := range strings.FieldsFunc(r.URL.Query().Get("scope"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		scopes = append(scopes, sc)
-	}
+	scopes := strings.FieldsFunc(r.URL.Query().Get("scope"), func(r rune) bool { return r == ',' || r == ' ' })
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, s.GrantToken(scopes...)+"\n")
 	return outcome{op: "selfclient"}
@@ -352,10 +349,7 @@ func (s *Simulator) serveAuthorize(w http.ResponseWriter, r *http.Request) outco
 		http.Error(w, "response_type must be code", http.StatusBadRequest)
 		return res
 	}
-	var scopes []string
-	for _, sc := range strings.FieldsFunc(q.Get("scope"), func(r rune) bool { return r == ',' || r == ' ' }) {
-		scopes = append(scopes, sc)
-	}
+	scopes := strings.FieldsFunc(q.Get("scope"), func(r rune) bool { return r == ',' || r == ' ' })
 	if len(scopes) == 0 {
 		res.code = "invalid_scope"
 		http.Error(w, "Invalid OAuth Scope: scope is required", http.StatusBadRequest)

@@ -310,14 +310,6 @@ func normKey(v any) (string, bool) {
 	return "", false
 }
 
-func (m *module) indexed() []string {
-	out := make([]string, 0, len(m.index))
-	for f := range m.index {
-		out = append(out, f)
-	}
-	return out
-}
-
 func (m *module) indexRecord(r *record) {
 	for fname, idx := range m.index {
 		if k, ok := normKey(r.fields[fname]); ok {

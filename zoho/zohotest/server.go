@@ -65,7 +65,7 @@ func (s *Simulator) Serve(ctx context.Context, ln net.Listener) error {
 		if err := srv.Shutdown(sctx); err != nil {
 			_ = srv.Close()
 		}
-		<-errc
+		<-errc //nolint:errcheck // the Serve error of a server shut down
 		return nil
 	case err := <-errc:
 		if errors.Is(err, http.ErrServerClosed) {
