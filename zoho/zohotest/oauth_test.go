@@ -353,7 +353,7 @@ func TestFaults(t *testing.T) {
 			time.Sleep(2 * time.Millisecond)
 		}
 		srv.Close() // returns although the slow call had two minutes to go
-		<-errc //nolint:errcheck // the server was closed
+		<-errc      //nolint:errcheck // the server was closed
 	})
 	t.Run("rates are seeded", func(t *testing.T) {
 		codes := func() string {
