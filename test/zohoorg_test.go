@@ -26,6 +26,11 @@ syncs:
 	if code == 0 || !strings.Contains(out, `sync "by_name": syncs[0].match_on[0]: Last_Name is neither Contacts's duplicate-check field (Email) nor a unique field`) {
 		t.Errorf("match_on on a plain field: exit %d\n%s", code, out)
 	}
+	// Each online command takes one of Zoho's 10 access tokens per 10
+	// minutes, shared with a running deployment: validate says so.
+	if !strings.Contains(out, "this minted 1 of the 10 access tokens Zoho allows per refresh token in 10 minutes") {
+		t.Errorf("validate --online does not say it took one of Zoho's 10 tokens:\n%s", out)
+	}
 	if !strings.Contains(out, `warning: sync "members": syncs[1].tag: tag "Newsletter" does not exist in Contacts yet`) {
 		t.Errorf("a tag that does not exist yet is not named:\n%s", out)
 	}
