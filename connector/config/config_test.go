@@ -239,13 +239,7 @@ func TestConfigLoadUsesProcessEnvironment(t *testing.T) {
 
 func TestConfigSecretFiles(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	secretFile := write("client-secret", "cs-from-file-123\n")
 	write("refresh-token", "1000.rt-from-file\r\n")
 	passFile := write("sasl", "kafka-pass-9")
@@ -1191,13 +1185,7 @@ func TestConfigSecretFileProblems(t *testing.T) {
 // or an env file's line, is caught offline, without quoting the secret.
 func TestConfigSecretFileHoldingTheKeyName(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := fileWriter(t, dir)
 	pasted := write("rt-pasted", "refresh_token: 1000.0xCAFEBABE\napi_domain: https://www.zohoapis.eu\n")
 	envLine := write("cs-env", "ZOHO_CLIENT_SECRET=0xDEADBEEF\n")
 	yml := strings.NewReplacer("the-refresh-token", "file:"+pasted, "the-client-secret", "file:"+envLine).Replace(minimalYAML)
@@ -1385,5 +1373,18 @@ func TestConfigSkipFeaturesAndTags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "syncs[1].tag") || !strings.Contains(err.Error(), want) {
 			t.Errorf("tag %q: %v, want %q", tag, err, want)
 		}
+	}
+}
+
+// fileWriter returns a function that writes a file of dir (mode 0600) and
+// returns its path.
+func fileWriter(t *testing.T, dir string) func(name, content string) string {
+	return func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 }

@@ -307,28 +307,14 @@ const errTrailing = constError("trailing data after the JSON value")
 func (s *Simulator) prepare(c *call) *apiError {
 	q := c.r.URL.Query()
 	switch c.op {
-	case "fields":
-		if !hasScope(c.scopes, "ZohoCRM.settings.fields.READ", "ZohoCRM.settings.fields.ALL", "ZohoCRM.settings.ALL") {
-			return errScopeMismatch()
-		}
-		name := q.Get("module")
-		if name == "" {
-			return errParamMissing("module")
-		}
-		s.mu.Lock()
-		m, ok := s.module(name)
-		s.mu.Unlock()
-		if !ok {
-			return errInvalidModuleParam("module")
-		}
-		c.module, c.credits = m, 1
-		return nil
-	case "tags":
-		// GET /settings/tags?module=X needs ZohoCRM.settings.tags.READ (or
-		// .ALL, or ZohoCRM.settings.ALL): Zoho CRM API v8, "Get Tags"
-		// (crm-oas v8.0/tags/tags.yaml, getTags; the tags pages list the
-		// scope ZohoCRM.settings.tags.{operation_type}).
-		if !hasScope(c.scopes, "ZohoCRM.settings.tags.READ", "ZohoCRM.settings.tags.ALL", "ZohoCRM.settings.ALL") {
+	case "fields", "tags":
+		// Fields metadata needs ZohoCRM.settings.fields.READ (docs/zoho-api.md,
+		// "OAuth 2.0 and data centers"). GET /settings/tags?module=X needs
+		// ZohoCRM.settings.tags.READ (or .ALL, or ZohoCRM.settings.ALL): Zoho
+		// CRM API v8, "Get Tags" (crm-oas v8.0/tags/tags.yaml, getTags; the
+		// tags pages list the scope ZohoCRM.settings.tags.{operation_type}).
+		area := "ZohoCRM.settings." + c.op
+		if !hasScope(c.scopes, area+".READ", area+".ALL", "ZohoCRM.settings.ALL") {
 			return errScopeMismatch()
 		}
 		name := q.Get("module")
