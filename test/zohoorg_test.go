@@ -41,3 +41,41 @@ syncs:
 		t.Errorf("the tag exists now, yet:\n%s%s", stdout, stderr)
 	}
 }
+
+// A record that already carries as many tags as Zoho allows (5 on
+// Standard) cannot take the audience's tag: Zoho answers LIMIT_EXCEEDED for
+// that record alone, which is dead-lettered with the reason while the
+// others are tagged and the sync goes on.
+func TestTagCapIsPerRecord(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	full := s.sim.Seed("Contacts", map[string]any{"Last_Name": "Full", "Email": email(1)})
+	if !s.sim.SetTags("Contacts", full, "t1", "t2", "t3", "t4", "t5") {
+		t.Fatal("could not tag the seeded contact")
+	}
+	s.produce(contactRows(t, enc, 4)...)
+	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: tags, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+syncs:
+  - {name: members, topics: [wh.public.customers], module: Contacts, type: audience, mode: add, match_on: [Email], tag: Newsletter, fields: {Last_Name: last_name, Email: email}, linger: 100ms}
+`, nil)
+	runUntilCommitted(t, s, cfg, "tags", topic)
+	dls := s.deadLetters("tags.dlq")
+	if len(dls) != 1 || dls[0].Code != "LIMIT_EXCEEDED" || !strings.Contains(dls[0].Message, "written but not tagged") {
+		t.Fatalf("dead letters %+v, want the one contact with 5 tags, LIMIT_EXCEEDED", dls)
+	}
+	tagged := 0
+	for _, rec := range s.sim.Records("Contacts") {
+		for _, tg := range s.sim.Tags("Contacts", rec["id"].(string)) {
+			if tg == "Newsletter" {
+				tagged++
+			}
+		}
+	}
+	if tagged != 3 {
+		t.Fatalf("%d contacts tagged Newsletter, want the other 3", tagged)
+	}
+}
