@@ -79,3 +79,36 @@ syncs:
 		t.Fatalf("%d contacts tagged Newsletter, want the other 3", tagged)
 	}
 }
+
+// Two contacts share an email (Email is Zoho's duplicate-check field for
+// Contacts, but not unique): an upsert matched on it cannot tell which to
+// update. The row is dead-lettered with Zoho's DUPLICATE_DATA, saying so,
+// and neither contact is changed.
+func TestUpsertMatchingSeveralRecordsIsDeadLettered(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	a := s.sim.Seed("Contacts", map[string]any{"Last_Name": "Twin A", "Email": email(0)})
+	b := s.sim.Seed("Contacts", map[string]any{"Last_Name": "Twin B", "Email": email(0)})
+	s.produce(contactRows(t, enc, 2)...)
+	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: twins, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
+`, nil)
+	runUntilCommitted(t, s, cfg, "twins", topic)
+	dls := s.deadLetters("twins.dlq")
+	if len(dls) != 1 || dls[0].Code != "DUPLICATE_DATA" || !strings.Contains(dls[0].Message, "2 or more Contacts match") {
+		t.Fatalf("dead letters %+v, want the row whose email two contacts share", dls)
+	}
+	for _, id := range []string{a, b} {
+		if rec, _ := s.sim.Record("Contacts", id); !strings.HasPrefix(rec["Last_Name"].(string), "Twin") {
+			t.Errorf("contact %s was changed: %v", id, rec)
+		}
+	}
+	if n := len(s.sim.Records("Contacts")); n != 3 {
+		t.Errorf("%d contacts, want the twins and the other row's", n)
+	}
+}
