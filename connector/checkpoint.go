@@ -1,7 +1,7 @@
 package connector
 
 import (
-	"sort"
+	"math/bits"
 	"sync"
 )
 
@@ -15,24 +15,52 @@ import (
 // in any order (batches of different keys run concurrently); the checkpoint
 // never moves past a record that is not done, so a commit of Released() can
 // never skip an unfinished change, whatever order writes complete in.
+// Offsets never delivered (transaction markers, compacted records) are
+// gaps, stepped over once the records around them are done.
+//
+// It costs two bits per offset between the first record not done and the
+// last tracked (a window of a million offsets holds 250 KB), and one entry
+// per leader epoch change.
 //
 // Safe for concurrent use.
 type checkpoint struct {
 	mu sync.Mutex
-	// offsets holds, in increasing order, every tracked offset at or after
-	// head; done[i] says whether offsets[i] is done.
-	offsets []int64
-	done    []bool
-	epochs  []int32
-	head    int
+	// base is the offset of bit 0 of tracked and done; words before the
+	// one holding head are dropped as head moves on.
+	base    int64
+	tracked []uint64 // bit set: the offset was consumed
+	done    []uint64 // bit set: the offset's record is done
+	end     int64    // one past the last tracked offset; -1 before the first
+	head    int64    // the first tracked offset not known done (end when none)
+	epochs  []epochRun
 	// released is the next offset to consume after every done record
 	// below it: the value to commit. -1 until a record is released.
 	released      int64
 	releasedEpoch int32
 	pending       int // tracked and not done
+	window        int // tracked offsets from head on
 }
 
-func newCheckpoint() *checkpoint { return &checkpoint{released: -1, releasedEpoch: -1} }
+// epochRun says that offsets from from on were consumed at leader epoch
+// epoch (until the next run's from).
+type epochRun struct {
+	from  int64
+	epoch int32
+}
+
+func newCheckpoint() *checkpoint {
+	return &checkpoint{end: -1, released: -1, releasedEpoch: -1}
+}
+
+func (c *checkpoint) bit(words []uint64, offset int64) bool {
+	i := offset - c.base
+	return words[i/64]&(1<<(i%64)) != 0
+}
+
+func (c *checkpoint) set(words []uint64, offset int64) {
+	i := offset - c.base
+	words[i/64] |= 1 << (i % 64)
+}
 
 // track registers a consumed record and reports whether it is new. Offsets
 // must be tracked in increasing order (as a partition is consumed); an
@@ -41,42 +69,112 @@ func newCheckpoint() *checkpoint { return &checkpoint{released: -1, releasedEpoc
 func (c *checkpoint) track(offset int64, epoch int32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if n := len(c.offsets); (n > 0 && c.offsets[n-1] >= offset) || (c.released > offset) {
+	if offset < c.end || offset < c.released || offset < 0 {
 		return false
 	}
-	c.offsets = append(c.offsets, offset)
-	c.done = append(c.done, false)
-	c.epochs = append(c.epochs, epoch)
+	if c.end < 0 { // the first record: the bitmaps start at its word
+		c.base = offset &^ 63
+		c.head = offset
+	} else if c.head == c.end {
+		c.head = offset // everything before was done: the next not done is this one
+	}
+	for need := (offset-c.base)/64 + 1; int64(len(c.tracked)) < need; {
+		c.tracked = append(c.tracked, 0)
+		c.done = append(c.done, 0)
+	}
+	c.set(c.tracked, offset)
+	c.end = offset + 1
+	if n := len(c.epochs); n == 0 || c.epochs[n-1].epoch != epoch {
+		c.epochs = append(c.epochs, epochRun{offset, epoch})
+	}
 	c.pending++
+	c.window++
 	return true
 }
 
 // markDone marks offset done and advances the released offset over every
-// contiguous done record. Unknown offsets are ignored (the partition was
-// revoked and tracked anew since).
-func (c *checkpoint) markDone(offset int64) {
+// contiguous done record. It reports whether offset was tracked and not
+// done yet; unknown offsets are ignored (the partition was revoked and
+// tracked anew since), and so is a second mark.
+func (c *checkpoint) markDone(offset int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	live := c.offsets[c.head:]
-	i := sort.Search(len(live), func(i int) bool { return live[i] >= offset })
-	if i == len(live) || live[i] != offset || c.done[c.head+i] {
+	if offset < c.head || offset >= c.end || !c.bit(c.tracked, offset) || c.bit(c.done, offset) {
+		return false
+	}
+	c.set(c.done, offset)
+	c.pending--
+	if offset == c.head {
+		c.advance()
+	}
+	return true
+}
+
+// advance moves head over done records and gaps to the next tracked record
+// not done (or end), releasing the offset after the last done record.
+func (c *checkpoint) advance() {
+	last := int64(-1)
+	for c.head < c.end {
+		i := c.head - c.base
+		w, b := i/64, uint(i%64)
+		// Offsets of this word from head on that are tracked but not done.
+		open := (c.tracked[w] &^ c.done[w]) >> b
+		doneHere := (c.tracked[w] & c.done[w]) >> b
+		if open != 0 {
+			n := int64(bits.TrailingZeros64(open))
+			if below := doneHere & (1<<n - 1); below != 0 {
+				last = c.head + int64(63-bits.LeadingZeros64(below))
+				c.window -= bits.OnesCount64(below)
+			}
+			c.head += n
+			break
+		}
+		if doneHere != 0 {
+			last = c.head + int64(63-bits.LeadingZeros64(doneHere))
+			c.window -= bits.OnesCount64(doneHere)
+		}
+		c.head += 64 - int64(b)
+	}
+	if c.head > c.end {
+		c.head = c.end
+	}
+	if last >= 0 {
+		c.released = last + 1
+		c.releasedEpoch = c.epochAt(last)
+	}
+	c.compact()
+}
+
+// epochAt returns the leader epoch offset was consumed at.
+func (c *checkpoint) epochAt(offset int64) int32 {
+	e := int32(-1)
+	for _, r := range c.epochs {
+		if r.from > offset {
+			break
+		}
+		e = r.epoch
+	}
+	return e
+}
+
+// compact drops the bitmap words and epoch runs before head's, once they
+// are many: memory follows the window, not the partition's history.
+func (c *checkpoint) compact() {
+	drop := (c.head - c.base) / 64
+	if drop < 1024 || int(drop)*2 < len(c.tracked) {
 		return
 	}
-	c.done[c.head+i] = true
-	c.pending--
-	for c.head < len(c.offsets) && c.done[c.head] {
-		c.released = c.offsets[c.head] + 1
-		c.releasedEpoch = c.epochs[c.head]
-		c.head++
+	n := copy(c.tracked, c.tracked[drop:])
+	copy(c.done, c.done[drop:])
+	c.tracked, c.done = c.tracked[:n], c.done[:n]
+	c.base += drop * 64
+	keep := 0
+	for i, r := range c.epochs {
+		if r.from <= c.base {
+			keep = i // the run that covers base stays
+		}
 	}
-	// Compact once the consumed prefix dominates, keeping appends amortised O(1).
-	if c.head > 1024 && c.head*2 > len(c.offsets) {
-		n := copy(c.offsets, c.offsets[c.head:])
-		copy(c.done, c.done[c.head:])
-		copy(c.epochs, c.epochs[c.head:])
-		c.offsets, c.done, c.epochs = c.offsets[:n], c.done[:n], c.epochs[:n]
-		c.head = 0
-	}
+	c.epochs = append(c.epochs[:0], c.epochs[keep:]...)
 }
 
 // Released returns the offset to commit (the first offset not known done)
@@ -87,25 +185,24 @@ func (c *checkpoint) Released() (offset int64, epoch int32, ok bool) {
 	return c.released, c.releasedEpoch, c.released >= 0
 }
 
-// Position returns the first offset not known done: the released offset, or
-// the first tracked offset while nothing is released. ok is false before any
-// record was tracked.
+// Position returns the first offset not known done: the first tracked
+// record not done, else the released offset. ok is false before any record
+// was tracked.
 func (c *checkpoint) Position() (int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.head < len(c.offsets) {
-		return c.offsets[c.head], true
+	if c.head < c.end {
+		return c.head, true
 	}
 	return c.released, c.released >= 0
 }
 
-// Window returns how many offsets lie between the first record not done and
-// the last one tracked: what back-pressure bounds, so that one record that
-// never finishes cannot let the others pile up behind it.
+// Window returns how many tracked records lie from the first record not
+// done to the last one tracked.
 func (c *checkpoint) Window() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.offsets) - c.head
+	return c.window
 }
 
 // Pending returns how many tracked records are not done yet.

@@ -38,6 +38,40 @@ type partition struct {
 
 	pauseMu sync.Mutex
 	paused  bool
+	held    int64 // bytes of its records consumed and not done (pauseMu)
+	forgot  bool  // forget subtracted held from the runner's: done must not again
+}
+
+// Back-pressure is on memory: the process stops fetching a partition while
+// the records consumed and not done hold kafka.max_buffered_bytes or more
+// (heldSize each), and fetches again once they hold less than half of it.
+// A partition also stops when maxWindow records lie behind its first
+// unfinished one (the checkpoint's two bits each), and goes on below half
+// of that.
+const maxWindow = 4_000_000
+
+// heldSize estimates the memory a consumed record holds until it is done:
+// its key and value, and what decoding and mapping make of them (the row
+// and the Zoho record, each a map of the columns; measured at about twice
+// the bytes for typical Debezium rows) plus fixed overhead.
+func heldSize(rec *kgo.Record) int64 {
+	return 3*int64(len(rec.Key)+len(rec.Value)) + 1024
+}
+
+// track registers a consumed record with the checkpoint and the memory it
+// holds; false when it was delivered twice (see checkpoint.track).
+func (p *partition) track(rec *kgo.Record) bool {
+	if !p.cp.track(rec.Offset, rec.LeaderEpoch) {
+		return false
+	}
+	n := heldSize(rec)
+	p.pauseMu.Lock()
+	if !p.forgot {
+		p.held += n
+		p.r.held.Add(n)
+	}
+	p.pauseMu.Unlock()
+	return true
 }
 
 func (r *Runner) newPartition(k tp, w *syncWorker) *partition {
@@ -45,25 +79,67 @@ func (r *Runner) newPartition(k tp, w *syncWorker) *partition {
 	return &partition{tp: k, cp: newCheckpoint(), w: w, r: r, ctx: ctx, cancel: cancel}
 }
 
-// done marks a record finished and resumes fetching when the backlog drained.
-func (p *partition) done(offset int64) {
-	p.cp.markDone(offset)
+// done marks a record finished, releases the memory it held, and resumes
+// fetching when the process holds little enough.
+func (p *partition) done(rec *kgo.Record) {
+	if !p.cp.markDone(rec.Offset) {
+		return
+	}
+	n := heldSize(rec)
+	p.pauseMu.Lock()
+	if !p.forgot {
+		p.held -= n
+		p.r.held.Add(-n)
+	}
+	p.pauseMu.Unlock()
 	p.backpressure()
 }
 
-// backpressure pauses fetching the partition while pauseAt records wait
-// behind its first unfinished one, and resumes it below resumeAt.
+// backpressure pauses fetching the partition while the process holds
+// kafka.max_buffered_bytes of records not done (or the partition's window
+// reached maxWindow), and resumes it below half of both. The runner's
+// resumeLoop calls it for paused partitions too: one whose own records are
+// all done is resumed once others released the memory.
 func (p *partition) backpressure() {
-	n := p.cp.Window()
+	window := p.cp.Window()
+	held, limit := p.r.held.Load(), p.r.maxHeld
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
 	switch {
-	case !p.paused && n >= pauseAt && !p.gone.Load():
+	case !p.paused && (held >= limit || window >= maxWindow) && !p.gone.Load():
 		p.paused = true
 		p.r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
-	case p.paused && n < resumeAt:
+	case p.paused && held < limit/2 && window < maxWindow/2:
 		p.paused = false
 		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+	}
+}
+
+// resumeLoop looks at the paused partitions a few times a second, so that
+// a partition paused while others held the memory is fetched again once
+// they released it, though none of its own records is left to finish.
+func (r *Runner) resumeLoop(ctx context.Context) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		var paused []*partition
+		for _, p := range r.parts {
+			p.pauseMu.Lock()
+			if p.paused {
+				paused = append(paused, p)
+			}
+			p.pauseMu.Unlock()
+		}
+		r.mu.Unlock()
+		for _, p := range paused {
+			p.backpressure()
+		}
 	}
 }
 
@@ -100,7 +176,7 @@ func (r *Runner) poll(ctx context.Context) {
 				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
 					continue // dead-lettered after the replay started: the next replay's
 				}
-				if !p.cp.track(rec.Offset, rec.LeaderEpoch) {
+				if !p.track(rec) {
 					continue // delivered twice: the first copy is on its way
 				}
 				w := p.w
@@ -108,7 +184,7 @@ func (r *Runner) poll(ctx context.Context) {
 					w, rec = r.routeReplay(rec)
 				}
 				if w == nil {
-					p.done(rec.Offset)
+					p.done(rec)
 					continue
 				}
 				byWorker[w] = append(byWorker[w], inRecord{rec: rec, part: p})
@@ -267,6 +343,12 @@ func (r *Runner) forget(parts []*partition) {
 	defer r.mu.Unlock()
 	for _, p := range parts {
 		p.cancel()
+		p.pauseMu.Lock()
+		if !p.forgot {
+			p.forgot = true
+			r.held.Add(-p.held) // its records not done are consumed again by the next owner
+		}
+		p.pauseMu.Unlock()
 		if r.parts[p.tp] == p {
 			delete(r.parts, p.tp)
 		}

@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"sync", "module", "operation"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zohosink_records_skipped_total",
-			Help: "Records not written, by reason: mode (the mode table skips the change), tombstone, truncate, message, unchanged (mapped fields did not change), collapsed (a later change of the same key was written instead), not_found (no Zoho record matched).",
+			Help: "Records not written, by reason: mode (the mode table skips the change), tombstone, truncate, message, heartbeat, transaction, schema_change (Debezium events that are not row changes), unchanged (mapped fields did not change), collapsed (a later change of the same key was written instead), not_found (no Zoho record matched).",
 		}, []string{"sync", "reason"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zohosink_records_dead_lettered_total",

@@ -16,14 +16,6 @@ import (
 	"zohosink/zoho"
 )
 
-// Back-pressure: a partition stops being fetched when this many of its
-// records are consumed but not done, and is fetched again below resumeAt.
-// Memory stays bounded whatever the backlog.
-const (
-	pauseAt  = 5000
-	resumeAt = pauseAt / 2
-)
-
 // Runner runs every sync of a config.Config in one Kafka consumer group.
 //
 // # Delivery
@@ -83,6 +75,9 @@ type Runner struct {
 	cancelRun context.CancelFunc
 	httpAddr  atomic.Value // string: the address /metrics listens on
 
+	held    atomic.Int64 // bytes of records consumed and not done (partition.track)
+	maxHeld int64        // kafka.max_buffered_bytes
+
 	finalCommitFailed atomic.Bool
 	loopsStarted      atomic.Bool
 
@@ -125,7 +120,10 @@ func WithReplay(maxReplays int) Option {
 
 // New builds a Runner from a validated config.
 func New(cfg *config.Config, opts ...Option) (*Runner, error) {
-	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{})}
+	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{}), maxHeld: cfg.Kafka.MaxBufferedBytes}
+	if r.maxHeld <= 0 { // a Config not made by Load
+		r.maxHeld = config.DefaultMaxBufferedBytes
+	}
 	for _, o := range opts {
 		o(r)
 	}
@@ -133,6 +131,10 @@ func New(cfg *config.Config, opts ...Option) (*Runner, error) {
 		r.reg = prometheus.NewRegistry()
 	}
 	r.met = newMetrics(r.reg)
+	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "zohosink_buffered_bytes",
+		Help: "Estimated memory held by records consumed and not yet done; fetching pauses at kafka.max_buffered_bytes.",
+	}, func() float64 { return float64(r.held.Load()) }))
 	if r.crm == nil {
 		c, err := NewZohoClient(cfg, r.reg, r.log, zoho.WithOnRetry(r.onZohoRetry))
 		if err != nil {
@@ -306,6 +308,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		go r.stopAtReplayEnd(runCtx)
 	}
 	go r.logProgress(runCtx)
+	go r.resumeLoop(runCtx)
 	go r.rereadFieldTypes(runCtx)
 
 	r.poll(runCtx)

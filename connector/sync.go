@@ -334,7 +334,7 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 func (w *syncWorker) skip(r inRecord, reason string) {
 	w.met.skipped.WithLabelValues(w.cfg.Name, reason).Inc()
 	w.status.skipped.Add(1)
-	r.part.done(r.rec.Offset)
+	r.part.done(r.rec)
 }
 
 // complete applies a batch's outcomes: caches, metrics, checkpoints and dead
@@ -378,7 +378,7 @@ func (w *syncWorker) complete(res batchResult) {
 			} else {
 				delete(w.lastWritten, e.key)
 			}
-			e.in.part.done(e.in.rec.Offset)
+			e.in.part.done(e.in.rec)
 			w.noteGuard(false, "")
 		case outSkipped:
 			delete(w.lastWritten, e.key)

@@ -2,8 +2,10 @@ package test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -398,4 +400,61 @@ func TestKeylessRowsAtTheSameOffsetAreAllWritten(t *testing.T) {
 		return ok && n == 2, fmt.Sprintf("%d contacts; %s", n, why)
 	})
 	p.stop(30 * time.Second)
+}
+
+// Back-pressure is on memory: with kafka.max_buffered_bytes at 1 MiB and
+// Zoho slow, a backlog of large records (about 30 MiB of them) is fetched a
+// little at a time, the estimate of what the process holds
+// (zohosink_buffered_bytes) staying near the limit rather than growing with
+// the backlog; and every record is written in the end.
+func TestBackPressureIsOnMemory(t *testing.T) {
+	long(t)
+	topic := contactsTable.Topic()
+	s := newStack(t, 3, []string{topic}, zohotest.WithLatency(50*time.Millisecond, 50*time.Millisecond))
+	enc := s.register(contactsTable)
+	// Random notes: compressed batches would fetch many records per MiB.
+	noise := rand.New(rand.NewPCG(1, 2))
+	note := func() string {
+		b := make([]byte, 25_000)
+		for i := range b {
+			b[i] = byte(noise.Uint32())
+		}
+		return hex.EncodeToString(b)
+	}
+	// One record a produce, so each is a batch of its own: a fetch brings
+	// what fits in franz-go's 1 MiB per partition, not a whole batch.
+	for id := 0; id < 600; id++ {
+		rec := event(t, enc, 'c', nil, map[string]any{"id": int64(id), "email": email(id), "last_name": "L", "title": "T", "phone": nil, "note": note()})
+		rec.Partition = int32(id % 3)
+		s.produce(rec)
+	}
+	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: mem, commit_interval: 200ms, max_buffered_bytes: 1048576}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+syncs:
+  - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, batch_size: 10, linger: 50ms}
+`, nil)
+	p := start(t, nil, "run", "--config", cfg)
+	base := "http://" + httpAddr(t, p)
+	peak := 0.0
+	re := regexp.MustCompile(`(?m)^zohosink_buffered_bytes (\S+)$`)
+	eventually(t, 120*time.Second, "every record committed", func() (bool, string) {
+		_, m := get(t, base+"/metrics")
+		if g := re.FindStringSubmatch(m); g != nil {
+			v, _ := strconv.ParseFloat(g[1], 64)
+			peak = max(peak, v)
+		}
+		return s.committedAtEnd("mem", topic)
+	})
+	p.stop(30 * time.Second)
+	// A fetch is tracked whole before the partition pauses: the limit can
+	// be passed by what franz-go fetched ahead (1 MiB per partition, a
+	// fetch or two, 3× in the estimate), never by the backlog's 90 MiB.
+	if peak == 0 || peak > 1<<20+2*3*3*(1<<20) {
+		t.Fatalf("peak buffered estimate %.0f bytes with a limit of 1 MiB", peak)
+	}
+	if n := len(s.sim.Records("Contacts")); n != 600 {
+		t.Fatalf("%d contacts written, want 600", n)
+	}
 }

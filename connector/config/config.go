@@ -59,9 +59,14 @@ type KafkaConfig struct {
 	// InstanceID turns on static group membership (KIP-345): a restarted
 	// member with the same id takes its partitions back at once. Use the pod
 	// name on Kubernetes.
-	InstanceID string     `yaml:"instance_id"`
-	TLS        TLSConfig  `yaml:"tls"`
-	SASL       SASLConfig `yaml:"sasl"`
+	InstanceID string `yaml:"instance_id"`
+	// MaxBufferedBytes bounds the memory the process holds for records
+	// consumed and not yet done (written, skipped or dead-lettered):
+	// partitions stop being fetched at this estimate, and go on below half
+	// of it (default 128 MiB).
+	MaxBufferedBytes int64      `yaml:"max_buffered_bytes"`
+	TLS              TLSConfig  `yaml:"tls"`
+	SASL             SASLConfig `yaml:"sasl"`
 }
 
 // TLSConfig secures the connections to the brokers.
@@ -279,6 +284,7 @@ const (
 	DefaultCommitInterval   = 2 * time.Second
 	DefaultSessionTimeout   = 45 * time.Second
 	DefaultRebalanceTimeout = 60 * time.Second
+	DefaultMaxBufferedBytes = 128 << 20
 	DefaultEnvironment      = "production"
 	DefaultEdition          = "standard"
 	DefaultRequestTimeout   = 30 * time.Second

@@ -316,6 +316,9 @@ func (c *Config) applyDefaults(lines map[string]int) {
 	orDur(&k.CommitInterval, "kafka.commit_interval", DefaultCommitInterval)
 	orDur(&k.SessionTimeout, "kafka.session_timeout", DefaultSessionTimeout)
 	orDur(&k.RebalanceTimeout, "kafka.rebalance_timeout", DefaultRebalanceTimeout)
+	if _, set := lines["kafka.max_buffered_bytes"]; !set {
+		k.MaxBufferedBytes = DefaultMaxBufferedBytes
+	}
 	z := &c.Zoho
 	orStr(&z.Environment, DefaultEnvironment)
 	orStr(&z.Edition, DefaultEdition)

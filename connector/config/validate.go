@@ -173,6 +173,9 @@ func (c *Config) validateKafka(p *problemList) {
 	if k.RebalanceTimeout.D() <= 0 {
 		p.add("", "kafka.rebalance_timeout", "%s: must be more than 0", k.RebalanceTimeout)
 	}
+	if k.MaxBufferedBytes < 1<<20 {
+		p.add("", "kafka.max_buffered_bytes", "%d: must be at least 1048576 (1 MiB); the default is %d (128 MiB)", k.MaxBufferedBytes, DefaultMaxBufferedBytes)
+	}
 	if k.TLS.Enabled {
 		for _, f := range []struct{ key, path string }{
 			{"kafka.tls.ca_file", k.TLS.CAFile}, {"kafka.tls.cert_file", k.TLS.CertFile}, {"kafka.tls.key_file", k.TLS.KeyFile},
