@@ -29,7 +29,9 @@ func IsAccountsServer(s string) bool {
 
 // Editions lists Zoho CRM's editions by the names WithEdition takes, from
 // the smallest limits to the largest.
-func Editions() []string { return []string{"free", "standard", "professional", "enterprise", "ultimate"} }
+func Editions() []string {
+	return []string{"free", "standard", "professional", "enterprise", "ultimate"}
+}
 
 // EditionConcurrency returns how many API calls an org of the edition may
 // have in flight (docs/zoho-api.md, "Limits"), and false for an unknown
