@@ -231,6 +231,20 @@ func runLoadOnce(b *testing.B, sc loadScenario) loadResult {
 		}
 	}
 	res.peak, res.peakComplex = s.sim.PeakConcurrency(), s.sim.PeakComplexConcurrency()
+	if os.Getenv("LOAD_TRACE") != "" { // records answered per 250 ms, to see where slots idle
+		buckets := map[int]int{}
+		last := 0
+		for _, r := range s.sim.Requests() {
+			if r.Operation == "upsert" && r.Status == 200 {
+				i := int(r.Answered.Sub(res.firstWrite) / (250 * time.Millisecond))
+				buckets[i] += r.Records
+				last = max(last, i)
+			}
+		}
+		for i := 0; i <= last; i++ {
+			fmt.Printf("%5.2fs %5d\n", float64(i)/4, buckets[i])
+		}
+	}
 	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(a.at.Compare(b.at), a.open-b.open) })
 	open := 0
 	for _, e := range edges {
