@@ -197,6 +197,13 @@ func (r *Runner) watchTopics(ctx context.Context, topics []string) {
 				}
 			}
 			r.missingTopics.Store(&missing)
+			counts := map[string]int32{}
+			for _, t := range topics {
+				if d, ok := details[t]; ok && d.Err == nil {
+					counts[t] = int32(len(d.Partitions))
+				}
+			}
+			r.topicPartitions.Store(&counts)
 			var all []string
 			if len(missing) > 0 {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
