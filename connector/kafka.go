@@ -22,6 +22,9 @@ import (
 
 // kafkaOptions turns the kafka section of the config into franz-go options
 // for the consumer group (and the dead-letter producer, which shares it).
+// fetchMaxWait bounds how long the broker holds a fetch that has no data.
+const fetchMaxWait = 250 * time.Millisecond
+
 func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
 	opts, err := BrokerOptions(cfg)
@@ -33,6 +36,13 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		kgo.SessionTimeout(k.SessionTimeout.D()),
 		kgo.RebalanceTimeout(k.RebalanceTimeout.D()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// A partition resumed after back-pressure is fetched only once the
+		// fetch in flight returns: under backlog the other partitions are
+		// at their end or paused, so that fetch waits its longest. At
+		// franz-go's default (5 s) the writes stalled for a second or more
+		// at each resume (BENCHMARKS.md, issue 14); an idle consumer pays
+		// with a few small fetches a second.
+		kgo.FetchMaxWait(fetchMaxWait),
 	)
 	if k.StartOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
@@ -180,6 +190,13 @@ func (r *Runner) watchTopics(ctx context.Context, topics []string) {
 				}
 			}
 			r.missingTopics.Store(&missing)
+			counts := map[string]int32{}
+			for _, t := range topics {
+				if d, ok := details[t]; ok && d.Err == nil {
+					counts[t] = int32(len(d.Partitions))
+				}
+			}
+			r.topicPartitions.Store(&counts)
 			var all []string
 			if len(missing) > 0 {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -83,6 +83,12 @@ type Runner struct {
 
 	waiting       atomic.Value // string: what the start waits for (/readyz)
 	missingTopics atomic.Pointer[map[string]bool]
+	// topicPartitions is the partition count of each topic consumed, from
+	// the topic watch: what the shares of Zoho's limits are reckoned on.
+	topicPartitions atomic.Pointer[map[string]int32]
+	// backlog is the group's partitions whose committed offset is behind
+	// their end (watchBacklog).
+	backlog       atomic.Pointer[map[tp]bool]
 	kafkaConnErr  atomic.Value // string: the last broker connection failure, "" once one succeeds
 	kafkaGroupErr atomic.Value // string: the last group management failure, "" once partitions are assigned
 }
@@ -309,6 +315,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	go r.logProgress(runCtx)
 	go r.resumeLoop(runCtx)
+	if s, ok := r.crm.(limitSharer); ok && !r.replay {
+		go r.shareLimits(runCtx, s)
+	}
 	go r.rereadFieldTypes(runCtx)
 
 	r.poll(runCtx)

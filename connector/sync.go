@@ -24,9 +24,15 @@ type Decoder interface {
 }
 
 const (
-	// maxInflightBatches bounds the write calls one sync has in flight; the
-	// Zoho client's limiter bounds all syncs together.
-	maxInflightBatches = 8
+	// spareBatches is how many batches a sync keeps in flight beyond the
+	// write slots the Zoho client may use now (writeSlots): they wait at the
+	// client's limiter, encoded, and take a slot the moment one frees, so
+	// that under backlog no slot idles while the sync's loop makes the next
+	// batch. The client's limiter bounds the calls of all syncs together.
+	spareBatches = 2
+	// defaultWriteSlots is the write slots of a CRM that does not say
+	// (writeLimiter): Zoho's sub-concurrency.
+	defaultWriteSlots = 10
 	// Mass dead-letter guard: when at least guardRatio of the last
 	// guardWindow finished records of a sync were dead-lettered (and at least
 	// guardMin were seen), the mapping is broken: stop rather than
@@ -38,6 +44,14 @@ const (
 	// updates and save id look-ups.
 	cacheCap = 500_000
 )
+
+// writeLimiter is what a sync asks of a CRM that limits its calls;
+// *zoho.Client implements it.
+type writeLimiter interface {
+	// WriteSlots is how many writes of more than 10 records may be in
+	// flight now, for all syncs of the process together.
+	WriteSlots() int
+}
 
 // inRecord is one consumed Kafka record on its way through a sync.
 type inRecord struct {
@@ -85,6 +99,7 @@ type syncWorker struct {
 	revokes chan revokeReq
 	drainCh chan struct{}
 	typesCh chan map[string]*zoho.Field // field types read after the start
+	slots   func() int                  // the CRM's write slots now (writeLimiter)
 
 	lookupMu    sync.Mutex
 	lookupCache map[string]string // module NUL name -> id
@@ -102,7 +117,7 @@ type syncWorker struct {
 }
 
 func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
-	return &syncWorker{
+	w := &syncWorker{
 		cfg:          cfg,
 		mapper:       newMapper(cfg, types),
 		types:        types,
@@ -115,16 +130,21 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		fatal:        fatal,
 		stopped:      func() bool { return false },
 		input:        newRecordQueue(),
-		results:      make(chan batchResult, maxInflightBatches),
+		results:      make(chan batchResult, defaultWriteSlots+spareBatches),
 		revokes:      make(chan revokeReq),
 		drainCh:      make(chan struct{}),
 		typesCh:      make(chan map[string]*zoho.Field, 1),
 		lookupCache:  map[string]string{},
-		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), maxInflightBatches),
+		slots:        func() int { return defaultWriteSlots },
+		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
 		idCache:      map[string]string{},
 		lastWritten:  map[string]uint64{},
 		warnedTopics: map[string]bool{},
 	}
+	if l, ok := crm.(writeLimiter); ok {
+		w.slots = l.WriteSlots
+	}
+	return w
 }
 
 // setTypes gives the worker the Zoho types of its module's fields, read
@@ -433,6 +453,9 @@ func (w *syncWorker) answerRevokes() {
 // flush launches every batch that is due (full, lingered long enough) and
 // returns how long until the next may be.
 func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duration {
+	// Zoho's limits, not ours: as many batches as the client may write at
+	// once (its share of the org, lowered after 429s), and a spare or two.
+	w.batcher.maxInflight = max(w.slots(), 1) + spareBatches
 	for {
 		b, wait := w.batcher.next(now, w.dropped)
 		if b == nil {

@@ -42,7 +42,7 @@ type Client struct {
 	tokens   tokenCache
 	ledger   *CreditLedger
 	gate     *gate
-	complex  complexPool
+	complex  *gate // writes of more than 10 records: never adapted, only shared
 	limiter  *rate.Limiter
 	metrics  *Metrics
 	logger   *slog.Logger
@@ -90,7 +90,7 @@ func NewClient(opts ...Opt) (*Client, error) {
 		limit = o.maxConc
 	}
 	c.gate = newGate(limit)
-	c.complex = make(complexPool, complexConcurrency)
+	c.complex = newGate(complexConcurrency)
 	if o.rps > 0 {
 		burst := int(o.rps)
 		if burst < 1 {
@@ -161,6 +161,37 @@ func (c *Client) CheckToken(ctx context.Context) error {
 func (c *Client) HasToken() bool {
 	exp, ok := c.tokens.expiryTime()
 	return ok && c.opts.now().Before(exp)
+}
+
+// Limits returns the limits the client keeps to on its own: calls in flight
+// (the edition's, or WithMaxConcurrency when lower) and writes of more than
+// 10 records in flight (Zoho's sub-concurrency, 10 in every edition).
+func (c *Client) Limits() (calls, complexWrites int) {
+	return c.gate.top, c.complex.top
+}
+
+// ShareLimits makes the client keep to calls in flight and complexWrites
+// writes of more than 10 records in flight (each clamped to 1..Limits):
+// its share of the org's limits when other clients, in other processes,
+// call the same org. A lower share applies to calls not yet started; calls
+// in flight finish. ShareLimits(Limits()) gives the whole limits back.
+// Safe to call at any time, from any goroutine.
+func (c *Client) ShareLimits(calls, complexWrites int) {
+	c.gate.setMax(calls)
+	c.complex.setMax(complexWrites)
+}
+
+// WriteSlots returns how many writes of more than 10 records may be in
+// flight now: the smaller of the current limit of calls (the share, lowered
+// after 429s) and the share of Zoho's sub-concurrency. A caller keeping that
+// many full batches in flight (and one or two more, waiting their turn)
+// uses every slot the client may use.
+func (c *Client) WriteSlots() int {
+	calls, _ := c.gate.stats()
+	c.complex.mu.Lock()
+	complexWrites := c.complex.max
+	c.complex.mu.Unlock()
+	return min(calls, complexWrites)
 }
 
 // Stats is a snapshot of the client's limiter and token.
@@ -403,11 +434,12 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 		return nil, 0, err
 	}
 	if cl.complex {
-		if err := c.complex.acquire(ctx); err != nil {
+		seen, err := c.complex.acquire(ctx)
+		if err != nil {
 			c.ledger.refund(charged, cl.cost)
 			return nil, gen, ctxError(ctx, cl.op, cl.module)
 		}
-		defer c.complex.release()
+		defer c.complex.release(seen, outcomeNeutral)
 	}
 	seen, err := c.gate.acquire(ctx)
 	if err != nil {

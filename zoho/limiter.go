@@ -121,12 +121,14 @@ func (l *CreditLedger) prune(now time.Time) {
 
 // gate is a counting semaphore whose limit adapts to 429 answers: halved
 // (never below 1) when Zoho says too many requests, raised by one after a
-// run of successes as long as the current limit, up to max. Waiters are woken
+// run of successes as long as the current limit, up to max. max is the
+// client's share of the org's limit (setMax), at most top. Waiters are woken
 // by closing a channel that is replaced on every change.
 type gate struct {
-	max int
+	top int
 
 	mu        sync.Mutex
+	max       int
 	limit     int
 	inUse     int
 	successes int
@@ -134,7 +136,26 @@ type gate struct {
 }
 
 func newGate(max int) *gate {
-	return &gate{max: max, limit: max, wake: make(chan struct{})}
+	return &gate{top: max, max: max, limit: max, wake: make(chan struct{})}
+}
+
+// setMax makes n (1..top) the most slots in use at once. A lower max lowers
+// the limit at once (slots in use are not taken back: they drain); a higher
+// one raises a limit that was at the old max to the new one, and lets a
+// limit lowered by 429s climb back up to it.
+func (g *gate) setMax(n int) {
+	n = min(max(n, 1), g.top)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n == g.max {
+		return
+	}
+	if g.limit >= g.max || g.limit > n {
+		g.limit = n
+	}
+	g.max = n
+	close(g.wake)
+	g.wake = make(chan struct{})
 }
 
 // acquire takes a slot and returns the limit at the time it was taken.
@@ -199,20 +220,3 @@ func (g *gate) stats() (limit, inUse int) {
 	defer g.mu.Unlock()
 	return g.limit, g.inUse
 }
-
-// complexPool bounds complex calls (writes of more than 10 records) to
-// Zoho's sub-concurrency of 10.
-type complexPool chan struct{}
-
-func (p complexPool) acquire(ctx context.Context) error {
-	select {
-	case p <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stopOf(ctx):
-		return ErrStopped
-	}
-}
-
-func (p complexPool) release() { <-p }

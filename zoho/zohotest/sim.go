@@ -368,6 +368,7 @@ func (s *Simulator) pickFault() Fault {
 // Request is one HTTP request the simulator received.
 type Request struct {
 	Time      time.Time // arrival, by the simulator's clock
+	Answered  time.Time // when the answer was written, by the simulator's clock; zero while in progress
 	Method    string
 	Path      string
 	Module    string // "" when not about a module
@@ -655,7 +656,9 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		res = outcome{code: "INVALID_URL_PATTERN"}
 		s.writeError(sw, errInvalidURL())
 	}
+	answered := s.now()
 	s.mu.Lock()
+	req.Answered = answered
 	req.Module, req.Operation, req.Records, req.Credits, req.Code = res.module, res.op, res.records, res.credits, res.code
 	req.SkipFeatures = res.skip
 	req.Status = sw.status
