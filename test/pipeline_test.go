@@ -362,6 +362,10 @@ func TestTwoProcessesRebalance(t *testing.T) {
 
 	a := start(t, nil, "run", "--config", cfgA)
 	upserts(t, s, 3)
+	// Zoho fails every call until the second process has its partitions:
+	// the first is mid-work (writes retrying, in flight) when the group
+	// rebalances, however fast it would otherwise be.
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 1)
 	b := start(t, nil, "run", "--config", cfgB)
 	eventually(t, 60*time.Second, "the first process gives partitions to the second", func() (bool, string) {
 		return strings.Contains(a.output(), "partitions revoked") && strings.Contains(b.output(), "partitions assigned"), "no rebalance yet"
@@ -369,6 +373,7 @@ func TestTwoProcessesRebalance(t *testing.T) {
 	if ok, _ := s.committedAtEnd("shared", topic); ok {
 		t.Fatal("everything was done before the rebalance: the test did not test what it says")
 	}
+	s.sim.SetFaultRate(zohotest.FaultInternalError, 0)
 	a.stop(60 * time.Second)
 	eventually(t, 3*time.Minute, "all offsets committed", func() (bool, string) { return s.committedAtEnd("shared", topic) })
 	b.stop(60 * time.Second)
