@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 	"zohosink/connector/config"
@@ -40,11 +42,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log, fold := newLogger(cfg, stderr)
 	defer fold.Flush()
+	memLimit := setMemoryLimit(cfg)
 	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain))
 	if err != nil {
 		return err
 	}
-	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen)
+	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen, "memory_limit", memLimit)
 	if err := r.Run(ctx); err != nil {
 		fold.Flush() // the counts of folded warnings before the last line
 		return err
@@ -128,4 +131,19 @@ func (r redactingWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit of twice
+// kafka.max_buffered_bytes plus 64 MiB, unless GOMEMLIMIT sets one: the
+// garbage collector then works harder as the heap nears it, so the process's
+// memory follows the configured budget rather than doubling the live heap
+// (GOGC's default). It is soft: a process that needs more gets it. It
+// returns the limit in force, as text.
+func setMemoryLimit(cfg *config.Config) string {
+	if v := os.Getenv("GOMEMLIMIT"); v != "" {
+		return v + " (GOMEMLIMIT)"
+	}
+	limit := 2*cfg.Kafka.MaxBufferedBytes + 64<<20
+	debug.SetMemoryLimit(limit)
+	return fmt.Sprintf("%d MiB", limit>>20)
 }

@@ -63,7 +63,7 @@ type KafkaConfig struct {
 	// MaxBufferedBytes bounds the memory the process holds for records
 	// consumed and not yet done (written, skipped or dead-lettered):
 	// partitions stop being fetched at this estimate, and go on below half
-	// of it (default 128 MiB).
+	// of it (default 64 MiB).
 	MaxBufferedBytes int64      `yaml:"max_buffered_bytes"`
 	TLS              TLSConfig  `yaml:"tls"`
 	SASL             SASLConfig `yaml:"sasl"`
@@ -284,7 +284,7 @@ const (
 	DefaultCommitInterval   = 2 * time.Second
 	DefaultSessionTimeout   = 45 * time.Second
 	DefaultRebalanceTimeout = 60 * time.Second
-	DefaultMaxBufferedBytes = 128 << 20
+	DefaultMaxBufferedBytes = 64 << 20
 	DefaultEnvironment      = "production"
 	DefaultEdition          = "standard"
 	DefaultRequestTimeout   = 30 * time.Second

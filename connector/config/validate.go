@@ -174,7 +174,7 @@ func (c *Config) validateKafka(p *problemList) {
 		p.add("", "kafka.rebalance_timeout", "%s: must be more than 0", k.RebalanceTimeout)
 	}
 	if k.MaxBufferedBytes < 1<<20 {
-		p.add("", "kafka.max_buffered_bytes", "%d: must be at least 1048576 (1 MiB); the default is %d (128 MiB)", k.MaxBufferedBytes, DefaultMaxBufferedBytes)
+		p.add("", "kafka.max_buffered_bytes", "%d: must be at least 1048576 (1 MiB); the default is %d (%d MiB)", k.MaxBufferedBytes, DefaultMaxBufferedBytes, DefaultMaxBufferedBytes>>20)
 	}
 	if k.TLS.Enabled {
 		for _, f := range []struct{ key, path string }{
