@@ -102,7 +102,7 @@ func (p *partition) done(rec *kgo.Record) {
 // all done is resumed once others released the memory.
 func (p *partition) backpressure() {
 	window := p.cp.Window()
-	held, limit := p.r.held.Load(), p.r.maxHeld
+	held, limit := p.r.buffered(), p.r.maxHeld
 	p.pauseMu.Lock()
 	defer p.pauseMu.Unlock()
 	switch {
@@ -114,6 +114,10 @@ func (p *partition) backpressure() {
 		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
 	}
 }
+
+// buffered is the memory the runner holds, by its estimate: records
+// consumed and not done, and the per-key caches.
+func (r *Runner) buffered() int64 { return r.held.Load() + r.cache.size() }
 
 // resumeLoop looks at the paused partitions a few times a second, so that
 // a partition paused while others held the memory is fetched again once

@@ -77,6 +77,7 @@ type Runner struct {
 
 	held    atomic.Int64 // bytes of records consumed and not done (partition.track)
 	maxHeld int64        // kafka.max_buffered_bytes
+	cache   *keyCache    // the syncs' ids and last states written
 
 	finalCommitFailed atomic.Bool
 	loopsStarted      atomic.Bool
@@ -130,6 +131,9 @@ func New(cfg *config.Config, opts ...Option) (*Runner, error) {
 	if r.maxHeld <= 0 { // a Config not made by Load
 		r.maxHeld = config.DefaultMaxBufferedBytes
 	}
+	// The per-key caches take up to a quarter of the memory budget; the
+	// records consumed and not done the rest (partition.backpressure).
+	r.cache = newKeyCache(r.maxHeld / 4)
 	for _, o := range opts {
 		o(r)
 	}
@@ -139,8 +143,8 @@ func New(cfg *config.Config, opts ...Option) (*Runner, error) {
 	r.met = newMetrics(r.reg)
 	r.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "zohosink_buffered_bytes",
-		Help: "Estimated memory held by records consumed and not yet done; fetching pauses at kafka.max_buffered_bytes.",
-	}, func() float64 { return float64(r.held.Load()) }))
+		Help: "Estimated memory held by records consumed and not yet done and by the per-key caches; fetching pauses at kafka.max_buffered_bytes.",
+	}, func() float64 { return float64(r.buffered()) }))
 	if r.crm == nil {
 		c, err := NewZohoClient(cfg, r.reg, r.log, zoho.WithOnRetry(r.onZohoRetry))
 		if err != nil {
@@ -220,6 +224,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			dec = r.decs[sc.Name]
 		}
 		w := newSyncWorker(sc, nil, r.crm, dec, r.dlq, r.met, r.log, r.fail)
+		w.cache = r.cache
 		w.stopped = func() bool { return r.fatal() != nil }
 		r.met.initSync(sc)
 		r.workers = append(r.workers, w)

@@ -40,9 +40,6 @@ const (
 	guardWindow = 200
 	guardMin    = 100
 	guardRatio  = 0.9
-	// cacheCap bounds the per-key fingerprints and ids kept to skip no-op
-	// updates and save id look-ups.
-	cacheCap = 500_000
 )
 
 // writeLimiter is what a sync asks of a CRM that limits its calls;
@@ -107,8 +104,8 @@ type syncWorker struct {
 	// --- owned by the loop goroutine ---
 	batcher        *batcher
 	waitingRevokes []revokeReq
-	idCache        map[string]string // row key -> Zoho id learned from a write
-	lastWritten    map[string]uint64 // row key -> fingerprint of the last state Zoho accepted
+	cache          *keyCache // ids and last states written, by row key (shared by the process)
+	cacheGen       uint64    // the sync's generation in cache: a revoke starts a new one
 	guard          [guardWindow]bool
 	guardCodes     [guardWindow]string
 	guardN         int
@@ -137,8 +134,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		lookupCache:  map[string]string{},
 		slots:        func() int { return defaultWriteSlots },
 		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
-		idCache:      map[string]string{},
-		lastWritten:  map[string]uint64{},
+		cache:        newKeyCache(config.DefaultMaxBufferedBytes / 4), // the runner gives its own, shared by its syncs
 		warnedTopics: map[string]bool{},
 	}
 	if l, ok := crm.(writeLimiter); ok {
@@ -256,7 +252,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			match = w.mapper.matchValues(rec)
 		}
 		if !hasAny(match) {
-			if _, ok := w.idCache[key]; !ok {
+			if f, ok := w.cache.get(key, w.cacheGen); !ok || f.id == "" {
 				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
 					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row; for MongoDB, capture.mode=change_streams_update_full_with_pre_image with pre-images enabled on the collection, or map a unique Zoho field from _id and match_on it)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
@@ -296,7 +292,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.lastWritten[key]; ok && last == fp && !w.batcher.busy(key) {
+		if last, ok := w.cache.get(key, w.cacheGen); ok && last.hasFP && last.fp == fp && !w.batcher.busy(key) {
 			w.skip(r, "unchanged")
 			return
 		}
@@ -380,31 +376,23 @@ func (w *syncWorker) complete(res batchResult) {
 		case outWritten:
 			w.met.written.WithLabelValues(w.cfg.Name, w.cfg.Module, string(o.op)).Inc()
 			w.status.written.Add(1)
-			if len(w.idCache) >= cacheCap {
-				clear(w.idCache)
-			}
-			if len(w.lastWritten) >= cacheCap {
-				clear(w.lastWritten)
-			}
-			switch {
-			case e.act == actDelete:
-				delete(w.idCache, e.key)
-				delete(w.lastWritten, e.key)
-			case o.id != "":
-				w.idCache[e.key] = o.id
-			}
-			if e.fp != 0 {
-				w.lastWritten[e.key] = e.fp
-			} else {
-				delete(w.lastWritten, e.key)
-			}
+			w.cache.update(e.key, w.cacheGen, func(f *keyFacts) {
+				switch {
+				case e.act == actDelete:
+					*f = keyFacts{key: f.key, gen: f.gen} // the record is gone
+					return
+				case o.id != "":
+					f.id = o.id
+				}
+				f.fp, f.hasFP = e.fp, e.fp != 0
+			})
 			e.in.part.done(e.in.rec)
 			w.noteGuard(false, "")
 		case outSkipped:
-			delete(w.lastWritten, e.key)
+			w.forgetState(e.key)
 			w.skip(e.in, o.reason)
 		case outDeadLetter:
-			delete(w.lastWritten, e.key)
+			w.forgetState(e.key)
 			w.deadLetter(e.in, o, res.b)
 		}
 		for _, c := range e.collapsed {
@@ -417,6 +405,12 @@ func (w *syncWorker) complete(res batchResult) {
 	w.answerRevokes()
 }
 
+// forgetState forgets the last state written for key: what Zoho holds is
+// no longer known (a write of it was skipped or refused).
+func (w *syncWorker) forgetState(key string) {
+	w.cache.update(key, w.cacheGen, func(f *keyFacts) { f.fp, f.hasFP = 0, false })
+}
+
 // revoke drops the pending entries of revoked partitions and answers once
 // their in-flight writes are finished.
 func (w *syncWorker) revoke(req revokeReq) {
@@ -425,8 +419,7 @@ func (w *syncWorker) revoke(req revokeReq) {
 	}
 	// Another member may write these keys while they are away: what we
 	// learned of them (ids, last states written) may go stale.
-	clear(w.idCache)
-	clear(w.lastWritten)
+	w.cacheGen++
 	w.waitingRevokes = append(w.waitingRevokes, req)
 	w.answerRevokes()
 }
@@ -486,7 +479,9 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		// A removal with no match value to look up (a before image with key
 		// columns only) falls back on the id an earlier write returned.
 		if b.act.needsID() && !hasAny(e.match) {
-			e.id = w.idCache[e.key]
+			if f, ok := w.cache.get(e.key, w.cacheGen); ok {
+				e.id = f.id
+			}
 		}
 	}
 	var stops []func() bool
