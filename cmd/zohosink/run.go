@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 	"zohosink/connector/config"
@@ -27,7 +28,11 @@ after record) exits 1 with one line on stderr saying what to do.
 Example (the config reads its secrets from the environment or files, e.g.
 client_secret: ${ZOHO_CLIENT_SECRET} and refresh_token: file:refresh_token):
   export ZOHO_CLIENT_ID=1000.XXXX ZOHO_CLIENT_SECRET=...
-  zohosink run --config zohosink.yaml`
+  zohosink run --config zohosink.yaml
+
+Profiling: with ZOHOSINK_CPUPROFILE=FILE in the environment, run writes a Go
+CPU profile of its whole life to FILE (go tool pprof FILE), ending it on exit;
+with ZOHOSINK_MEMPROFILE=FILE, the allocations of its whole life, on exit.`
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flags("run", runUsage, stdout, stderr)
@@ -42,6 +47,16 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log, fold := newLogger(cfg, stderr)
 	defer fold.Flush()
+	if path := os.Getenv("ZOHOSINK_CPUPROFILE"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+	if path := os.Getenv("ZOHOSINK_MEMPROFILE"); path != "" {
+		defer writeMemProfile(path, stderr)
+	}
 	memLimit := setMemoryLimit(cfg)
 	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain))
 	if err != nil {
@@ -55,6 +70,38 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fold.Flush()
 	log.Info("zohosink " + r.Stopped())
 	return nil
+}
+
+// startCPUProfile starts a CPU profile written to path (ZOHOSINK_CPUPROFILE:
+// for measuring, off unless set); the function it returns ends it.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("ZOHOSINK_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("ZOHOSINK_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
+}
+
+// writeMemProfile writes the allocations profile to path
+// (ZOHOSINK_MEMPROFILE: for measuring, off unless set).
+func writeMemProfile(path string, stderr io.Writer) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "zohosink run: ZOHOSINK_MEMPROFILE: %v\n", err)
+	}
 }
 
 // loadValid loads and validates a config, printing every problem (those of
