@@ -36,14 +36,8 @@ func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, st
 	hasData := false
 	if isWrite {
 		// One pass: data[] straight into items.
-		var wb struct {
-			Data    []apiItem      `json:"data"`
-			Code    string         `json:"code"`
-			Status  string         `json:"status"`
-			Message string         `json:"message"`
-			Details map[string]any `json:"details"`
-		}
-		if err := json.Unmarshal(raw, &wb); err != nil {
+		var wb writeAnswer
+		if err := decodeWriteAnswer(raw, &wb); err != nil {
 			return nil, strconv.Itoa(st), c.garbled(cl, resp, raw, err)
 		}
 		items, hasData = wb.Data, len(wb.Data) > 0

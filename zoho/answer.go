@@ -1,0 +1,490 @@
+package zoho
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// writeAnswer is the answer to an insert, update, upsert, delete or tag
+// call: data[] straight into items, or a top-level error object.
+type writeAnswer struct {
+	Data    []apiItem      `json:"data"`
+	Code    string         `json:"code"`
+	Status  string         `json:"status"`
+	Message string         `json:"message"`
+	Details map[string]any `json:"details"`
+}
+
+// decodeWriteAnswer reads a write's answer into wb. Zoho's usual answer (a
+// data[] of items of plain strings and a details object) is read by a small
+// scanner without reflection, about ten times cheaper than encoding/json on a
+// 100-record answer; anything it is not sure of (escapes in the strings it
+// keeps, keys that differ from the field names only by case, a top-level
+// details object, duplicate keys, any syntax error) is left to
+// encoding/json, so the result is always exactly json.Unmarshal's.
+func decodeWriteAnswer(raw []byte, wb *writeAnswer) error {
+	if scanWriteAnswer(raw, wb) {
+		return nil
+	}
+	*wb = writeAnswer{}
+	return json.Unmarshal(raw, wb)
+}
+
+// scanWriteAnswer is the fast path of decodeWriteAnswer: it reports false
+// (leaving wb in any state) for any input it does not read exactly as
+// encoding/json would.
+func scanWriteAnswer(b []byte, wb *writeAnswer) bool {
+	p := scanner{b: b}
+	const (
+		seenData = 1 << iota
+		seenCode
+		seenStatus
+		seenMessage
+		seenDetails
+	)
+	var seen uint8
+	once := func(bit uint8) bool {
+		if seen&bit != 0 {
+			return false // a duplicate key: left to encoding/json
+		}
+		seen |= bit
+		return true
+	}
+	ok := p.object(func(key []byte) bool {
+		switch string(key) {
+		case "data":
+			return once(seenData) && p.items(&wb.Data)
+		case "code":
+			return once(seenCode) && p.stringInto(&wb.Code)
+		case "status":
+			return once(seenStatus) && p.stringInto(&wb.Status)
+		case "message":
+			return once(seenMessage) && p.stringInto(&wb.Message)
+		case "details":
+			return once(seenDetails) && p.null() // an error's details: encoding/json reads them
+		}
+		return !foldsTo(key, "data", "code", "status", "message", "details") && p.skip(0)
+	})
+	if !ok {
+		return false
+	}
+	p.ws()
+	return p.i == len(b)
+}
+
+// items reads data[]: an array of item objects, or null.
+func (p *scanner) items(out *[]apiItem) bool {
+	p.ws()
+	if p.null() {
+		*out = nil
+		return true
+	}
+	if !p.eat('[') {
+		return false
+	}
+	items := make([]apiItem, 0, MaxRecordsPerCall)
+	p.ws()
+	if p.eat(']') {
+		*out = items
+		return true
+	}
+	for {
+		items = append(items, apiItem{})
+		if !p.item(&items[len(items)-1]) {
+			return false
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		if p.eat(']') {
+			*out = items
+			return true
+		}
+		return false
+	}
+}
+
+// item reads one item of data[].
+func (p *scanner) item(it *apiItem) bool {
+	p.ws()
+	var seen uint8
+	once := func(bit uint8) bool {
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	return p.object(func(key []byte) bool {
+		switch string(key) {
+		case "code":
+			return once(1) && p.stringInto(&it.Code)
+		case "status":
+			return once(2) && p.stringInto(&it.Status)
+		case "message":
+			return once(4) && p.stringInto(&it.Message)
+		case "action":
+			return once(8) && p.stringInto(&it.Action)
+		case "details":
+			return once(16) && p.details(&it.Details)
+		case "duplicate_field":
+			if !once(32) {
+				return false
+			}
+			p.ws()
+			if p.null() {
+				it.DuplicateField = nil
+				return true
+			}
+			s, ok := p.plainString()
+			if ok {
+				v := internAnswer(s)
+				it.DuplicateField = &v
+			}
+			return ok
+		}
+		return !foldsTo(key, "code", "status", "message", "action", "details", "duplicate_field") && p.skip(0)
+	})
+}
+
+// details reads an item's details object: its raw bytes (a part of the
+// answer, which nothing changes) and its id when a string, as
+// itemDetails.UnmarshalJSON does.
+func (p *scanner) details(d *itemDetails) bool {
+	p.ws()
+	start := p.i
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		return false // null or not an object: left to encoding/json
+	}
+	seenID := false
+	ok := p.object(func(key []byte) bool {
+		if string(key) == "id" {
+			if seenID {
+				return false
+			}
+			seenID = true
+			p.ws()
+			if p.null() {
+				return true
+			}
+			s, ok := p.plainString()
+			if ok {
+				d.id = string(s)
+			}
+			return ok
+		}
+		return !foldsTo(key, "id") && p.skip(0)
+	})
+	if ok {
+		d.raw = p.b[start:p.i]
+	}
+	return ok
+}
+
+// stringInto reads a plain string (or null, which leaves *s as it is, as
+// encoding/json does) into *s.
+func (p *scanner) stringInto(s *string) bool {
+	p.ws()
+	if p.null() {
+		return true
+	}
+	v, ok := p.plainString()
+	if ok {
+		*s = internAnswer(v)
+	}
+	return ok
+}
+
+// internAnswer returns the common values of answers without allocating.
+func internAnswer(b []byte) string {
+	switch string(b) {
+	case "SUCCESS":
+		return "SUCCESS"
+	case "success":
+		return "success"
+	case "error":
+		return "error"
+	case "record added":
+		return "record added"
+	case "record updated":
+		return "record updated"
+	case "record deleted":
+		return "record deleted"
+	case "insert":
+		return "insert"
+	case "update":
+		return "update"
+	case "Email":
+		return "Email"
+	}
+	return string(b)
+}
+
+// foldsTo reports whether key, which is none of names exactly, could still
+// name one of them for encoding/json (which matches keys ignoring case, with
+// Unicode folding): any non-ASCII key counts, so the caller gives up.
+func foldsTo(key []byte, names ...string) bool {
+	for _, c := range key {
+		if c >= utf8.RuneSelf {
+			return true
+		}
+	}
+	for _, n := range names {
+		if strings.EqualFold(string(key), n) {
+			return true
+		}
+	}
+	return false
+}
+
+// scanner reads JSON strictly (RFC 8259, as encoding/json's own checker),
+// reporting false on anything else.
+type scanner struct {
+	b []byte
+	i int
+}
+
+// maxScanDepth bounds the nesting the scanner skips; deeper input is left
+// to encoding/json.
+const maxScanDepth = 100
+
+func (p *scanner) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *scanner) eat(c byte) bool {
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+// null reads the literal null.
+func (p *scanner) null() bool {
+	if len(p.b)-p.i >= 4 && string(p.b[p.i:p.i+4]) == "null" {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
+// object reads an object, calling member for each key with the scanner
+// before the key's value; member reads the value.
+func (p *scanner) object(member func(key []byte) bool) bool {
+	p.ws()
+	if !p.eat('{') {
+		return false
+	}
+	p.ws()
+	if p.eat('}') {
+		return true
+	}
+	for {
+		p.ws()
+		key, ok := p.plainString()
+		if !ok {
+			return false
+		}
+		p.ws()
+		if !p.eat(':') || !member(key) {
+			return false
+		}
+		p.ws()
+		if p.eat(',') {
+			continue
+		}
+		return p.eat('}')
+	}
+}
+
+// plainString reads a string with no escapes that is valid UTF-8 and
+// returns its bytes (a part of the input).
+func (p *scanner) plainString() ([]byte, bool) {
+	if p.i >= len(p.b) || p.b[p.i] != '"' {
+		return nil, false
+	}
+	start := p.i + 1
+	ascii := true
+	for j := start; j < len(p.b); j++ {
+		switch c := p.b[j]; {
+		case c == '"':
+			s := p.b[start:j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, false // encoding/json would replace the invalid bytes
+			}
+			p.i = j + 1
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, false
+}
+
+// skip reads any value.
+func (p *scanner) skip(depth int) bool {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false
+	}
+	switch c := p.b[p.i]; c {
+	case '{':
+		if depth >= maxScanDepth {
+			return false
+		}
+		p.i++
+		p.ws()
+		if p.eat('}') {
+			return true
+		}
+		for {
+			p.ws()
+			if !p.skipString() {
+				return false
+			}
+			p.ws()
+			if !p.eat(':') || !p.skip(depth+1) {
+				return false
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			return p.eat('}')
+		}
+	case '[':
+		if depth >= maxScanDepth {
+			return false
+		}
+		p.i++
+		p.ws()
+		if p.eat(']') {
+			return true
+		}
+		for {
+			if !p.skip(depth + 1) {
+				return false
+			}
+			p.ws()
+			if p.eat(',') {
+				continue
+			}
+			return p.eat(']')
+		}
+	case '"':
+		return p.skipString()
+	case 't':
+		return p.literal("true")
+	case 'f':
+		return p.literal("false")
+	case 'n':
+		return p.literal("null")
+	}
+	return p.number()
+}
+
+func (p *scanner) literal(s string) bool {
+	if len(p.b)-p.i >= len(s) && string(p.b[p.i:p.i+len(s)]) == s {
+		p.i += len(s)
+		return true
+	}
+	return false
+}
+
+// skipString reads any valid string.
+func (p *scanner) skipString() bool {
+	if !p.eat('"') {
+		return false
+	}
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		p.i++
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		case c == '\\':
+			if p.i >= len(p.b) {
+				return false
+			}
+			e := p.b[p.i]
+			p.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if len(p.b)-p.i < 4 {
+					return false
+				}
+				for _, h := range p.b[p.i : p.i+4] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				p.i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// number reads a number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (p *scanner) number() bool {
+	b, i := p.b, p.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return false
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	p.i = i
+	return true
+}
