@@ -59,6 +59,9 @@ func formatValue(v any, f *zoho.Field) (any, error) {
 		if f.Length > 0 && utf8.RuneCountInString(s) > f.Length {
 			return nil, fmt.Errorf("value has %d characters, more than the field's maximum of %d", utf8.RuneCountInString(s), f.Length)
 		}
+		if _, ok := v.(string); ok {
+			return v, nil // the same string, not boxed again
+		}
 		return s, nil
 	case "date":
 		return asDate(v)

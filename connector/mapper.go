@@ -3,7 +3,9 @@ package connector
 import (
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"zohosink/connector/config"
 
@@ -149,13 +151,20 @@ type mapper struct {
 	constants zoho.Record
 	required  []string // fields that must not be null or empty on writes that may create
 	matchOn   []string
-	seed      maphash.Seed
+	// matchPrefix is strings.ToLower(matchOn[i] + "="): ToLower works rune
+	// by rune and "=" ends any rune, so the lower-cased prefix and value
+	// concatenated are the lower-cased concatenation.
+	matchPrefix []string
+	seed        maphash.Seed
 }
 
 // newMapper builds the mapper of a sync. types gives the Zoho type of the
 // module's fields (from the fields metadata API, else built-in knowledge).
 func newMapper(cfg *config.SyncConfig, types map[string]*zoho.Field) *mapper {
 	m := &mapper{cfg: cfg, constants: zoho.Record{}, matchOn: cfg.MatchOn, seed: maphash.MakeSeed()}
+	for _, f := range cfg.MatchOn {
+		m.matchPrefix = append(m.matchPrefix, strings.ToLower(f+"="))
+	}
 	names := make([]string, 0, len(cfg.Fields))
 	for f := range cfg.Fields {
 		names = append(names, f)
@@ -264,8 +273,14 @@ func (m *mapper) matchValues(rec zoho.Record) []string {
 	for i, f := range m.matchOn {
 		switch v := rec[f].(type) {
 		case nil:
+		case string:
+			out[i] = v // as fmt.Sprint would, without a copy
 		case map[string]any:
-			out[i] = fmt.Sprint(v["id"])
+			if id, ok := v["id"].(string); ok {
+				out[i] = id
+			} else {
+				out[i] = fmt.Sprint(v["id"])
+			}
 		default:
 			out[i] = fmt.Sprint(v)
 		}
@@ -273,19 +288,45 @@ func (m *mapper) matchValues(rec zoho.Record) []string {
 	return out
 }
 
-// hash is a fingerprint of a record's content, for "did anything change".
+// matchKey is the normalised "field=value" of the i-th match_on field's value
+// v, for the batcher's in-flight exclusion: strings.ToLower(field + "=" + v),
+// with the field's part made once.
+func (m *mapper) matchKey(i int, v string) string {
+	return m.matchPrefix[i] + strings.ToLower(v)
+}
+
+// hash is a fingerprint of a record's content, for "did anything change":
+// its fields in name order, each value written as fmt.Print writes it. It
+// allocates nothing for records of up to 16 fields of the common types.
 func (m *mapper) hash(rec zoho.Record) uint64 {
-	keys := make([]string, 0, len(rec))
+	var buf [16]string
+	keys := buf[:0]
 	for k := range rec {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	var h maphash.Hash
 	h.SetSeed(m.seed)
+	var num [32]byte
 	for _, k := range keys {
 		h.WriteString(k)
 		h.WriteByte(0)
-		fmt.Fprint(&h, rec[k])
+		switch v := rec[k].(type) {
+		case string:
+			h.WriteString(v)
+		case nil:
+			h.WriteString("<nil>")
+		case bool:
+			h.Write(strconv.AppendBool(num[:0], v))
+		case int64:
+			h.Write(strconv.AppendInt(num[:0], v, 10))
+		case int:
+			h.Write(strconv.AppendInt(num[:0], int64(v), 10))
+		case int32:
+			h.Write(strconv.AppendInt(num[:0], int64(v), 10))
+		default:
+			h.WriteString(fmt.Sprint(v))
+		}
 		h.WriteByte(0)
 	}
 	return h.Sum64()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"zohosink/connector/config"
@@ -301,7 +300,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp}
 	for i, v := range match {
 		if v != "" {
-			e.matchKeys = append(e.matchKeys, strings.ToLower(w.cfg.MatchOn[i]+"="+v))
+			e.matchKeys = append(e.matchKeys, w.mapper.matchKey(i, v))
 		}
 	}
 	// Collapse: of several waiting writes of one kind, the key's last
