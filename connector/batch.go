@@ -61,6 +61,8 @@ type batcher struct {
 
 	pending        map[string]*entry // key -> its waiting entry
 	queue          []*entry          // waiting entries in arrival order (with removed ones until compaction)
+	head           int               // queue[:head] are removed entries (nil): scans start at head
+	reserved       map[string]bool   // pick's scratch set, kept between calls
 	counts         [actClearFields + 1]int
 	inflightKeys   map[string]bool
 	inflightMatch  map[string]bool
@@ -70,7 +72,7 @@ type batcher struct {
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 	return &batcher{size: size, linger: linger, maxInflight: maxInflight, pending: map[string]*entry{},
-		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}}
+		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}, reserved: map[string]bool{}}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
@@ -139,10 +141,17 @@ func (b *batcher) next(now time.Time, dropped func(*entry)) (*batch, time.Durati
 // pick gathers up to size entries of one action that may be written now, in
 // arrival order, and the time the oldest of them arrived.
 func (b *batcher) pick(act action, dropped func(*entry)) ([]*entry, time.Time) {
-	var picked []*entry
+	picked := make([]*entry, 0, min(b.size, b.counts[act]))
 	var oldest time.Time
-	reserved := map[string]bool{}
-	for _, e := range b.queue {
+	reserved := b.reserved
+	clear(reserved)
+	// The removed entries at the front (launched ones, mostly) are passed
+	// once, not at every pick.
+	for b.head < len(b.queue) && b.queue[b.head].removed {
+		b.queue[b.head] = nil
+		b.head++
+	}
+	for _, e := range b.queue[b.head:] {
 		if len(picked) == b.size {
 			break
 		}
@@ -202,7 +211,7 @@ func (b *batcher) done(bt *batch) {
 // revoke drops the waiting entries of parts and returns them.
 func (b *batcher) revoke(parts map[*partition]bool) []*entry {
 	var out []*entry
-	for _, e := range b.queue {
+	for _, e := range b.queue[b.head:] {
 		if !e.removed && parts[e.in.part] {
 			b.remove(e)
 			out = append(out, e)
@@ -229,13 +238,14 @@ func (b *batcher) compact() {
 		return
 	}
 	kept := b.queue[:0]
-	for _, e := range b.queue {
+	for _, e := range b.queue[b.head:] {
 		if !e.removed {
 			kept = append(kept, e)
 		}
 	}
 	clear(b.queue[len(kept):])
 	b.queue = kept
+	b.head = 0
 }
 
 func conflict(keys []string, set map[string]bool) bool {
