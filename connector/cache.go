@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"container/list"
 	"sync"
 )
 
@@ -22,8 +21,17 @@ type keyCache struct {
 	mu    sync.Mutex
 	max   int64
 	bytes int64
-	ll    *list.List // front: most recently used
-	m     map[string]*list.Element
+	n     int
+	// The LRU list runs through the nodes (no list elements of its own to
+	// allocate): root.next is the most recently used, root.prev the least.
+	root cacheNode
+	m    map[string]*cacheNode
+}
+
+// cacheNode is one key's facts and its place in the LRU list.
+type cacheNode struct {
+	keyFacts
+	prev, next *cacheNode
 }
 
 // keyFacts is what is known of one key.
@@ -36,29 +44,44 @@ type keyFacts struct {
 }
 
 // entryOverhead is the memory of a cache entry beyond its key and id: the
-// list element, the map's slot and the facts' fixed fields.
+// list links, the map's slot and the facts' fixed fields.
 const entryOverhead = 160
 
 func (f *keyFacts) size() int64 { return int64(2*len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	return &keyCache{max: maxBytes, ll: list.New(), m: map[string]*list.Element{}}
+	c := &keyCache{max: maxBytes, m: map[string]*cacheNode{}}
+	c.root.next, c.root.prev = &c.root, &c.root
+	return c
+}
+
+func (c *keyCache) unlink(n *cacheNode) {
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = nil, nil
+}
+
+func (c *keyCache) pushFront(n *cacheNode) {
+	n.prev, n.next = &c.root, c.root.next
+	n.prev.next, n.next.prev = n, n
+}
+
+func (c *keyCache) moveToFront(n *cacheNode) {
+	if c.root.next != n {
+		c.unlink(n)
+		c.pushFront(n)
+	}
 }
 
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.m[key]
-	if !ok {
+	n, ok := c.m[key]
+	if !ok || n.gen != gen {
 		return keyFacts{}, false
 	}
-	f := el.Value.(*keyFacts)
-	if f.gen != gen {
-		return keyFacts{}, false
-	}
-	c.ll.MoveToFront(el)
-	return *f, true
+	c.moveToFront(n)
+	return n.keyFacts, true
 }
 
 // update changes what is known of key (learned in generation gen): fn gets
@@ -67,37 +90,38 @@ func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	el, ok := c.m[key]
-	var f *keyFacts
+	n, ok := c.m[key]
 	if ok {
-		f = el.Value.(*keyFacts)
-		c.bytes -= f.size()
-		if f.gen != gen {
-			*f = keyFacts{key: key, gen: gen}
+		c.bytes -= n.size()
+		if n.gen != gen {
+			n.keyFacts = keyFacts{key: key, gen: gen}
 		}
 	} else {
-		f = &keyFacts{key: key, gen: gen}
+		n = &cacheNode{keyFacts: keyFacts{key: key, gen: gen}}
 	}
-	fn(f)
-	if f.id == "" && !f.hasFP {
+	fn(&n.keyFacts)
+	if n.id == "" && !n.hasFP {
 		if ok {
-			c.ll.Remove(el)
+			c.unlink(n)
 			delete(c.m, key)
+			c.n--
 		}
 		return
 	}
-	c.bytes += f.size()
+	c.bytes += n.size()
 	if ok {
-		c.ll.MoveToFront(el)
+		c.moveToFront(n)
 	} else {
-		c.m[key] = c.ll.PushFront(f)
+		c.m[key] = n
+		c.pushFront(n)
+		c.n++
 	}
-	for c.bytes > c.max && c.ll.Len() > 1 {
-		old := c.ll.Back()
-		of := old.Value.(*keyFacts)
-		c.bytes -= of.size()
-		c.ll.Remove(old)
-		delete(c.m, of.key)
+	for c.bytes > c.max && c.n > 1 {
+		old := c.root.prev
+		c.bytes -= old.size()
+		c.unlink(old)
+		delete(c.m, old.key)
+		c.n--
 	}
 }
 
@@ -112,5 +136,5 @@ func (c *keyCache) size() int64 {
 func (c *keyCache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ll.Len()
+	return c.n
 }

@@ -48,3 +48,27 @@ func TestKeyCacheGenerationsAndForgetting(t *testing.T) {
 		t.Fatalf("a key with no facts left is kept: %d keys, %d bytes", c.len(), c.size())
 	}
 }
+
+// BenchmarkKeyCacheNewKeys measures what a written record of a new key
+// costs the cache: the look-up before its write (a miss) and the update
+// after it, keys arriving faster than the default budget holds them.
+//
+//	go test ./connector -run '^$' -bench KeyCache -benchmem
+func BenchmarkKeyCacheNewKeys(b *testing.B) {
+	keys := make([]string, 200_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("wh.public.customers\x00{\"id\":%d}", i)
+	}
+	c := newKeyCache(16 << 20)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := keys[i%len(keys)]
+		gen := uint64(i / len(keys)) // every round of keys is new
+		i++
+		if _, ok := c.get(k, gen); ok {
+			b.Fatal("a new key is known")
+		}
+		c.update(k, gen, func(f *keyFacts) { f.id = "5725767000000000001"; f.fp, f.hasFP = 42, true })
+	}
+}
