@@ -473,7 +473,7 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 	resp, err := c.hc.Do(req)
 	var body []byte
 	if err == nil {
-		body, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		body, err = readBody(resp, cl.records)
 		resp.Body.Close()
 	}
 	dur := time.Since(start)
@@ -509,6 +509,27 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 		out = outcomeSuccess
 	}
 	return rep, gen, cerr
+}
+
+// maxAnswer is the most of an answer the client reads.
+const maxAnswer = 64 << 20
+
+// readBody reads an answer (at most maxAnswer), as io.ReadAll does but into
+// one buffer of about the right size: its Content-Length when given, else
+// a guess from the records written (Zoho chunks its answers; a write's
+// answer holds an item of about 300 bytes per record), growing from there if
+// needed, rather than from 512 bytes up.
+func readBody(resp *http.Response, records int) ([]byte, error) {
+	size := int64(bytes.MinRead)
+	switch {
+	case resp.ContentLength >= 0:
+		size += min(resp.ContentLength, maxAnswer)
+	case records > 0:
+		size += int64(records) * 384
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer))
+	return buf.Bytes(), err
 }
 
 // waitCredits keeps to the daily budget and to Zoho's reported remaining
