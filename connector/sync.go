@@ -11,6 +11,7 @@ import (
 	"zohosink/connector/config"
 	"zohosink/connector/dlq"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"zohosink/schema"
@@ -110,6 +111,54 @@ type syncWorker struct {
 	guardN         int
 	draining       bool
 	warnedTopics   map[string]bool // topics of Debezium metadata already warned about
+	counters       syncCounters
+}
+
+// syncCounters are the sync's metric series, looked up once rather than
+// by label values at every record. Owned by the loop goroutine.
+type syncCounters struct {
+	consumed prometheus.Counter
+	written  map[zoho.Operation]prometheus.Counter
+	skipped  map[string]prometheus.Counter
+	batch    prometheus.Observer
+}
+
+func (w *syncWorker) consumedCounter() prometheus.Counter {
+	if w.counters.consumed == nil {
+		w.counters.consumed = w.met.consumed.WithLabelValues(w.cfg.Name)
+	}
+	return w.counters.consumed
+}
+
+func (w *syncWorker) writtenCounter(op zoho.Operation) prometheus.Counter {
+	c, ok := w.counters.written[op]
+	if !ok {
+		if w.counters.written == nil {
+			w.counters.written = map[zoho.Operation]prometheus.Counter{}
+		}
+		c = w.met.written.WithLabelValues(w.cfg.Name, w.cfg.Module, string(op))
+		w.counters.written[op] = c
+	}
+	return c
+}
+
+func (w *syncWorker) skippedCounter(reason string) prometheus.Counter {
+	c, ok := w.counters.skipped[reason]
+	if !ok {
+		if w.counters.skipped == nil {
+			w.counters.skipped = map[string]prometheus.Counter{}
+		}
+		c = w.met.skipped.WithLabelValues(w.cfg.Name, reason)
+		w.counters.skipped[reason] = c
+	}
+	return c
+}
+
+func (w *syncWorker) batchObserver() prometheus.Observer {
+	if w.counters.batch == nil {
+		w.counters.batch = w.met.batch.WithLabelValues(w.cfg.Name)
+	}
+	return w.counters.batch
 }
 
 func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
@@ -310,7 +359,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 
 // countConsumed counts a record that reached the sync's logic.
 func (w *syncWorker) countConsumed() {
-	w.met.consumed.WithLabelValues(w.cfg.Name).Inc()
+	w.consumedCounter().Inc()
 	w.status.consumed.Add(1)
 }
 
@@ -347,7 +396,7 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 }
 
 func (w *syncWorker) skip(r inRecord, reason string) {
-	w.met.skipped.WithLabelValues(w.cfg.Name, reason).Inc()
+	w.skippedCounter(reason).Inc()
 	w.status.skipped.Add(1)
 	r.part.done(r.rec)
 }
@@ -373,7 +422,7 @@ func (w *syncWorker) complete(res batchResult) {
 			}
 			continue
 		case outWritten:
-			w.met.written.WithLabelValues(w.cfg.Name, w.cfg.Module, string(o.op)).Inc()
+			w.writtenCounter(o.op).Inc()
 			w.status.written.Add(1)
 			w.cache.update(e.key, w.cacheGen, func(f *keyFacts) {
 				switch {
@@ -488,7 +537,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		stops = append(stops, context.AfterFunc(p.ctx, cancel))
 	}
 	w.status.writing.Add(1)
-	w.met.batch.WithLabelValues(w.cfg.Name).Observe(float64(len(b.entries)))
+	w.batchObserver().Observe(float64(len(b.entries)))
 	go func() {
 		res := w.write(ctx, b)
 		for _, stop := range stops {
