@@ -325,7 +325,10 @@ func (m *mapper) hash(rec zoho.Record) uint64 {
 		case int32:
 			h.Write(strconv.AppendInt(num[:0], int64(v), 10))
 		default:
-			h.WriteString(fmt.Sprint(v))
+			// Not fmt.Fprint(&h, v): passing h to fmt would move it to
+			// the heap at every call, for the rare types that need fmt.
+			text := fmt.Sprint(v)
+			h.WriteString(text)
 		}
 		h.WriteByte(0)
 	}
