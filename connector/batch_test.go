@@ -253,3 +253,28 @@ func TestBatcherRevokes(t *testing.T) {
 		t.Fatalf("batch %s, dropped %v", keys(bt), gone)
 	}
 }
+
+// A record whose change a later one of its key replaced holds only its
+// place in the back-pressure count, until the write that superseded it is
+// done; then nothing is held.
+func TestSupersededRecordHoldsOnlyItsPlace(t *testing.T) {
+	r := &Runner{maxHeld: 1 << 20, cache: newKeyCache(1 << 18)}
+	p := &partition{cp: newCheckpoint(), r: r}
+	old := &kgo.Record{Offset: 0, Key: []byte("k"), Value: make([]byte, 100)}
+	cur := &kgo.Record{Offset: 1, Key: []byte("k"), Value: make([]byte, 100)}
+	p.track(old)
+	p.track(cur)
+	if got, want := r.held.Load(), heldSize(old)+heldSize(cur); got != want {
+		t.Fatalf("held %d, want %d", got, want)
+	}
+	p.supersede(old)
+	if got, want := r.held.Load(), supersededSize+heldSize(cur); got != want || p.held != got {
+		t.Fatalf("after supersede held %d (partition %d), want %d", got, p.held, want)
+	}
+	p.done(cur)
+	p.doneSuperseded(old.Offset)
+	p.doneSuperseded(old.Offset) // a second mark changes nothing
+	if off, _, _ := p.cp.Released(); r.held.Load() != 0 || p.held != 0 || off != 2 {
+		t.Fatalf("all done: held %d (partition %d), released %d", r.held.Load(), p.held, off)
+	}
+}
