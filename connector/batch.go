@@ -17,11 +17,19 @@ type entry struct {
 	matchKeys []string // normalised "field=value" for in-flight exclusion
 	in        inRecord // the record whose state this is
 	op        schema.Op
-	collapsed []inRecord // earlier records of the key superseded by this one
+	collapsed []superseded // earlier records of the key superseded by this one
 	since     time.Time
 	id        string // the Zoho id when known before the write (cache)
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
+}
+
+// superseded is a record whose change a later change of its key replaced.
+// Only its place is kept (not the record: its memory is freed), to mark it
+// done when the write that superseded it is.
+type superseded struct {
+	part *partition
+	off  int64
 }
 
 // batch is one Zoho write call's worth of entries of one action.
@@ -49,6 +57,14 @@ type batch struct {
 //     batch holds a key or a match value twice.
 //   - Size and linger: a batch goes when it holds size entries, or when its
 //     oldest entry has waited linger.
+//   - Backlog: while the sync is behind (records of its partitions are still
+//     to be read) and memory is not tight, nothing goes, full or not, but
+//     entries that waited maxDefer: a key's later changes, coming, replace
+//     its waiting one, so a backlog costs about one write a key rather than
+//     one a change. When memory is tight (near kafka.max_buffered_bytes, or
+//     fetching paused), or once the sync read up to the end it saw, size
+//     and linger rule again: what waits longest goes first, memory frees,
+//     reading goes on.
 //   - At most maxInflight batches are in flight.
 //   - Revokes: entries of a gone partition are dropped (their records are
 //     not done; the partition's next owner consumes them again).
@@ -58,6 +74,15 @@ type batcher struct {
 	size        int
 	linger      time.Duration
 	maxInflight int
+	maxDefer    time.Duration // the longest a change waits while the sync is behind
+
+	// Set by the sync before next: whether records of its partitions are
+	// still to be read (behind), and whether memory is near its bound or
+	// fetching paused (tight). Behind and not tight: defer.
+	behind, tight bool
+	// minSince: no waiting entry arrived before it (a lower bound, exact
+	// after a scan), so that deferring costs no scan until maxDefer.
+	minSince time.Time
 
 	pending        map[string]*entry // key -> its waiting entry
 	queue          []*entry          // waiting entries in arrival order (with removed ones until compaction)
@@ -70,26 +95,37 @@ type batcher struct {
 	inflightByPart map[*partition]int
 }
 
+// defaultMaxDefer bounds how long a change waits for later changes of its
+// key while the sync is behind: a sync never holds a change forever.
+const defaultMaxDefer = 30 * time.Second
+
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
-	return &batcher{size: size, linger: linger, maxInflight: maxInflight, pending: map[string]*entry{},
+	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger), pending: map[string]*entry{},
 		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}, reserved: map[string]bool{}}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
 // replaces it and takes over its records (and its age, so a key changing
-// faster than linger still gets written); that entry is returned.
-func (b *batcher) add(e *entry) (replaced *entry) {
-	if old, ok := b.pending[e.key]; ok && old.act == e.act {
-		old.removed = true
+// faster than linger still gets written); the replaced entry's record is
+// returned (ok), for the caller to release the memory it held. Of the
+// replaced entry nothing else is kept.
+func (b *batcher) add(e *entry) (replaced inRecord, ok bool) {
+	if old, found := b.pending[e.key]; found && old.act == e.act {
 		b.counts[old.act]--
-		e.collapsed = append(old.collapsed, old.in)
+		e.collapsed = append(old.collapsed, superseded{part: old.in.part, off: old.in.rec.Offset})
 		e.since = old.since
-		replaced = old
+		replaced, ok = old.in, true
+		// It stays in the queue until compaction: keep only what the queue's
+		// walks look at.
+		*old = entry{key: old.key, act: old.act, removed: true}
 	}
 	b.pending[e.key] = e
 	b.queue = append(b.queue, e)
 	b.counts[e.act]++
-	return replaced
+	if b.minSince.IsZero() || e.since.Before(b.minSince) {
+		b.minSince = e.since
+	}
+	return replaced, ok
 }
 
 // busy reports whether the key has a change waiting or in flight: Zoho's
@@ -108,11 +144,25 @@ func (b *batcher) waiting() int {
 	return n
 }
 
+// deferring reports whether next holds back what is not overdue: the sync
+// is behind and memory is not tight.
+func (b *batcher) deferring() bool { return b.behind && !b.tight }
+
 // next returns the next batch that is due at now, marked in flight, or nil
 // and how long until one may be due (time.Hour when nothing waits). Entries
 // of gone partitions met on the way are dropped and passed to dropped.
 func (b *batcher) next(now time.Time, dropped func(*entry)) (*batch, time.Duration) {
 	b.compact()
+	var cutoff time.Time // deferring: only entries that arrived by it go
+	if b.deferring() {
+		if age := now.Sub(b.minSince); b.waiting() == 0 || age < b.maxDefer {
+			if b.waiting() == 0 {
+				return nil, time.Hour
+			}
+			return nil, b.maxDefer - age
+		}
+		cutoff = now.Add(-b.maxDefer)
+	}
 	wait := time.Hour
 	for act := actUpsert; act <= actClearFields; act++ {
 		if b.inflight >= b.maxInflight {
@@ -121,11 +171,11 @@ func (b *batcher) next(now time.Time, dropped func(*entry)) (*batch, time.Durati
 		if b.counts[act] == 0 {
 			continue
 		}
-		picked, oldest := b.pick(act, dropped)
+		picked, oldest := b.pick(act, cutoff, dropped)
 		if len(picked) == 0 {
 			continue
 		}
-		if len(picked) < b.size && now.Sub(oldest) < b.linger {
+		if cutoff.IsZero() && len(picked) < b.size && now.Sub(oldest) < b.linger {
 			if d := b.linger - now.Sub(oldest); d < wait {
 				wait = max(d, time.Millisecond)
 			}
@@ -135,12 +185,35 @@ func (b *batcher) next(now time.Time, dropped func(*entry)) (*batch, time.Durati
 		b.start(bt)
 		return bt, 0
 	}
+	if !cutoff.IsZero() {
+		// Nothing overdue may go now (none left, or their keys in flight:
+		// the write's end wakes the sync): learn when the next will be.
+		b.minSince = b.oldestWaiting()
+		if d := b.maxDefer - now.Sub(b.minSince); d > 0 && b.waiting() > 0 {
+			wait = min(wait, d)
+		}
+	}
 	return nil, wait
 }
 
+// oldestWaiting returns the earliest arrival of the waiting entries (zero
+// when none waits).
+func (b *batcher) oldestWaiting() time.Time {
+	var oldest time.Time
+	for _, e := range b.queue[b.head:] {
+		if !e.removed && (oldest.IsZero() || e.since.Before(oldest)) {
+			oldest = e.since
+		}
+	}
+	return oldest
+}
+
 // pick gathers up to size entries of one action that may be written now, in
-// arrival order, and the time the oldest of them arrived.
-func (b *batcher) pick(act action, dropped func(*entry)) ([]*entry, time.Time) {
+// arrival order, and the time the oldest of them arrived. With a cutoff,
+// only entries that arrived at or before it may: the others are passed over like
+// entries of another action (their keys and match values hold back later
+// entries).
+func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*entry, time.Time) {
 	picked := make([]*entry, 0, min(b.size, b.counts[act]))
 	var oldest time.Time
 	reserved := b.reserved
@@ -163,7 +236,7 @@ func (b *batcher) pick(act action, dropped func(*entry)) ([]*entry, time.Time) {
 			dropped(e)
 			continue
 		}
-		blocked := e.act != act || b.inflightKeys[e.key] || reserved[e.key] ||
+		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightKeys[e.key] || reserved[e.key] ||
 			conflict(e.matchKeys, b.inflightMatch) || conflict(e.matchKeys, reserved)
 		reserved[e.key] = true
 		for _, k := range e.matchKeys {

@@ -52,6 +52,9 @@ func TestBatcherFormsBatchesExactly(t *testing.T) {
 		want []string      // batches formed, in order
 		wait time.Duration // until the next may be due
 		done []int         // indexes of formed batches (this test's) reported done before the step
+		// behind: the sync has records of its partitions still to read;
+		// tight: memory is near its bound or fetching paused.
+		behind, tight bool
 	}
 	tests := []struct {
 		name        string
@@ -108,6 +111,50 @@ func TestBatcherFormsBatchesExactly(t *testing.T) {
 				want: []string{"upsert:a", "upsert:b"}, wait: time.Hour},
 			{done: []int{1}, want: []string{"upsert:c"}, wait: time.Hour},
 		},
+	}, {
+		name: "behind, memory fine: even a full batch waits for the keys' later changes, which collapse into it",
+		size: 2, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 0, p, 1), ent("c", actUpsert, "", 0, p, 2)},
+				at: 5 * time.Second, behind: true, wait: 25 * time.Second},
+			{add: []*entry{ent("a", actUpsert, "", 6*time.Second, p, 3), ent("b", actUpsert, "", 6*time.Second, p, 4)},
+				at: 10 * time.Second, behind: true, wait: 20 * time.Second},
+		},
+	}, {
+		name: "caught up: what was deferred goes by size and linger",
+		size: 2, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 0, p, 1), ent("c", actUpsert, "", 500*time.Millisecond, p, 2), ent("a", actUpsert, "", time.Second, p, 3)},
+				at: 2 * time.Second, behind: true, wait: 28 * time.Second},
+			{at: 2 * time.Second, want: []string{"upsert:b,c", "upsert:a"}, wait: time.Hour},
+		},
+	}, {
+		name: "behind but memory tight: full batches go, the longest waiting first; a partial one after linger",
+		size: 2, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 100*time.Millisecond, p, 1), ent("c", actUpsert, "", 200*time.Millisecond, p, 2)},
+				at: 300 * time.Millisecond, behind: true, wait: 29700 * time.Millisecond},
+			{at: 300 * time.Millisecond, behind: true, tight: true, want: []string{"upsert:a,b"}, wait: 900 * time.Millisecond},
+			{at: 1200 * time.Millisecond, behind: true, tight: true, want: []string{"upsert:c"}, wait: time.Hour},
+		},
+	}, {
+		name: "behind: an entry that waited the max defer goes, full batch or not; the others wait on",
+		size: 100, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "", 0, p, 0), ent("b", actUpsert, "", 20*time.Second, p, 1)}, at: 29 * time.Second, behind: true, wait: time.Second},
+			// a changes again: the new change keeps the age of the first.
+			{add: []*entry{ent("a", actUpsert, "", 29*time.Second, p, 2)}, at: 30 * time.Second, behind: true, want: []string{"upsert:a"}, wait: 20 * time.Second},
+			{at: 50 * time.Second, behind: true, want: []string{"upsert:b"}, wait: time.Hour},
+		},
+	}, {
+		name: "behind: an overdue entry still follows an earlier one sharing its match value",
+		size: 100, maxInflight: 8,
+		steps: []step{
+			{add: []*entry{ent("a", actUpsert, "m@x", 0, p, 0), ent("b", actUpsert, "m@x", 10*time.Second, p, 1), ent("a", actUpsert, "m@x", 20*time.Second, p, 2)},
+				at: 30 * time.Second, behind: true, wait: time.Hour},
+			{at: 40 * time.Second, behind: true, want: []string{"upsert:b"}, wait: time.Hour},
+			{at: 40 * time.Second, behind: true, done: []int{0}, want: []string{"upsert:a"}, wait: time.Hour},
+		},
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,6 +167,7 @@ func TestBatcherFormsBatchesExactly(t *testing.T) {
 				for _, e := range st.add {
 					b.add(e)
 				}
+				b.behind, b.tight = st.behind, st.tight
 				var got []string
 				var wait time.Duration
 				for {
@@ -148,10 +196,13 @@ func TestBatcherCollapseCarriesRecords(t *testing.T) {
 	p := &partition{}
 	b := newBatcher(100, time.Second, 8)
 	first, second, third := ent("a", actUpsert, "", 0, p, 10), ent("a", actUpsert, "", time.Millisecond, p, 11), ent("a", actUpsert, "", 2*time.Millisecond, p, 12)
-	if b.add(first) != nil {
+	if _, ok := b.add(first); ok {
 		t.Fatal("the first change of a key replaced something")
 	}
-	if b.add(second) != first || b.add(third) != second {
+	if r, ok := b.add(second); !ok || r.rec.Offset != 10 || !first.removed || first.in.rec != nil {
+		t.Fatal("a later change of the key did not replace the waiting one, or the replaced one kept its record")
+	}
+	if r, ok := b.add(third); !ok || r.rec.Offset != 11 {
 		t.Fatal("a later change of the key did not replace the waiting one")
 	}
 	if b.waiting() != 1 || !b.busy("a") || b.busy("b") {
@@ -159,7 +210,7 @@ func TestBatcherCollapseCarriesRecords(t *testing.T) {
 	}
 	var offs []int64
 	for _, r := range third.collapsed {
-		offs = append(offs, r.rec.Offset)
+		offs = append(offs, r.off)
 	}
 	if !reflect.DeepEqual(offs, []int64{10, 11}) || !third.since.Equal(t0) {
 		t.Fatalf("collapsed offsets %v, since %s", offs, third.since)
@@ -200,5 +251,30 @@ func TestBatcherRevokes(t *testing.T) {
 	bt, _ = b.next(t0.Add(time.Hour), func(e *entry) { gone = append(gone, e.key) })
 	if keys(bt) != "upsert:e" || !reflect.DeepEqual(gone, []string{"d"}) {
 		t.Fatalf("batch %s, dropped %v", keys(bt), gone)
+	}
+}
+
+// A record whose change a later one of its key replaced holds only its
+// place in the back-pressure count, until the write that superseded it is
+// done; then nothing is held.
+func TestSupersededRecordHoldsOnlyItsPlace(t *testing.T) {
+	r := &Runner{maxHeld: 1 << 20, cache: newKeyCache(1 << 18)}
+	p := &partition{cp: newCheckpoint(), r: r}
+	old := &kgo.Record{Offset: 0, Key: []byte("k"), Value: make([]byte, 100)}
+	cur := &kgo.Record{Offset: 1, Key: []byte("k"), Value: make([]byte, 100)}
+	p.track(old)
+	p.track(cur)
+	if got, want := r.held.Load(), heldSize(old)+heldSize(cur); got != want {
+		t.Fatalf("held %d, want %d", got, want)
+	}
+	p.supersede(old)
+	if got, want := r.held.Load(), supersededSize+heldSize(cur); got != want || p.held != got {
+		t.Fatalf("after supersede held %d (partition %d), want %d", got, p.held, want)
+	}
+	p.done(cur)
+	p.doneSuperseded(old.Offset)
+	p.doneSuperseded(old.Offset) // a second mark changes nothing
+	if off, _, _ := p.cp.Released(); r.held.Load() != 0 || p.held != 0 || off != 2 {
+		t.Fatalf("all done: held %d (partition %d), released %d", r.held.Load(), p.held, off)
 	}
 }

@@ -58,6 +58,11 @@ func heldSize(rec *kgo.Record) int64 {
 	return 3*int64(len(rec.Key)+len(rec.Value)) + 1024
 }
 
+// supersededSize is what a record holds once a later change of its key
+// replaced it: its place in the batcher's entry (superseded, slice growth
+// included) until that entry is written.
+const supersededSize = 32
+
 // track registers a consumed record with the checkpoint and the memory it
 // holds; false when it was delivered twice (see checkpoint.track).
 func (p *partition) track(rec *kgo.Record) bool {
@@ -95,6 +100,36 @@ func (p *partition) done(rec *kgo.Record) {
 	p.backpressure()
 }
 
+// supersede lowers what rec holds to supersededSize: a later change of its
+// key replaced it, and only its place is kept until that change is written
+// (doneSuperseded). A backlog of changes of few keys thus holds about its
+// keys' worth of memory, not its changes' worth, and can be read far ahead.
+func (p *partition) supersede(rec *kgo.Record) {
+	n := heldSize(rec) - supersededSize
+	p.pauseMu.Lock()
+	if !p.forgot {
+		p.held -= n
+		p.r.held.Add(-n)
+	}
+	p.pauseMu.Unlock()
+	p.backpressure()
+}
+
+// doneSuperseded marks done a record supersede released, and the place it
+// held.
+func (p *partition) doneSuperseded(off int64) {
+	if !p.cp.markDone(off) {
+		return
+	}
+	p.pauseMu.Lock()
+	if !p.forgot {
+		p.held -= supersededSize
+		p.r.held.Add(-supersededSize)
+	}
+	p.pauseMu.Unlock()
+	p.backpressure()
+}
+
 // backpressure pauses fetching the partition while the process holds
 // kafka.max_buffered_bytes of records not done (or the partition's window
 // reached maxWindow), and resumes it below half of both. The runner's
@@ -118,6 +153,22 @@ func (p *partition) backpressure() {
 // buffered is the memory the runner holds, by its estimate: records
 // consumed and not done, and the per-key caches.
 func (r *Runner) buffered() int64 { return r.held.Load() + r.cache.size() }
+
+// tight reports whether memory is near its bound, so that a sync behind
+// its partitions' ends must write what waits rather than defer it
+// (batcher): the records handled and not done, and the caches, hold half
+// of kafka.max_buffered_bytes or more. Half is where a partition paused by
+// back-pressure resumes: a paused sync with nothing left to handle either
+// writes (tight) or is resumed. The records queued to the syncs do not
+// count: handling them frees memory (a change collapsing into its key's
+// waiting one), writing does not.
+func (r *Runner) tight() bool {
+	var queued int64
+	for _, w := range r.workers {
+		queued += w.input.bytes.Load()
+	}
+	return r.buffered()-queued >= r.maxHeld/2
+}
 
 // resumeLoop looks at the paused partitions a few times a second, so that
 // a partition paused while others held the memory is fetched again once

@@ -225,6 +225,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		w := newSyncWorker(sc, nil, r.crm, dec, r.dlq, r.met, r.log, r.fail)
 		w.cache = r.cache
+		w.tight = r.tight
 		w.stopped = func() bool { return r.fatal() != nil }
 		r.met.initSync(sc)
 		r.workers = append(r.workers, w)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"zohosink/connector/config"
 	"zohosink/connector/dlq"
@@ -97,6 +98,7 @@ type syncWorker struct {
 	drainCh chan struct{}
 	typesCh chan map[string]*zoho.Field // field types read after the start
 	slots   func() int                  // the CRM's write slots now (writeLimiter)
+	tight   func() bool                 // memory near its bound (Runner.tight)
 
 	lookupMu    sync.Mutex
 	lookupCache map[string]string // module NUL name -> id
@@ -112,6 +114,10 @@ type syncWorker struct {
 	draining       bool
 	warnedTopics   map[string]bool // topics of Debezium metadata already warned about
 	counters       syncCounters
+	// lastRead is the highest offset handled of each of the sync's
+	// partitions: with the partition's high watermark, how much is left to
+	// read (behind).
+	lastRead map[*partition]int64
 }
 
 // syncCounters are the sync's metric series, looked up once rather than
@@ -181,6 +187,8 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		typesCh:      make(chan map[string]*zoho.Field, 1),
 		lookupCache:  map[string]string{},
 		slots:        func() int { return defaultWriteSlots },
+		tight:        func() bool { return false },
+		lastRead:     map[*partition]int64{},
 		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
 		cache:        newKeyCache(config.DefaultMaxBufferedBytes / 4), // the runner gives its own, shared by its syncs
 		warnedTopics: map[string]bool{},
@@ -254,6 +262,9 @@ func (w *syncWorker) run(ctx, writeCtx context.Context) {
 func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	if r.part.gone.Load() {
 		return // revoked while queued: the next owner consumes it
+	}
+	if r.part.w == w {
+		w.lastRead[r.part] = max(w.lastRead[r.part], r.rec.Offset)
 	}
 	ch, err := w.decode(ctx, r)
 	if err != nil {
@@ -353,8 +364,11 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		}
 	}
 	// Collapse: of several waiting writes of one kind, the key's last
-	// change is the only one worth making (see batcher).
-	w.batcher.add(e)
+	// change is the only one worth making (see batcher). Of the change it
+	// replaced only the place is kept: its memory is free.
+	if old, ok := w.batcher.add(e); ok {
+		old.part.supersede(old.rec)
+	}
 }
 
 // countConsumed counts a record that reached the sync's logic.
@@ -444,7 +458,9 @@ func (w *syncWorker) complete(res batchResult) {
 			w.deadLetter(e.in, o, res.b)
 		}
 		for _, c := range e.collapsed {
-			w.skip(c, "collapsed")
+			w.met.skipped.WithLabelValues(w.cfg.Name, "collapsed").Inc()
+			w.status.skipped.Add(1)
+			c.part.doneSuperseded(c.off)
 		}
 	}
 	if res.fatal == nil && w.status.state() == stateRetrying {
@@ -464,6 +480,9 @@ func (w *syncWorker) forgetState(key string) {
 func (w *syncWorker) revoke(req revokeReq) {
 	for _, e := range w.batcher.revoke(req.parts) {
 		w.dropped(e)
+	}
+	for p := range req.parts {
+		delete(w.lastRead, p)
 	}
 	// Another member may write these keys while they are away: what we
 	// learned of them (ids, last states written) may go stale.
@@ -491,19 +510,53 @@ func (w *syncWorker) answerRevokes() {
 	w.waitingRevokes = kept
 }
 
-// flush launches every batch that is due (full, lingered long enough) and
-// returns how long until the next may be.
+// pressurePoll is how often a deferring sync looks again at memory and
+// back-pressure, which other syncs' reads change without waking it.
+const pressurePoll = 100 * time.Millisecond
+
+// flush launches every batch that is due (full, lingered long enough, or
+// overdue while the sync is behind) and returns how long until the next
+// may be.
 func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duration {
 	// Zoho's limits, not ours: as many batches as the client may write at
 	// once (its share of the org, lowered after 429s), and a spare or two.
 	w.batcher.maxInflight = max(w.slots(), 1) + spareBatches
+	w.batcher.behind, w.batcher.tight = w.behind()
 	for {
 		b, wait := w.batcher.next(now, w.dropped)
 		if b == nil {
+			if w.batcher.deferring() {
+				wait = min(wait, pressurePoll)
+			}
 			return wait
 		}
 		w.launch(writeCtx, b)
 	}
+}
+
+// behind reports whether records of the sync's partitions are still to be
+// read: more than a batch beyond what it handled, by the high watermarks
+// of the last fetches (allowing one offset a partition for a transaction's
+// closing marker, which is never handed to the sync). Then the later
+// changes of the keys waiting may be coming, and their writes wait for
+// them (batcher), unless memory is tight: near its bound (Runner.tight), or
+// a partition's window of records not done nearing maxWindow, where
+// back-pressure pauses it whatever the memory. A high watermark is as old
+// as the partition's last fetch: records produced since make the sync
+// behind only once fetched.
+func (w *syncWorker) behind() (behind, tight bool) {
+	var left int64
+	for p, last := range w.lastRead {
+		if p.gone.Load() {
+			delete(w.lastRead, p)
+			continue
+		}
+		left += max(p.hwm.Load()-last-2, 0)
+		if p.cp.Window() >= maxWindow/2 {
+			tight = true
+		}
+	}
+	return left > int64(w.batcher.size), tight || w.tight()
 }
 
 // dropped forgets an entry whose partition was revoked; its records are not
@@ -554,13 +607,22 @@ type recordQueue struct {
 	mu     sync.Mutex
 	items  []inRecord
 	signal chan struct{}
+	// bytes is what the queued records hold (heldSize): memory the sync
+	// frees by handling them (a change collapsing into its key's waiting
+	// one), not by writing.
+	bytes atomic.Int64
 }
 
 func newRecordQueue() *recordQueue { return &recordQueue{signal: make(chan struct{}, 1)} }
 
 func (q *recordQueue) push(rs ...inRecord) {
+	var n int64
+	for _, r := range rs {
+		n += heldSize(r.rec)
+	}
 	q.mu.Lock()
 	q.items = append(q.items, rs...)
+	q.bytes.Add(n)
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -573,5 +635,6 @@ func (q *recordQueue) take() []inRecord {
 	defer q.mu.Unlock()
 	out := q.items
 	q.items = nil
+	q.bytes.Store(0)
 	return out
 }
