@@ -174,14 +174,7 @@ func (r *Runner) tight() bool {
 // a partition paused while others held the memory is fetched again once
 // they released it, though none of its own records is left to finish.
 func (r *Runner) resumeLoop(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, 100*time.Millisecond, func() bool {
 		r.mu.Lock()
 		var paused []*partition
 		for _, p := range r.parts {
@@ -195,7 +188,8 @@ func (r *Runner) resumeLoop(ctx context.Context) {
 		for _, p := range paused {
 			p.backpressure()
 		}
-	}
+		return true
+	})
 }
 
 // poll hands fetched records to the syncs until ctx ends.
@@ -413,20 +407,14 @@ func (r *Runner) forget(parts []*partition) {
 }
 
 func (r *Runner) commitLoop(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Kafka.CommitInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if err := r.commit(cctx, nil); err != nil && ctx.Err() == nil {
-				r.log.Warn("offset commit failed, will retry", "err", err)
-			}
-			cancel()
+	every(ctx, r.cfg.Kafka.CommitInterval.D(), func() bool {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := r.commit(cctx, nil); err != nil && ctx.Err() == nil {
+			r.log.Warn("offset commit failed, will retry", "err", err)
 		}
-	}
+		return true
+	})
 }
 
 // commit commits the released offsets of parts (nil: every live partition

@@ -338,15 +338,7 @@ func (r *Runner) SaveReplayLimits(ctx context.Context) error {
 // stopAtReplayEnd ends the run once every dead-letter partition is done up
 // to where it ended when the replay started.
 func (r *Runner) stopAtReplayEnd(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		done := true
+	every(ctx, 100*time.Millisecond, func() bool {
 		for part, end := range r.replayEnd {
 			if end == 0 {
 				continue
@@ -355,17 +347,13 @@ func (r *Runner) stopAtReplayEnd(ctx context.Context) {
 			p := r.parts[tp{r.cfg.Kafka.DeadLetterTopic, part}]
 			r.mu.Unlock()
 			if p == nil {
-				done = false
-				break
+				return true
 			}
 			if pos, ok := p.cp.Position(); !ok || pos < end {
-				done = false
-				break
+				return true
 			}
 		}
-		if done {
-			r.cancelRun()
-			return
-		}
-	}
+		r.cancelRun()
+		return false
+	})
 }

@@ -420,3 +420,21 @@ func (r *Runner) fatal() error {
 	}
 	return nil
 }
+
+// every calls fn every d until ctx ends or fn returns false. The runner's
+// background loops (commits, resumes, limit shares, the replay's end) are
+// each one call of it.
+func every(ctx context.Context, d time.Duration, fn func() bool) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !fn() {
+				return
+			}
+		}
+	}
+}

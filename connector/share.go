@@ -73,35 +73,24 @@ func shareAt(limit int, owned []int, total int, now time.Time) int {
 func (r *Runner) shareLimits(ctx context.Context, crm limitSharer) {
 	calls, complexWrites := crm.Limits()
 	go r.watchBacklog(ctx)
-	t := time.NewTicker(shareEvery)
-	defer t.Stop()
-	for {
+	share := func() bool {
 		owned, total := r.units()
 		now := time.Now()
 		crm.ShareLimits(shareAt(calls, owned, total, now), shareAt(complexWrites, owned, total, now))
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		return true
 	}
+	share()
+	every(ctx, shareEvery, share)
 }
 
 // watchBacklog keeps r.backlog, the group's partitions whose committed
 // offset is behind their end, until ctx ends.
 func (r *Runner) watchBacklog(ctx context.Context) {
 	adm := kadm.NewClient(r.cl)
-	t := time.NewTicker(backlogEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, backlogEvery, func() bool {
 		counts := r.topicPartitions.Load()
 		if counts == nil || len(*counts) == 0 {
-			continue
+			return true
 		}
 		topics := make([]string, 0, len(*counts))
 		for t := range *counts {
@@ -115,7 +104,7 @@ func (r *Runner) watchBacklog(ctx context.Context) {
 		}
 		cancel()
 		if err != nil {
-			continue // the last backlog known stands
+			return true // the last backlog known stands
 		}
 		behind := map[tp]bool{}
 		ends.Each(func(o kadm.ListedOffset) {
@@ -125,7 +114,8 @@ func (r *Runner) watchBacklog(ctx context.Context) {
 			}
 		})
 		r.backlog.Store(&behind)
-	}
+		return true
+	})
 }
 
 // units returns the indices of the partitions this process owns among the
