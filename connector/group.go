@@ -42,6 +42,18 @@ type partition struct {
 	forgot  bool  // forget subtracted held from the runner's: done must not again
 }
 
+// hold counts delta bytes more (or fewer) held by the partition's records,
+// in its count and the runner's; nothing once the partition was forgotten
+// (forget took its count off the runner's).
+func (p *partition) hold(delta int64) {
+	p.pauseMu.Lock()
+	defer p.pauseMu.Unlock()
+	if !p.forgot {
+		p.held += delta
+		p.r.held.Add(delta)
+	}
+}
+
 // Back-pressure is on memory: the process stops fetching a partition while
 // the records consumed and not done hold kafka.max_buffered_bytes or more
 // (heldSize each), and fetches again once they hold less than half of it.
@@ -70,12 +82,7 @@ func (p *partition) track(rec *kgo.Record) bool {
 		return false
 	}
 	n := heldSize(rec)
-	p.pauseMu.Lock()
-	if !p.forgot {
-		p.held += n
-		p.r.held.Add(n)
-	}
-	p.pauseMu.Unlock()
+	p.hold(n)
 	return true
 }
 
@@ -91,12 +98,7 @@ func (p *partition) done(rec *kgo.Record) {
 		return
 	}
 	n := heldSize(rec)
-	p.pauseMu.Lock()
-	if !p.forgot {
-		p.held -= n
-		p.r.held.Add(-n)
-	}
-	p.pauseMu.Unlock()
+	p.hold(-n)
 	p.backpressure()
 }
 
@@ -106,12 +108,7 @@ func (p *partition) done(rec *kgo.Record) {
 // keys' worth of memory, not its changes' worth, and can be read far ahead.
 func (p *partition) supersede(rec *kgo.Record) {
 	n := heldSize(rec) - supersededSize
-	p.pauseMu.Lock()
-	if !p.forgot {
-		p.held -= n
-		p.r.held.Add(-n)
-	}
-	p.pauseMu.Unlock()
+	p.hold(-n)
 	p.backpressure()
 }
 
@@ -121,12 +118,7 @@ func (p *partition) doneSuperseded(off int64) {
 	if !p.cp.markDone(off) {
 		return
 	}
-	p.pauseMu.Lock()
-	if !p.forgot {
-		p.held -= supersededSize
-		p.r.held.Add(-supersededSize)
-	}
-	p.pauseMu.Unlock()
+	p.hold(-supersededSize)
 	p.backpressure()
 }
 
