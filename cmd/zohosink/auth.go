@@ -172,7 +172,16 @@ func browserFlow(ctx context.Context, accounts string, accountsGiven bool, clien
 		}
 	})}
 	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
+	// Shut down rather than close: the page that answered the redirect
+	// ("authorized", or why not) reaches the browser before the listener
+	// goes.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
+	}()
 	fmt.Fprintf(stdout, "Open this URL in a browser and approve (redirect URI %s must be registered for the client):\n\n  %s\n\nWaiting for the redirect...\n", redirect, authURL)
 	select {
 	case a := <-got:
