@@ -2,6 +2,7 @@ package connector
 
 import (
 	"zohosink/connector/config"
+	"zohosink/zoho"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -73,4 +74,51 @@ func (m *metrics) initSync(sc *config.SyncConfig) {
 	for op := range ops {
 		m.written.WithLabelValues(sc.Name, sc.Module, op)
 	}
+}
+
+// syncCounters are the sync's metric series, looked up once rather than
+// by label values at every record. Owned by the loop goroutine.
+type syncCounters struct {
+	consumed prometheus.Counter
+	written  map[zoho.Operation]prometheus.Counter
+	skipped  map[string]prometheus.Counter
+	batch    prometheus.Observer
+}
+
+func (w *syncWorker) consumedCounter() prometheus.Counter {
+	if w.counters.consumed == nil {
+		w.counters.consumed = w.met.consumed.WithLabelValues(w.cfg.Name)
+	}
+	return w.counters.consumed
+}
+
+func (w *syncWorker) writtenCounter(op zoho.Operation) prometheus.Counter {
+	c, ok := w.counters.written[op]
+	if !ok {
+		if w.counters.written == nil {
+			w.counters.written = map[zoho.Operation]prometheus.Counter{}
+		}
+		c = w.met.written.WithLabelValues(w.cfg.Name, w.cfg.Module, string(op))
+		w.counters.written[op] = c
+	}
+	return c
+}
+
+func (w *syncWorker) skippedCounter(reason string) prometheus.Counter {
+	c, ok := w.counters.skipped[reason]
+	if !ok {
+		if w.counters.skipped == nil {
+			w.counters.skipped = map[string]prometheus.Counter{}
+		}
+		c = w.met.skipped.WithLabelValues(w.cfg.Name, reason)
+		w.counters.skipped[reason] = c
+	}
+	return c
+}
+
+func (w *syncWorker) batchObserver() prometheus.Observer {
+	if w.counters.batch == nil {
+		w.counters.batch = w.met.batch.WithLabelValues(w.cfg.Name)
+	}
+	return w.counters.batch
 }
