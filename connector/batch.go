@@ -110,7 +110,9 @@ func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 // returned (ok), for the caller to release the memory it held. Of the
 // replaced entry nothing else is kept.
 func (b *batcher) add(e *entry) (replaced inRecord, ok bool) {
-	if old, found := b.pending[e.key]; found && old.act == e.act {
+	// Only within a partition: the records a change takes over must be done
+	// with it, and a revoke drops a partition's entries whole.
+	if old, found := b.pending[e.key]; found && old.act == e.act && old.in.part == e.in.part {
 		b.counts[old.act]--
 		e.collapsed = append(old.collapsed, superseded{part: old.in.part, off: old.in.rec.Offset})
 		e.since = old.since
@@ -126,6 +128,30 @@ func (b *batcher) add(e *entry) (replaced inRecord, ok bool) {
 		b.minSince = e.since
 	}
 	return replaced, ok
+}
+
+// requeue puts an entry whose write was abandoned back at the front of the
+// queue, to be written again before any later change of its key (whose
+// entry, if one waits, stays the key's pending one for collapses). The sync
+// requeues the entries of a batch cancelled because another partition of
+// it went away, while their own partition stays: dropping them would leave
+// their records never done, and their partition never committed again.
+// Call it in reverse arrival order to keep their order.
+func (b *batcher) requeue(e *entry) {
+	e.removed = false
+	if _, waiting := b.pending[e.key]; !waiting {
+		b.pending[e.key] = e
+	}
+	if b.head > 0 {
+		b.head--
+		b.queue[b.head] = e
+	} else {
+		b.queue = append([]*entry{e}, b.queue...)
+	}
+	b.counts[e.act]++
+	if b.minSince.IsZero() || e.since.Before(b.minSince) {
+		b.minSince = e.since
+	}
 }
 
 // busy reports whether the key has a change waiting or in flight: Zoho's

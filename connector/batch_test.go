@@ -278,3 +278,47 @@ func TestSupersededRecordHoldsOnlyItsPlace(t *testing.T) {
 		t.Fatalf("all done: held %d (partition %d), released %d", r.held.Load(), p.held, off)
 	}
 }
+
+// An entry whose write was abandoned while its partition stays ours (the
+// batch was cancelled for another partition's sake) is written again,
+// before a later change of its key that waited meanwhile.
+func TestBatcherRequeueWritesAgainInOrder(t *testing.T) {
+	p := &partition{}
+	b := newBatcher(100, time.Second, 8)
+	b.add(ent("a", actUpsert, "", 0, p, 0))
+	b.add(ent("b", actUpsert, "", 0, p, 1))
+	bt, _ := b.next(t0.Add(time.Hour), func(*entry) {})
+	if keys(bt) != "upsert:a,b" {
+		t.Fatalf("first batch %s", keys(bt))
+	}
+	b.add(ent("a", actUpsert, "", time.Second, p, 2)) // a's next change waits behind the write in flight
+	b.done(bt)
+	for i := len(bt.entries) - 1; i >= 0; i-- {
+		b.requeue(bt.entries[i])
+	}
+	if b.waiting() != 3 {
+		t.Fatalf("%d waiting, want the 2 requeued and a's next change", b.waiting())
+	}
+	got, _ := drain(b, t0.Add(time.Hour))
+	if len(got) != 1 || got[0] != "upsert:a,b" {
+		t.Fatalf("after the requeue: %q, want a and b again first", got)
+	}
+}
+
+// Changes of one key in two partitions (the topic's partitions were added
+// to, or the key's encoding changed) do not collapse: a revoke of one
+// partition drops its own entries and records only.
+func TestBatcherCollapsesWithinAPartitionOnly(t *testing.T) {
+	p0, p1 := &partition{}, &partition{}
+	b := newBatcher(100, time.Second, 8)
+	if _, ok := b.add(ent("a", actUpsert, "", 0, p0, 0)); ok {
+		t.Fatal("the first change replaced something")
+	}
+	if _, ok := b.add(ent("a", actUpsert, "", 0, p1, 0)); ok {
+		t.Fatal("a change in another partition took over p0's record")
+	}
+	dropped := b.revoke(map[*partition]bool{p1: true})
+	if len(dropped) != 1 || len(dropped[0].collapsed) != 0 || b.waiting() != 1 {
+		t.Fatalf("revoke of p1 dropped %d entries (collapsed %v), %d waiting", len(dropped), dropped, b.waiting())
+	}
+}

@@ -72,11 +72,13 @@ func (c *checkpoint) track(offset int64, epoch int32) bool {
 	if offset < c.end || offset < c.released || offset < 0 {
 		return false
 	}
-	if c.end < 0 { // the first record: the bitmaps start at its word
+	if c.end < 0 || c.head == c.end {
+		// The first record, or everything before was done: the bitmaps start
+		// afresh at this record's word, however far the gap (a compacted
+		// topic), and this record is the first not done.
 		c.base = offset &^ 63
+		c.tracked, c.done = shrink(c.tracked[:0]), shrink(c.done[:0])
 		c.head = offset
-	} else if c.head == c.end {
-		c.head = offset // everything before was done: the next not done is this one
 	}
 	for need := (offset-c.base)/64 + 1; int64(len(c.tracked)) < need; {
 		c.tracked = append(c.tracked, 0)
@@ -166,7 +168,7 @@ func (c *checkpoint) compact() {
 	}
 	n := copy(c.tracked, c.tracked[drop:])
 	copy(c.done, c.done[drop:])
-	c.tracked, c.done = c.tracked[:n], c.done[:n]
+	c.tracked, c.done = shrink(c.tracked[:n]), shrink(c.done[:n])
 	c.base += drop * 64
 	keep := 0
 	for i, r := range c.epochs {
@@ -210,4 +212,14 @@ func (c *checkpoint) Pending() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.pending
+}
+
+// shrink returns words in an array of about its length when the one it is
+// in is much larger: a window that was once large does not keep its
+// memory.
+func shrink(words []uint64) []uint64 {
+	if cap(words) <= 4*len(words)+1024 {
+		return words
+	}
+	return append(make([]uint64, 0, 2*len(words)+64), words...)
 }

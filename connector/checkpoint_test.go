@@ -190,3 +190,22 @@ func TestCheckpointWindowOfAMillionIsSmall(t *testing.T) {
 		t.Fatalf("%d bitmap words kept after everything was done", words)
 	}
 }
+
+// A gap after everything was done (a compacted topic) costs nothing: the
+// bitmaps start afresh at the next record.
+func TestCheckpointFarGapCostsNothing(t *testing.T) {
+	c := newCheckpoint()
+	c.track(5, 0)
+	c.markDone(5)
+	c.track(1<<40, 1)
+	if words := len(c.tracked) + len(c.done); words > 2 {
+		t.Fatalf("%d bitmap words after a gap of 2^40 with nothing open", words)
+	}
+	if pos, _ := c.Position(); pos != 1<<40 {
+		t.Fatalf("position %d", pos)
+	}
+	c.markDone(1 << 40)
+	if off, ep, _ := c.Released(); off != 1<<40+1 || ep != 1 {
+		t.Fatalf("released %d@%d", off, ep)
+	}
+}

@@ -54,6 +54,18 @@ func (p *partition) hold(delta int64) {
 	}
 }
 
+// release takes what the partition's records hold off the runner's count,
+// once: they are no longer ours to finish (the next owner consumes them
+// again), and later marks change nothing.
+func (p *partition) release() {
+	p.pauseMu.Lock()
+	defer p.pauseMu.Unlock()
+	if !p.forgot {
+		p.forgot = true
+		p.r.held.Add(-p.held)
+	}
+}
+
 // Back-pressure is on memory: the process stops fetching a partition while
 // the records consumed and not done hold kafka.max_buffered_bytes or more
 // (heldSize each), and fetches again once they hold less than half of it.
@@ -263,9 +275,15 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 			if old, ok := r.parts[k]; ok {
 				old.gone.Store(true)
 				old.cancel()
+				old.release()
 			}
 			if w := r.byTopic[t]; w != nil || r.replay {
 				r.parts[k] = r.newPartition(k, w)
+				if w != nil {
+					// What the sync learned of the partition's keys before it
+					// was ours again may be stale.
+					w.cacheGen.Add(1)
+				}
 			}
 		}
 	}
@@ -350,6 +368,7 @@ func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int
 		set[p] = true
 	}
 	for _, w := range r.workers {
+		w.cacheGen.Add(1) // even if its loop does not take the request in time
 		select {
 		case w.revokes <- revokeReq{parts: set, done: make(chan struct{})}:
 		case <-r.loopsDone:
@@ -384,12 +403,7 @@ func (r *Runner) forget(parts []*partition) {
 	defer r.mu.Unlock()
 	for _, p := range parts {
 		p.cancel()
-		p.pauseMu.Lock()
-		if !p.forgot {
-			p.forgot = true
-			r.held.Add(-p.held) // its records not done are consumed again by the next owner
-		}
-		p.pauseMu.Unlock()
+		p.release()
 		if r.parts[p.tp] == p {
 			delete(r.parts, p.tp)
 		}

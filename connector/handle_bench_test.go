@@ -85,7 +85,7 @@ func BenchmarkSyncLoop(b *testing.B) {
 	off := int64(0)
 	for b.Loop() {
 		if off%n == 0 {
-			w.cacheGen++ // the keys again, as new ones: nothing known of them
+			w.cacheGen.Add(1) // the keys again, as new ones: nothing known of them
 		}
 		rec := *recs[off%n]
 		rec.Offset = off

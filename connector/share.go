@@ -109,7 +109,9 @@ func (r *Runner) watchBacklog(ctx context.Context) {
 		behind := map[tp]bool{}
 		ends.Each(func(o kadm.ListedOffset) {
 			c, ok := committed.Lookup(o.Topic, o.Partition)
-			if o.Err == nil && o.Offset > 0 && (!ok || c.At < o.Offset) {
+			// A transactional topic ends with a marker no record stands
+			// for: a partition committed up to just before it is caught up.
+			if o.Err == nil && o.Offset > 0 && (!ok || (c.Err == nil && c.At < o.Offset-1)) {
 				behind[tp{o.Topic, o.Partition}] = true
 			}
 		})

@@ -105,8 +105,8 @@ type syncWorker struct {
 	// --- owned by the loop goroutine ---
 	batcher        *batcher
 	waitingRevokes []revokeReq
-	cache          *keyCache // ids and last states written, by row key (shared by the process)
-	cacheGen       uint64    // the sync's generation in cache: a revoke starts a new one
+	cache          *keyCache     // ids and last states written, by row key (shared by the process)
+	cacheGen       atomic.Uint64 // the sync's generation in cache: an assignment, revoke or loss starts a new one
 	guard          [guardWindow]bool
 	guardCodes     [guardWindow]string
 	guardN         int
@@ -263,7 +263,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			match = w.mapper.matchValues(rec)
 		}
 		if !hasAny(match) {
-			if f, ok := w.cache.get(key, w.cacheGen); !ok || f.id == "" {
+			if f, ok := w.cache.get(key, w.cacheGen.Load()); !ok || f.id == "" {
 				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
 					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row; for MongoDB, capture.mode=change_streams_update_full_with_pre_image with pre-images enabled on the collection, or map a unique Zoho field from _id and match_on it)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
@@ -303,7 +303,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.cache.get(key, w.cacheGen); ok && last.hasFP && last.fp == fp && !w.batcher.busy(key) {
+		if last, ok := w.cache.get(key, w.cacheGen.Load()); ok && last.hasFP && last.fp == fp && !w.batcher.busy(key) {
 			w.skip(r, "unchanged")
 			return
 		}
@@ -376,6 +376,7 @@ func (w *syncWorker) complete(res batchResult) {
 		w.status.setState(stateFailed, res.fatal.Error())
 		w.fatal(fmt.Errorf("sync %q: %w", w.cfg.Name, res.fatal))
 	}
+	var again []*entry // abandoned with their partition still ours: written again
 	for i, e := range res.b.entries {
 		o := res.outcomes[i]
 		switch o.kind {
@@ -383,23 +384,31 @@ func (w *syncWorker) complete(res batchResult) {
 			if w.draining || res.stopped {
 				w.status.notWritten.Add(1)
 			}
-			if e.in.part.gone.Load() {
+			switch {
+			case e.in.part.gone.Load():
 				w.status.consumed.Add(-int64(1 + len(e.collapsed))) // the next owner counts them
+			case !w.draining && !res.stopped && res.fatal == nil && !w.stopped():
+				// Cancelled because another partition of the batch went.
+				again = append(again, e)
 			}
 			continue
 		case outWritten:
 			w.writtenCounter(o.op).Inc()
 			w.status.written.Add(1)
-			w.cache.update(e.key, w.cacheGen, func(f *keyFacts) {
-				switch {
-				case e.act == actDelete:
-					*f = keyFacts{key: f.key, gen: f.gen} // the record is gone
-					return
-				case o.id != "":
-					f.id = o.id
-				}
-				f.fp, f.hasFP = e.fp, e.fp != 0
-			})
+			// Revoked or lost meanwhile: another member may write the key
+			// before it is ours again, so what this write learned is stale.
+			if !e.in.part.gone.Load() {
+				w.cache.update(e.key, w.cacheGen.Load(), func(f *keyFacts) {
+					switch {
+					case e.act == actDelete:
+						*f = keyFacts{key: f.key, gen: f.gen} // the record is gone
+						return
+					case o.id != "":
+						f.id = o.id
+					}
+					f.fp, f.hasFP = e.fp, e.fp != 0
+				})
+			}
 			e.in.part.done(e.in.rec)
 			w.noteGuard(false, "")
 		case outSkipped:
@@ -418,13 +427,16 @@ func (w *syncWorker) complete(res batchResult) {
 	if res.fatal == nil && w.status.state() == stateRetrying {
 		w.status.setState(stateRunning, "")
 	}
+	for i := len(again) - 1; i >= 0; i-- {
+		w.batcher.requeue(again[i])
+	}
 	w.answerRevokes()
 }
 
 // forgetState forgets the last state written for key: what Zoho holds is
 // no longer known (a write of it was skipped or refused).
 func (w *syncWorker) forgetState(key string) {
-	w.cache.update(key, w.cacheGen, func(f *keyFacts) { f.fp, f.hasFP = 0, false })
+	w.cache.update(key, w.cacheGen.Load(), func(f *keyFacts) { f.fp, f.hasFP = 0, false })
 }
 
 // revoke drops the pending entries of revoked partitions and answers once
@@ -438,7 +450,7 @@ func (w *syncWorker) revoke(req revokeReq) {
 	}
 	// Another member may write these keys while they are away: what we
 	// learned of them (ids, last states written) may go stale.
-	w.cacheGen++
+	w.cacheGen.Add(1)
 	w.waitingRevokes = append(w.waitingRevokes, req)
 	w.answerRevokes()
 }
@@ -532,7 +544,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		// A removal with no match value to look up (a before image with key
 		// columns only) falls back on the id an earlier write returned.
 		if b.act.needsID() && !hasAny(e.match) {
-			if f, ok := w.cache.get(e.key, w.cacheGen); ok {
+			if f, ok := w.cache.get(e.key, w.cacheGen.Load()); ok {
 				e.id = f.id
 			}
 		}
