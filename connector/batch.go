@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"encoding/binary"
 	"time"
 
 	"zohosink/schema"
@@ -17,26 +18,57 @@ type entry struct {
 	matchKeys []string // normalised "field=value" for in-flight exclusion
 	in        inRecord // the record whose state this is
 	op        schema.Op
-	collapsed []superseded // earlier records of the key superseded by this one
+	collapsed places // earlier records of the key superseded by this one, in in.part
 	since     time.Time
 	id        string // the Zoho id when known before the write (cache)
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
+	slim      bool   // rec was dropped while waiting, to save memory: mapped again before the write (remap)
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
 }
 
-// superseded is a record whose change a later change of its key replaced.
-// Only its place is kept (not the record: its memory is freed), to mark it
-// done when the write that superseded it is.
-type superseded struct {
-	part *partition
-	off  int64
+// places are the offsets of the records a key's later changes superseded,
+// in the partition of the entry that holds them: only their places are
+// kept (not the records: their memory is freed), to mark them done when
+// the write that superseded them is. Offsets only grow, so each is kept as
+// a varint of its distance from the one before: a byte to three each, so
+// that a backlog of a million changes over few keys holds a few megabytes
+// of places, not tens.
+type places struct {
+	n    int    // how many
+	last int64  // the last offset added
+	buf  []byte // uvarint distances, the first from offset 0
 }
+
+// add appends off, greater than every offset in p, and returns how many
+// bytes p's buffer grew by (its capacity: what it holds in memory).
+func (p *places) add(off int64) (grew int64) {
+	c := cap(p.buf)
+	p.buf = binary.AppendUvarint(p.buf, uint64(off-p.last))
+	p.last = off
+	p.n++
+	return int64(cap(p.buf) - c)
+}
+
+// each calls fn with every offset in p, in order.
+func (p *places) each(fn func(off int64)) {
+	var off int64
+	for b := p.buf; len(b) > 0; {
+		d, n := binary.Uvarint(b)
+		off += int64(d)
+		b = b[n:]
+		fn(off)
+	}
+}
+
+// size is the memory p's buffer holds.
+func (p *places) size() int64 { return int64(cap(p.buf)) }
 
 // batch is one Zoho write call's worth of entries of one action.
 type batch struct {
 	act     action
 	entries []*entry
 	types   map[string]*zoho.Field // the field types when it was made: the loop may get new ones meanwhile
+	mapper  *mapper                // the mapper then, for slim entries (syncWorker.remap)
 }
 
 // batcher decides which changes are written together and when. It owns the
@@ -107,14 +139,16 @@ func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 // add queues e. When the key's waiting entry has the same action, e
 // replaces it and takes over its records (and its age, so a key changing
 // faster than linger still gets written); the replaced entry's record is
-// returned (ok), for the caller to release the memory it held. Of the
-// replaced entry nothing else is kept.
-func (b *batcher) add(e *entry) (replaced inRecord, ok bool) {
+// returned (ok) with how much e's places grew, for the caller to release
+// what the record held but its place. Of the replaced entry nothing else is
+// kept.
+func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
 	if old, found := b.pending[e.key]; found && old.act == e.act && old.in.part == e.in.part {
 		b.counts[old.act]--
-		e.collapsed = append(old.collapsed, superseded{part: old.in.part, off: old.in.rec.Offset})
+		e.collapsed = old.collapsed
+		grew = e.collapsed.add(old.in.rec.Offset)
 		e.since = old.since
 		replaced, ok = old.in, true
 		// It stays in the queue until compaction: keep only what the queue's
@@ -127,7 +161,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, ok bool) {
 	if b.minSince.IsZero() || e.since.Before(b.minSince) {
 		b.minSince = e.since
 	}
-	return replaced, ok
+	return replaced, grew, ok
 }
 
 // requeue puts an entry whose write was abandoned back at the front of the
@@ -159,6 +193,15 @@ func (b *batcher) requeue(e *entry) {
 func (b *batcher) busy(key string) bool {
 	_, waiting := b.pending[key]
 	return waiting || b.inflightKeys[key]
+}
+
+// eachWaiting calls fn with every entry waiting to be written.
+func (b *batcher) eachWaiting(fn func(*entry)) {
+	for _, e := range b.queue[b.head:] {
+		if e != nil && !e.removed {
+			fn(e)
+		}
+	}
 }
 
 // waiting counts the entries waiting to be written.

@@ -25,7 +25,7 @@ func BenchmarkBatcherBacklog(b *testing.B) {
 	for b.Loop() {
 		bt := newBatcher(100, time.Second, 12)
 		for _, e := range entries {
-			e.removed, e.collapsed = false, nil
+			e.removed, e.collapsed = false, places{}
 			bt.add(e)
 		}
 		var out []*batch

@@ -196,22 +196,20 @@ func TestBatcherCollapseCarriesRecords(t *testing.T) {
 	p := &partition{}
 	b := newBatcher(100, time.Second, 8)
 	first, second, third := ent("a", actUpsert, "", 0, p, 10), ent("a", actUpsert, "", time.Millisecond, p, 11), ent("a", actUpsert, "", 2*time.Millisecond, p, 12)
-	if _, ok := b.add(first); ok {
+	if _, _, ok := b.add(first); ok {
 		t.Fatal("the first change of a key replaced something")
 	}
-	if r, ok := b.add(second); !ok || r.rec.Offset != 10 || !first.removed || first.in.rec != nil {
+	if r, _, ok := b.add(second); !ok || r.rec.Offset != 10 || !first.removed || first.in.rec != nil {
 		t.Fatal("a later change of the key did not replace the waiting one, or the replaced one kept its record")
 	}
-	if r, ok := b.add(third); !ok || r.rec.Offset != 11 {
+	if r, _, ok := b.add(third); !ok || r.rec.Offset != 11 {
 		t.Fatal("a later change of the key did not replace the waiting one")
 	}
 	if b.waiting() != 1 || !b.busy("a") || b.busy("b") {
 		t.Fatalf("waiting %d, busy(a) %v, busy(b) %v", b.waiting(), b.busy("a"), b.busy("b"))
 	}
 	var offs []int64
-	for _, r := range third.collapsed {
-		offs = append(offs, r.off)
-	}
+	third.collapsed.each(func(off int64) { offs = append(offs, off) })
 	if !reflect.DeepEqual(offs, []int64{10, 11}) || !third.since.Equal(t0) {
 		t.Fatalf("collapsed offsets %v, since %s", offs, third.since)
 	}
@@ -267,13 +265,14 @@ func TestSupersededRecordHoldsOnlyItsPlace(t *testing.T) {
 	if got, want := r.held.Load(), heldSize(old)+heldSize(cur); got != want {
 		t.Fatalf("held %d, want %d", got, want)
 	}
-	p.supersede(old)
-	if got, want := r.held.Load(), supersededSize+heldSize(cur); got != want || p.held != got {
-		t.Fatalf("after supersede held %d (partition %d), want %d", got, p.held, want)
+	var pl places
+	grew := pl.add(old.Offset)
+	p.supersede(heldSize(old), grew)
+	if got, want := r.held.Load(), grew+heldSize(cur); got != want || p.held != got || grew <= 0 || grew > 16 {
+		t.Fatalf("after supersede held %d (partition %d), want %d (the place: %d bytes)", got, p.held, want, grew)
 	}
 	p.done(cur)
-	p.doneSuperseded(old.Offset)
-	p.doneSuperseded(old.Offset) // a second mark changes nothing
+	p.doneCollapsed(&pl)
 	if off, _, _ := p.cp.Released(); r.held.Load() != 0 || p.held != 0 || off != 2 {
 		t.Fatalf("all done: held %d (partition %d), released %d", r.held.Load(), p.held, off)
 	}
@@ -311,14 +310,37 @@ func TestBatcherRequeueWritesAgainInOrder(t *testing.T) {
 func TestBatcherCollapsesWithinAPartitionOnly(t *testing.T) {
 	p0, p1 := &partition{}, &partition{}
 	b := newBatcher(100, time.Second, 8)
-	if _, ok := b.add(ent("a", actUpsert, "", 0, p0, 0)); ok {
+	if _, _, ok := b.add(ent("a", actUpsert, "", 0, p0, 0)); ok {
 		t.Fatal("the first change replaced something")
 	}
-	if _, ok := b.add(ent("a", actUpsert, "", 0, p1, 0)); ok {
+	if _, _, ok := b.add(ent("a", actUpsert, "", 0, p1, 0)); ok {
 		t.Fatal("a change in another partition took over p0's record")
 	}
 	dropped := b.revoke(map[*partition]bool{p1: true})
-	if len(dropped) != 1 || len(dropped[0].collapsed) != 0 || b.waiting() != 1 {
+	if len(dropped) != 1 || dropped[0].collapsed.n != 0 || b.waiting() != 1 {
 		t.Fatalf("revoke of p1 dropped %d entries (collapsed %v), %d waiting", len(dropped), dropped, b.waiting())
+	}
+}
+
+// The places of superseded records come back in order, whatever their
+// distances, and cost a byte to three each for a backlog's distances.
+func TestPlacesKeepOffsetsCompactly(t *testing.T) {
+	var p places
+	var want, got []int64
+	off := int64(0)
+	for i := range 10_000 {
+		off += int64(1 + (i*7919)%20_000) // distances up to 20,000: three bytes at most
+		if i == 5_000 {
+			off += 1 << 40 // a jump: still one varint
+		}
+		want = append(want, off)
+		p.add(off)
+	}
+	p.each(func(o int64) { got = append(got, o) })
+	if !reflect.DeepEqual(got, want) || p.n != len(want) {
+		t.Fatalf("places gave %d offsets back (n %d), want %d in order", len(got), p.n, len(want))
+	}
+	if perPlace := float64(len(p.buf)) / float64(p.n); perPlace > 3 {
+		t.Fatalf("%.1f bytes a place", perPlace)
 	}
 }

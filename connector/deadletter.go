@@ -75,7 +75,7 @@ func (w *syncWorker) deadLetter(r inRecord, o outcome, b *batch) {
 		w.met.deadLettered.WithLabelValues(w.cfg.Name, code).Inc()
 		w.status.deadLettered.Add(1)
 		w.status.setLastError(fmt.Sprintf("%s: %s %s: %s", r.where(), code, o.field, o.msg))
-		r.part.done(r.rec)
+		r.done()
 	})
 	w.noteGuard(true, code+" "+o.field)
 }

@@ -27,12 +27,16 @@
 //     "unchanged". A row that cannot be mapped is dead-lettered.
 //  4. Batch. batch.go: handle adds an entry to the sync's batcher, which
 //     collapses a key's waiting change of the same action into the newer
-//     one; the replaced record keeps only its place (partition.supersede
-//     frees its memory in the back-pressure count). syncWorker.flush tells
-//     the batcher whether the sync is behind (syncWorker.behind: records of
-//     its partitions still to read) and whether memory is tight
+//     one; the replaced record keeps only its place (places; partition.
+//     supersede frees its memory in the back-pressure count). syncWorker.
+//     flush tells the batcher whether the sync is behind (syncWorker.behind:
+//     records of its partitions still to read) and whether memory is tight
 //     (Runner.tight), and asks batcher.next for the batches due: behind and
 //     not tight, only changes that waited maxDefer (backlog compaction);
+//     behind, with keys that recur and memory past half its bound, the
+//     waiting entries drop their mapped records (syncWorker.slim) and are
+//     mapped again when written (syncWorker.remap), so that a backlog of
+//     many keys is held to the end rather than written change by change;
 //     else full or lingered ones; in arrival order, never two changes of one
 //     key or match value at once, and at most maxInflight in flight.
 //  5. Write. sync.go, syncWorker.launch runs write.go's syncWorker.write in
@@ -45,7 +49,7 @@
 //     syncWorker.complete releases the batch in the batcher (batcher.done),
 //     updates the id and fingerprint caches and the metrics, and marks each
 //     record done in its partition (partition.done), together with the
-//     records collapsed into it (partition.doneSuperseded).
+//     records collapsed into it (partition.doneCollapsed).
 //  7. Dead letter. deadletter.go, syncWorker.deadLetter produces the record
 //     with its reason (dlq.New) and marks it done only once Kafka
 //     acknowledged it. noteGuard stops the runner when nearly every recent

@@ -68,7 +68,8 @@ func (p *partition) release() {
 
 // Back-pressure is on memory: the process stops fetching a partition while
 // the records consumed and not done hold kafka.max_buffered_bytes or more
-// (heldSize each), and fetches again once they hold less than half of it.
+// (heldSize each, slimSize once slim), and fetches again once they hold
+// less than three quarters of it.
 // A partition also stops when maxWindow records lie behind its first
 // unfinished one (the checkpoint's two bits each), and goes on below half
 // of that.
@@ -81,11 +82,6 @@ const maxWindow = 4_000_000
 func heldSize(rec *kgo.Record) int64 {
 	return 3*int64(len(rec.Key)+len(rec.Value)) + 1024
 }
-
-// supersededSize is what a record holds once a later change of its key
-// replaced it: its place in the batcher's entry (superseded, slice growth
-// included) until that entry is written.
-const supersededSize = 32
 
 // track registers a consumed record with the checkpoint and the memory it
 // holds; false when it was delivered twice (see checkpoint.track).
@@ -105,38 +101,61 @@ func (r *Runner) newPartition(k tp, w *syncWorker) *partition {
 
 // done marks a record finished, releases the memory it held, and resumes
 // fetching when the process holds little enough.
-func (p *partition) done(rec *kgo.Record) {
-	if !p.cp.markDone(rec.Offset) {
-		return
-	}
-	n := heldSize(rec)
-	p.hold(-n)
-	p.backpressure()
-}
+func (p *partition) done(rec *kgo.Record) { p.doneHeld(rec.Offset, heldSize(rec)) }
 
-// supersede lowers what rec holds to supersededSize: a later change of its
-// key replaced it, and only its place is kept until that change is written
-// (doneSuperseded). A backlog of changes of few keys thus holds about its
-// keys' worth of memory, not its changes' worth, and can be read far ahead.
-func (p *partition) supersede(rec *kgo.Record) {
-	n := heldSize(rec) - supersededSize
-	p.hold(-n)
-	p.backpressure()
-}
-
-// doneSuperseded marks done a record supersede released, and the place it
-// held.
-func (p *partition) doneSuperseded(off int64) {
+// doneHeld marks the record at off finished and releases held, what it
+// held (heldSize, or less once slim).
+func (p *partition) doneHeld(off, held int64) {
 	if !p.cp.markDone(off) {
 		return
 	}
-	p.hold(-supersededSize)
+	p.hold(-held)
+	p.backpressure()
+}
+
+// supersede lowers what a record held (held) to its place in the entry of
+// the change of its key that replaced it: grew, how much that entry's
+// places grew (places.add), a byte to three on average. Only the place is
+// kept until that change is written (doneCollapsed). A backlog of changes
+// of few keys thus holds about its keys' worth of memory, not its changes'
+// worth, and can be read far ahead.
+func (p *partition) supersede(held, grew int64) {
+	p.hold(grew - held)
+	p.backpressure()
+}
+
+// doneCollapsed marks done the records a written change superseded (its
+// places), and releases the memory the places held.
+func (p *partition) doneCollapsed(pl *places) {
+	if pl.n == 0 {
+		return
+	}
+	pl.each(func(off int64) {
+		p.cp.markDone(off)
+	})
+	p.hold(-pl.size())
+	p.backpressure()
+}
+
+// slimSize estimates what a waiting record holds once its entry is slim
+// (entry.slim): its key and value, the Kafka record, and the entry with
+// its key and match values, measured at about 700 bytes for a four-field
+// Contacts row of 170 bytes of key and value.
+func slimSize(rec *kgo.Record) int64 {
+	return int64(len(rec.Key)+len(rec.Value)) + 576
+}
+
+// slim lowers what a waiting record held (held) to slimmed (slimSize): its
+// entry dropped its mapped record (entry.slim).
+func (p *partition) slim(held, slimmed int64) {
+	p.hold(slimmed - held)
 	p.backpressure()
 }
 
 // backpressure pauses fetching the partition while the process holds
 // kafka.max_buffered_bytes of records not done (or the partition's window
-// reached maxWindow), and resumes it below half of both. The runner's
+// reached maxWindow), and resumes it below three quarters of the bytes
+// and half the window. The runner's
 // resumeLoop calls it for paused partitions too: one whose own records are
 // all done is resumed once others released the memory.
 func (p *partition) backpressure() {
@@ -148,7 +167,7 @@ func (p *partition) backpressure() {
 	case !p.paused && (held >= limit || window >= maxWindow) && !p.gone.Load():
 		p.paused = true
 		p.r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
-	case p.paused && held < limit/2 && window < maxWindow/2:
+	case p.paused && held < limit*3/4 && window < maxWindow/2:
 		p.paused = false
 		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
 	}
@@ -161,17 +180,24 @@ func (r *Runner) buffered() int64 { return r.held.Load() + r.cache.size() }
 // tight reports whether memory is near its bound, so that a sync behind
 // its partitions' ends must write what waits rather than defer it
 // (batcher): the records handled and not done, and the caches, hold half
-// of kafka.max_buffered_bytes or more. Half is where a partition paused by
-// back-pressure resumes: a paused sync with nothing left to handle either
-// writes (tight) or is resumed. The records queued to the syncs do not
-// count: handling them frees memory (a change collapsing into its key's
-// waiting one), writing does not.
-func (r *Runner) tight() bool {
+// of kafka.max_buffered_bytes or more; three quarters for a sync whose
+// waiting entries are slim (syncWorker.slimming: its backlog is worth
+// holding, its keys change again, and a slim entry costs a fraction of a
+// full one). The records queued to the syncs do not count: handling them
+// frees memory (a change collapsing into its key's waiting one), writing
+// does not. Neither bound is above three quarters, where a partition
+// paused by back-pressure resumes: a paused sync with nothing left to
+// handle either writes (tight) or is resumed.
+func (r *Runner) tight(slim bool) bool {
 	var queued int64
 	for _, w := range r.workers {
 		queued += w.input.bytes.Load()
 	}
-	return r.buffered()-queued >= r.maxHeld/2
+	bound := r.maxHeld / 2
+	if slim {
+		bound = r.maxHeld * 3 / 4
+	}
+	return r.buffered()-queued >= bound
 }
 
 // resumeLoop looks at the paused partitions a few times a second, so that

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,7 +55,21 @@ type writeLimiter interface {
 type inRecord struct {
 	rec  *kgo.Record
 	part *partition
+	// held is what rec counts in the partition's memory once its entry is
+	// slim (slimSize); 0: heldSize, what every record counts when consumed.
+	held int64
 }
+
+// heldBytes is what r counts in its partition's memory until it is done.
+func (r inRecord) heldBytes() int64 {
+	if r.held > 0 {
+		return r.held
+	}
+	return heldSize(r.rec)
+}
+
+// done marks r finished, releasing what it holds.
+func (r inRecord) done() { r.part.doneHeld(r.rec.Offset, r.heldBytes()) }
 
 // source is the partition and offset of the source record: rec's own, or for
 // a replayed dead letter (whose rec has the dead-letter topic's partition
@@ -97,7 +112,7 @@ type syncWorker struct {
 	drainCh chan struct{}
 	typesCh chan map[string]*zoho.Field // field types read after the start
 	slots   func() int                  // the CRM's write slots now (writeLimiter)
-	tight   func() bool                 // memory near its bound (Runner.tight)
+	tight   func(slim bool) bool        // memory near its bound (Runner.tight)
 
 	lookupMu    sync.Mutex
 	lookupCache map[string]string // module NUL name -> id
@@ -117,7 +132,24 @@ type syncWorker struct {
 	// partitions: with the partition's high watermark, how much is left to
 	// read (behind).
 	lastRead map[*partition]int64
+	// Recurrence: of the last records handled (recurN of recurEvery), how
+	// many were of a key that changed before while the sync ran (recurHits):
+	// collapsed into its waiting change, or written already. recurring says
+	// whether the last full round of recurEvery had at least one in
+	// recurShare: a backlog of such keys is worth holding (slimming).
+	recurN, recurHits int
+	recurring         bool
+	// slimming: the sync is behind, its keys recur, and memory is past half
+	// its bound: waiting entries drop their mapped records (slim) rather
+	// than be written, so that the backlog's keys keep collapsing.
+	slimming bool
 }
+
+// Slimming: see syncWorker.recurring.
+const (
+	recurEvery = 1024
+	recurShare = 64
+)
 
 func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
 	w := &syncWorker{
@@ -139,7 +171,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		typesCh:      make(chan map[string]*zoho.Field, 1),
 		lookupCache:  map[string]string{},
 		slots:        func() int { return defaultWriteSlots },
-		tight:        func() bool { return false },
+		tight:        func(bool) bool { return false },
 		lastRead:     map[*partition]int64{},
 		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
 		cache:        newKeyCache(config.DefaultMaxBufferedBytes / 4), // the runner gives its own, shared by its syncs
@@ -295,6 +327,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	// accepted for the key when nothing else of the key is waiting or in
 	// flight (which could still change Zoho after it).
 	var fp uint64
+	recurred := false
 	if act == actUpsert || act == actUpdate || act == actInsert {
 		fp = w.mapper.hash(rec) ^ uint64(act)
 		if ch.Op == schema.OpUpdate && ch.Before != nil {
@@ -303,9 +336,13 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.cache.get(key, w.cacheGen.Load()); ok && last.hasFP && last.fp == fp && !w.batcher.busy(key) {
-			w.skip(r, "unchanged")
-			return
+		if last, ok := w.cache.get(key, w.cacheGen.Load()); ok && last.hasFP {
+			recurred = true // written before
+			if last.fp == fp && !w.batcher.busy(key) {
+				w.noteRecurrence(true)
+				w.skip(r, "unchanged")
+				return
+			}
 		}
 	}
 
@@ -318,9 +355,79 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	// Collapse: of several waiting writes of one kind, the key's last
 	// change is the only one worth making (see batcher). Of the change it
 	// replaced only the place is kept: its memory is free.
-	if old, ok := w.batcher.add(e); ok {
-		old.part.supersede(old.rec)
+	if old, grew, ok := w.batcher.add(e); ok {
+		old.part.supersede(old.heldBytes(), grew)
+		recurred = true
 	}
+	w.noteRecurrence(recurred)
+	if w.slimming {
+		w.slim(e)
+	}
+}
+
+// noteRecurrence counts a record handled, and whether its key changed
+// before while the sync ran (see syncWorker.recurring).
+func (w *syncWorker) noteRecurrence(recurred bool) {
+	w.recurN++
+	if recurred {
+		w.recurHits++
+	}
+	if w.recurN == recurEvery {
+		w.recurring = w.recurHits*recurShare >= recurEvery
+		w.recurN, w.recurHits = 0, 0
+	}
+}
+
+// slim drops the mapped record of a waiting upsert, insert or update, to
+// hold a backlog in less memory: what is kept is the Kafka record, the
+// key, the fingerprint and the match values (copied out of the decoded
+// value, which they would otherwise keep alive). The record is mapped
+// again from the Kafka record before it is written (remap). Removals,
+// whose records are a few fields, stay as they are.
+func (w *syncWorker) slim(e *entry) {
+	if e.slim || e.rec == nil || !(e.act == actUpsert || e.act == actInsert || e.act == actUpdate) {
+		return
+	}
+	for i, v := range e.match {
+		e.match[i] = strings.Clone(v)
+	}
+	e.rec, e.slim = nil, true
+	n := slimSize(e.in.rec)
+	e.in.part.slim(e.in.heldBytes(), n)
+	e.in.held = n
+}
+
+// remap maps again the records of the batch's slim entries (see slim),
+// from their Kafka records, before the write. An entry that no longer
+// decodes or maps (the registry lost its schema, the field types read
+// since refuse a value) gets its dead-letter outcome; one whose decode
+// waits on the registry while the write is cancelled stays pending, and is
+// abandoned with the batch.
+func (w *syncWorker) remap(ctx context.Context, b *batch, out []outcome) error {
+	for i, e := range b.entries {
+		if !e.slim || e.rec != nil || out[i].kind != outPending {
+			continue
+		}
+		ch, err := w.decode(ctx, e.in)
+		if err != nil {
+			if schema.IsRetryable(err) {
+				return err
+			}
+			out[i] = outcome{kind: outDeadLetter, stage: "decode", code: "DECODE_ERROR", msg: err.Error()}
+			continue
+		}
+		rec, err := b.mapper.mapRow(ch.After, true)
+		if err != nil {
+			field := ""
+			if me, ok := errors.AsType[*mapError](err); ok {
+				field = me.Field
+			}
+			out[i] = outcome{kind: outDeadLetter, stage: "map", op: e.act.operation(), code: "MAPPING_ERROR", field: field, msg: err.Error()}
+			continue
+		}
+		e.rec = rec
+	}
+	return nil
 }
 
 // countConsumed counts a record that reached the sync's logic.
@@ -364,7 +471,7 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 func (w *syncWorker) skip(r inRecord, reason string) {
 	w.skippedCounter(reason).Inc()
 	w.status.skipped.Add(1)
-	r.part.done(r.rec)
+	r.done()
 }
 
 // complete applies a batch's outcomes: caches, metrics, checkpoints and dead
@@ -386,7 +493,7 @@ func (w *syncWorker) complete(res batchResult) {
 			}
 			switch {
 			case e.in.part.gone.Load():
-				w.status.consumed.Add(-int64(1 + len(e.collapsed))) // the next owner counts them
+				w.status.consumed.Add(-int64(1 + e.collapsed.n)) // the next owner counts them
 			case !w.draining && !res.stopped && res.fatal == nil && !w.stopped():
 				// Cancelled because another partition of the batch went.
 				again = append(again, e)
@@ -409,7 +516,7 @@ func (w *syncWorker) complete(res batchResult) {
 					f.fp, f.hasFP = e.fp, e.fp != 0
 				})
 			}
-			e.in.part.done(e.in.rec)
+			e.in.done()
 			w.noteGuard(false, "")
 		case outSkipped:
 			w.forgetState(e.key)
@@ -418,16 +525,19 @@ func (w *syncWorker) complete(res batchResult) {
 			w.forgetState(e.key)
 			w.deadLetter(e.in, o, res.b)
 		}
-		for _, c := range e.collapsed {
-			w.met.skipped.WithLabelValues(w.cfg.Name, "collapsed").Inc()
-			w.status.skipped.Add(1)
-			c.part.doneSuperseded(c.off)
+		if n := e.collapsed.n; n > 0 {
+			w.met.skipped.WithLabelValues(w.cfg.Name, "collapsed").Add(float64(n))
+			w.status.skipped.Add(int64(n))
+			e.in.part.doneCollapsed(&e.collapsed)
 		}
 	}
 	if res.fatal == nil && w.status.state() == stateRetrying {
 		w.status.setState(stateRunning, "")
 	}
 	for i := len(again) - 1; i >= 0; i-- {
+		if again[i].slim {
+			again[i].rec = nil // as it waited: mapped again at its next write
+		}
 		w.batcher.requeue(again[i])
 	}
 	w.answerRevokes()
@@ -485,7 +595,15 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 	// Zoho's limits, not ours: as many batches as the client may write at
 	// once (its share of the org, lowered after 429s), and a spare or two.
 	w.batcher.maxInflight = max(w.slots(), 1) + spareBatches
-	w.batcher.behind, w.batcher.tight = w.behind()
+	behind, windowFull := w.behind()
+	// A backlog whose keys change again is held slim once memory passes
+	// half its bound, rather than written (Runner.tight).
+	slimming := behind && w.recurring && !windowFull && (w.slimming || w.tight(false))
+	if slimming && !w.slimming {
+		w.batcher.eachWaiting(w.slim)
+	}
+	w.slimming = slimming
+	w.batcher.behind, w.batcher.tight = behind, windowFull || w.tight(slimming)
 	for {
 		b, wait := w.batcher.next(now, w.dropped)
 		if b == nil {
@@ -503,12 +621,12 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 // of the last fetches (allowing one offset a partition for a transaction's
 // closing marker, which is never handed to the sync). Then the later
 // changes of the keys waiting may be coming, and their writes wait for
-// them (batcher), unless memory is tight: near its bound (Runner.tight), or
-// a partition's window of records not done nearing maxWindow, where
+// them (batcher), unless memory is tight (Runner.tight), or a partition's
+// window of records not done nears maxWindow (windowFull), where
 // back-pressure pauses it whatever the memory. A high watermark is as old
 // as the partition's last fetch: records produced since make the sync
 // behind only once fetched.
-func (w *syncWorker) behind() (behind, tight bool) {
+func (w *syncWorker) behind() (behind, windowFull bool) {
 	var left int64
 	for p, last := range w.lastRead {
 		if p.gone.Load() {
@@ -517,23 +635,23 @@ func (w *syncWorker) behind() (behind, tight bool) {
 		}
 		left += max(p.hwm.Load()-last-2, 0)
 		if p.cp.Window() >= maxWindow/2 {
-			tight = true
+			windowFull = true
 		}
 	}
-	return left > int64(w.batcher.size), tight || w.tight()
+	return left > int64(w.batcher.size), windowFull
 }
 
 // dropped forgets an entry whose partition was revoked; its records are not
 // done and will be consumed again by the partition's next owner, who counts
 // them.
 func (w *syncWorker) dropped(e *entry) {
-	w.status.consumed.Add(-int64(1 + len(e.collapsed)))
+	w.status.consumed.Add(-int64(1 + e.collapsed.n))
 }
 
 // launch writes a batch the batcher marked in flight, in a goroutine that
 // reports on results.
 func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
-	b.types = w.types
+	b.types, b.mapper = w.types, w.mapper
 	// The write ends when any of its partitions is gone (revoked past the
 	// wait, or lost): the partition's next owner writes those changes, and a
 	// late write of ours must not land after theirs.

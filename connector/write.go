@@ -61,7 +61,10 @@ func (w *syncWorker) write(ctx context.Context, b *batch) batchResult {
 	for i := range res.outcomes {
 		res.outcomes[i].kind = outPending
 	}
-	err := w.retry(ctx, func() error { return w.resolveLookups(ctx, b, res.outcomes) })
+	err := w.remap(ctx, b, res.outcomes)
+	if err == nil {
+		err = w.retry(ctx, func() error { return w.resolveLookups(ctx, b, res.outcomes) })
+	}
 	if err == nil && b.act.needsID() {
 		err = w.retry(ctx, func() error { return w.resolveIDs(ctx, b, res.outcomes) })
 	}

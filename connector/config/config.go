@@ -62,7 +62,7 @@ type KafkaConfig struct {
 	InstanceID string `yaml:"instance_id"`
 	// MaxBufferedBytes bounds the memory the process holds for records
 	// consumed and not yet done (written, skipped or dead-lettered):
-	// partitions stop being fetched at this estimate, and go on below half
+	// partitions stop being fetched at this estimate, and go on below three quarters
 	// of it (default 64 MiB).
 	MaxBufferedBytes int64      `yaml:"max_buffered_bytes"`
 	TLS              TLSConfig  `yaml:"tls"`
