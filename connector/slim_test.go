@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"zohosink/connector/dlq"
 	"zohosink/zoho"
 )
 
@@ -133,4 +134,70 @@ func TestRecurringBacklogIsHeldSlim(t *testing.T) {
 		t.Errorf("all done, %d bytes still counted", held)
 	}
 	t.Logf("%d records written for %d keys (%d while behind)", len(got), keys, behindWrites)
+}
+
+// A slim entry is mapped again before its write; when that no longer
+// works (here the field types read since make Title a number), the record
+// is dead-lettered at the map stage with the reason, and done: nothing is
+// written for it and nothing is lost.
+func TestSlimEntryThatNoLongerMapsIsDeadLettered(t *testing.T) {
+	f := newLoopFixture(t)
+	_, cl := newDLQCluster(t)
+	crm := &upsertRecorder{}
+	r := &Runner{cl: cl, maxHeld: 4 << 20, cache: newKeyCache(1 << 20)}
+	w := newSyncWorker(f.cfg, fieldTypes("Contacts", nil), crm, f.dec, &deadLetterer{cl: cl, topic: "g.dlq"}, newMetrics(nil), slog.New(slog.DiscardHandler), func(err error) { t.Error(err) })
+	w.cache = r.cache
+	p := r.newPartition(tp{f.table.Topic(), 0}, w)
+	w.batcher.behind, w.slimming = true, true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for id := range 3 {
+		rec := f.record(t, 'c', nil, f.row(id, "T"))
+		rec.Offset = int64(id)
+		p.track(rec)
+		w.handle(ctx, inRecord{rec: rec, part: p})
+	}
+	slim := 0
+	w.batcher.eachWaiting(func(e *entry) {
+		if e.slim && e.rec == nil {
+			slim++
+		}
+	})
+	if slim != 3 {
+		t.Fatalf("%d of 3 waiting entries slim", slim)
+	}
+	w.setTypes(fieldTypes("Contacts", []zoho.Field{{APIName: "Email", DataType: "email"}, {APIName: "Last_Name", DataType: "text"}, {APIName: "Title", DataType: "integer"}, {APIName: "Phone", DataType: "phone"}}))
+	w.batcher.behind = false
+	bt, _ := w.batcher.next(time.Now().Add(time.Hour), w.dropped)
+	if bt == nil || len(bt.entries) != 3 {
+		t.Fatal("the three entries were not due")
+	}
+	w.launch(ctx, bt)
+	w.complete(<-w.results)
+	for released, _, _ := p.cp.Released(); released != 3; released, _, _ = p.cp.Released() {
+		if ctx.Err() != nil {
+			t.Fatalf("released %d of 3: the dead letters were not acknowledged", released)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := crm.written(); len(got) != 0 {
+		t.Fatalf("%d records written that do not map", len(got))
+	}
+	fetch, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics("g.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fetch.Close()
+	var letters []dlq.Letter
+	for len(letters) < 3 && ctx.Err() == nil {
+		fetch.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { letters = append(letters, dlq.Parse(rec)) })
+	}
+	for _, l := range letters {
+		if l.Stage != "map" || l.Code != "MAPPING_ERROR" || l.Field != "Title" || l.Topic != f.table.Topic() {
+			t.Fatalf("dead letter %+v", l)
+		}
+	}
+	if len(letters) != 3 || r.held.Load() != 0 {
+		t.Fatalf("%d dead letters, %d bytes still counted", len(letters), r.held.Load())
+	}
 }
