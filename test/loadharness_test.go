@@ -52,6 +52,7 @@ import (
 //	LOAD_LATENCY=100ms  the stand-in's latency per call
 //	LOAD_LIMIT=10       the stand-in's limit of calls in flight
 //	LOAD_LINGER=1s      the syncs' linger (the product's default)
+//	LOAD_BUFFERED=N     the processes' kafka.max_buffered_bytes (default 64 MiB)
 //
 // For a and b the same changes are then consumed by the CPU floor: a plain
 // franz-go consumer that decodes them with goavro into maps, maps three
@@ -154,6 +155,9 @@ func runLoadOnce(b *testing.B, sc loadScenario) loadResult {
 	start := time.Now()
 	for i := range procs {
 		cfg := s.configText(contactsConfig, map[string]string{"Group": group, "Instance": fmt.Sprintf("load-%s-%d", sc.name, i), "Timeout": "30s", "Linger": sc.linger.String()})
+		if v := os.Getenv("LOAD_BUFFERED"); v != "" {
+			cfg = strings.Replace(cfg, "kafka:\n", "kafka:\n  max_buffered_bytes: "+v+"\n", 1)
+		}
 		procs[i] = startLoadProc(b, cfg)
 	}
 	var appended map[string]time.Time
