@@ -183,7 +183,7 @@ func (r *Runner) buffered() int64 { return r.held.Load() + r.cache.size() }
 // of kafka.max_buffered_bytes or more; three quarters for a sync whose
 // waiting entries are slim (syncWorker.slimming: its backlog is worth
 // holding, its keys change again, and a slim entry costs a fraction of a
-// full one). The records queued to the syncs do not count: handling them
+// full one), and for every sync while one is. The records queued to the syncs do not count: handling them
 // frees memory (a change collapsing into its key's waiting one), writing
 // does not. Neither bound is above three quarters, where a partition
 // paused by back-pressure resumes: a paused sync with nothing left to
@@ -194,7 +194,7 @@ func (r *Runner) tight(slim bool) bool {
 		queued += w.input.bytes.Load()
 	}
 	bound := r.maxHeld / 2
-	if slim {
+	if slim || r.slimmers.Load() > 0 {
 		bound = r.maxHeld * 3 / 4
 	}
 	return r.buffered()-queued >= bound

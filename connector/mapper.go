@@ -143,8 +143,9 @@ type fieldMapping struct {
 	Type   *zoho.Field // nil when the field's Zoho type is unknown
 }
 
-// mapper turns decoded changes into Zoho records for one sync. It is used by
-// one goroutine (the sync's loop) and holds no mutable state.
+// mapper turns decoded changes into Zoho records for one sync. It holds no
+// mutable state: the sync's loop and its writes (remapping slim entries)
+// use it at once.
 type mapper struct {
 	cfg       *config.SyncConfig
 	fields    []fieldMapping

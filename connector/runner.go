@@ -77,7 +77,11 @@ type Runner struct {
 
 	held    atomic.Int64 // bytes of records consumed and not done (partition.track)
 	maxHeld int64        // kafka.max_buffered_bytes
-	cache   *keyCache    // the syncs' ids and last states written
+	// slimmers counts the syncs holding a backlog slim: while one does, the
+	// bound of every sync is theirs (Runner.tight), or a sync without
+	// recurring keys would write change by change in the memory they hold.
+	slimmers atomic.Int32
+	cache    *keyCache // the syncs' ids and last states written
 
 	finalCommitFailed atomic.Bool
 	loopsStarted      atomic.Bool
@@ -225,7 +229,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		w := newSyncWorker(sc, nil, r.crm, dec, r.dlq, r.met, r.log, r.fail)
 		w.cache = r.cache
-		w.tight = r.tight
+		w.tight, w.slimmers = r.tight, &r.slimmers
 		w.stopped = func() bool { return r.fatal() != nil }
 		r.met.initSync(sc)
 		r.workers = append(r.workers, w)

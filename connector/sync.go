@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -143,6 +144,7 @@ type syncWorker struct {
 	// its bound: waiting entries drop their mapped records (slim) rather
 	// than be written, so that the backlog's keys keep collapsing.
 	slimming bool
+	slimmers *atomic.Int32 // the syncs of the process slimming (Runner.slimmers)
 }
 
 // Slimming: see syncWorker.recurring.
@@ -172,6 +174,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		lookupCache:  map[string]string{},
 		slots:        func() int { return defaultWriteSlots },
 		tight:        func(bool) bool { return false },
+		slimmers:     new(atomic.Int32),
 		lastRead:     map[*partition]int64{},
 		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
 		cache:        newKeyCache(config.DefaultMaxBufferedBytes / 4), // the runner gives its own, shared by its syncs
@@ -381,7 +384,8 @@ func (w *syncWorker) noteRecurrence(recurred bool) {
 // slim drops the mapped record of a waiting upsert, insert or update, to
 // hold a backlog in less memory: what is kept is the Kafka record, the
 // key, the fingerprint and the match values (copied out of the decoded
-// value, which they would otherwise keep alive). The record is mapped
+// value, which they would otherwise keep alive) and a copy of the Kafka
+// record. The record is mapped
 // again from the Kafka record before it is written (remap). Removals,
 // whose records are a few fields, stay as they are.
 func (w *syncWorker) slim(e *entry) {
@@ -392,6 +396,25 @@ func (w *syncWorker) slim(e *entry) {
 		e.match[i] = strings.Clone(v)
 	}
 	e.rec, e.slim = nil, true
+	// franz-go hands out the records of a fetched batch as one array over
+	// the batch's bytes: holding one record holds them all. A slim entry's
+	// record is a copy of its own, so that a backlog held slim costs its
+	// keys' records, not the batches they came in.
+	own := *e.in.rec
+	kv := make([]byte, len(own.Key)+len(own.Value))
+	own.Key, own.Value = kv[:len(own.Key):len(own.Key)], kv[len(own.Key):]
+	copy(own.Key, e.in.rec.Key)
+	copy(own.Value, e.in.rec.Value)
+	if e.in.rec.Key == nil {
+		own.Key = nil // a record without a key stays without one
+	}
+	if len(own.Headers) > 0 {
+		own.Headers = make([]kgo.RecordHeader, len(e.in.rec.Headers))
+		for i, h := range e.in.rec.Headers {
+			own.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: bytes.Clone(h.Value)}
+		}
+	}
+	e.in.rec = &own
 	n := slimSize(e.in.rec)
 	e.in.part.slim(e.in.heldBytes(), n)
 	e.in.held = n
@@ -555,6 +578,9 @@ func (w *syncWorker) revoke(req revokeReq) {
 	for _, e := range w.batcher.revoke(req.parts) {
 		w.dropped(e)
 	}
+	// What recurred may have been the revoked partitions' keys, or keys
+	// known in the cache generation this revoke ends.
+	w.recurN, w.recurHits, w.recurring = 0, 0, false
 	for p := range req.parts {
 		delete(w.lastRead, p)
 	}
@@ -597,10 +623,16 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 	w.batcher.maxInflight = max(w.slots(), 1) + spareBatches
 	behind, windowFull := w.behind()
 	// A backlog whose keys change again is held slim once memory passes
-	// half its bound, rather than written (Runner.tight).
-	slimming := behind && w.recurring && !windowFull && (w.slimming || w.tight(false))
-	if slimming && !w.slimming {
+	// half its bound, rather than written (Runner.tight), until the sync
+	// caught up: a run of new keys within it does not make it write the
+	// backlog held so far.
+	slimming := behind && !windowFull && (w.slimming || w.recurring && w.tight(false))
+	switch {
+	case slimming && !w.slimming:
+		w.slimmers.Add(1)
 		w.batcher.eachWaiting(w.slim)
+	case !slimming && w.slimming:
+		w.slimmers.Add(-1)
 	}
 	w.slimming = slimming
 	w.batcher.behind, w.batcher.tight = behind, windowFull || w.tight(slimming)
