@@ -44,12 +44,15 @@ import (
 //     calls in flight fit its share without the partition: the commit is
 //     what the others see, and the partition's slots must be free by then.
 //   - A share that grows at a turn of the order grows shareGrace later, for
-//     the calls of the process whose share shrank to finish first.
+//     the calls of the process whose share shrank to finish first. That
+//     costs a slot for shareGrace at a turn, so turns are long: with
+//     partitions caught up passing their slots on within groupReadEvery,
+//     a partition short of slots for a turn is made up for at the end.
 //
 // Slots follow the backlog, so a process whose partitions are caught up
 // leaves its slots to those still behind as soon as its commit shows.
 const (
-	shareRotation = 5 * time.Second
+	shareRotation = 30 * time.Second
 	shareGrace    = time.Second
 	// shareEvery is how often the share is reckoned again besides the
 	// assignment's changes and the group's reads: turns, and partitions
