@@ -315,6 +315,7 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 	r.mu.Unlock()
 	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
+	r.wakeShare()
 	r.joined.Store(true)
 	r.kafkaGroupErr.Store("")
 	if len(assigned) > 0 {
@@ -421,6 +422,7 @@ func (r *Runner) take(m map[string][]int32) []*partition {
 			}
 		}
 	}
+	r.wakeShare() // their slots are no longer ours
 	return out
 }
 
@@ -438,15 +440,24 @@ func (r *Runner) forget(parts []*partition) {
 	}
 }
 
+// commitLoop commits every commit interval, and at once when the limit
+// shares ask (commitNow); what they hold back waits (committable).
 func (r *Runner) commitLoop(ctx context.Context) {
-	every(ctx, r.cfg.Kafka.CommitInterval.D(), func() bool {
+	t := time.NewTicker(r.cfg.Kafka.CommitInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.commitNow:
+		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := r.commit(cctx, nil); err != nil && ctx.Err() == nil {
+		if err := r.commit(cctx, r.committable()); err != nil && ctx.Err() == nil {
 			r.log.Warn("offset commit failed, will retry", "err", err)
 		}
-		return true
-	})
+		cancel()
+	}
 }
 
 // commit commits the released offsets of parts (nil: every live partition

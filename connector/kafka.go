@@ -25,6 +25,10 @@ import (
 // fetchMaxWait bounds how long the broker holds a fetch that has no data.
 const fetchMaxWait = 250 * time.Millisecond
 
+// heartbeatInterval is how often a member of the group tells the
+// coordinator it is alive, and learns of a rebalance.
+const heartbeatInterval = 100 * time.Millisecond
+
 func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
 	opts, err := BrokerOptions(cfg)
@@ -43,6 +47,15 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		// at each resume (BENCHMARKS.md, issue 14); an idle consumer pays
 		// with a few small fetches a second.
 		kgo.FetchMaxWait(fetchMaxWait),
+		// A member learns of a rebalance at its next heartbeat, and a
+		// cooperative rebalance takes two rounds: the members that give
+		// partitions up learn of the first, those that take them of the
+		// second. Meanwhile those partitions have no owner and their
+		// share of Zoho's limits idles (limit shares): at franz-go's
+		// 3 s (one early check at 500 ms), processes starting together
+		// wrote at a third of the ceiling for about half a second
+		// (BENCHMARKS.md, issue 14). A heartbeat is a small request.
+		kgo.HeartbeatInterval(heartbeatInterval),
 	)
 	if k.StartOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))

@@ -91,11 +91,17 @@ type Runner struct {
 	// topicPartitions is the partition count of each topic consumed, from
 	// the topic watch: what the shares of Zoho's limits are reckoned on.
 	topicPartitions atomic.Pointer[map[string]int32]
-	// backlog is the group's partitions whose committed offset is behind
-	// their end (watchBacklog).
-	backlog       atomic.Pointer[map[tp]bool]
-	kafkaConnErr  atomic.Value // string: the last broker connection failure, "" once one succeeds
-	kafkaGroupErr atomic.Value // string: the last group management failure, "" once partitions are assigned
+	// group is the group's partitions, their ends and which are behind
+	// (watchGroup): what the shares are reckoned on.
+	group atomic.Pointer[groupView]
+	// shareWake has the share looked at again at once (an assignment);
+	// commitNow has the commit loop commit at once (a partition caught up,
+	// whose slots the other processes take once they see its commit).
+	shareWake     chan struct{}
+	commitNow     chan struct{}
+	heldCommits   atomic.Pointer[map[tp]bool] // ends whose commit waits for the calls in flight to fit the share (commitCaughtUp)
+	kafkaConnErr  atomic.Value                // string: the last broker connection failure, "" once one succeeds
+	kafkaGroupErr atomic.Value                // string: the last group management failure, "" once partitions are assigned
 }
 
 // Option configures a Runner.
@@ -131,7 +137,7 @@ func WithReplay(maxReplays int) Option {
 
 // New builds a Runner from a validated config.
 func New(cfg *config.Config, opts ...Option) (*Runner, error) {
-	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{}), maxHeld: cfg.Kafka.MaxBufferedBytes}
+	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{}), shareWake: make(chan struct{}, 1), commitNow: make(chan struct{}, 1), maxHeld: cfg.Kafka.MaxBufferedBytes}
 	if r.maxHeld <= 0 { // a Config not made by Load
 		r.maxHeld = config.DefaultMaxBufferedBytes
 	}
@@ -326,7 +332,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	go r.logProgress(runCtx)
 	go r.resumeLoop(runCtx)
 	if s, ok := r.crm.(limitSharer); ok && !r.replay {
-		go r.shareLimits(runCtx, s)
+		go r.shareLimits(runCtx, s, topics)
 	}
 	go r.rereadFieldTypes(runCtx)
 
@@ -426,8 +432,8 @@ func (r *Runner) fatal() error {
 }
 
 // every calls fn every d until ctx ends or fn returns false. The runner's
-// background loops (commits, resumes, limit shares, the replay's end) are
-// each one call of it.
+// background loops that only tick (resumes, the replay's end) are each one
+// call of it; commits and limit shares are also woken by events.
 func every(ctx context.Context, d time.Duration, fn func() bool) {
 	t := time.NewTicker(d)
 	defer t.Stop()

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"zohosink/zoho"
 )
 
 // Several processes of one consumer group write to one Zoho org, whose
@@ -14,25 +16,56 @@ import (
 // org's, not a process's. Each process keeps to its share, so that together
 // they stay within the limits instead of finding them with 429s.
 //
-// The share follows the partitions with a backlog: every partition of the
-// group's topics whose committed offset is behind its end (all of them when
-// none is; sorted by topic and number, "units") gets limit/units slots, and the
-// limit%units slots left over go to units in turn, moving on by one every
-// shareRotation by the wall clock. A process's share is the sum over the
-// partitions it owns (at least 1: see shareAt). As long as every partition has one owner
-// the shares add up to the limit exactly, whatever the assignment, and over
-// time each partition gets the same slots, so equal work finishes together.
-// A share that grows at a turn grows shareGrace later, for the calls of the
-// process whose share shrank to finish first. No coordination is needed
-// beyond the assignment, the group's committed offsets (which every member
-// reads alike, every backlogEvery) and clocks that agree to well under
-// shareGrace. Slots follow the backlog, so a process whose partitions are
-// caught up leaves its slots to those still behind.
+// The share follows the partitions with a backlog ("units"): every
+// partition of the group's topics whose committed offset is behind its end
+// (all of them when none is). Each unit gets limit/units slots, and the
+// limit%units slots left over go to the first units in an order of all the
+// group's partitions that turns by one every shareRotation by the wall
+// clock. A process's share is the sum over the units it owns (at least 1:
+// see shareAt). As long as every partition has one owner the shares add up
+// to the limit exactly, whatever the assignment, and over time each
+// partition gets the same slots, so equal work finishes together.
+//
+// No coordination is needed beyond the assignment, the group's committed
+// and end offsets (which every member reads alike, every groupReadEvery
+// while there is a backlog) and clocks that agree to well under shareGrace.
+// Members read the offsets at different moments, so their views of the
+// units differ for a while; the rules keep the shares within the limit
+// meanwhile:
+//
+//   - A unit's slots never shrink when other units leave (the order of the
+//     left-over slots does not depend on which partitions are units), so a
+//     member that sees a partition caught up before another takes no slot
+//     the other still uses.
+//   - The owner of a partition sees it caught up first: it knows what it
+//     has done (its checkpoint against the end offsets and its fetches'
+//     high watermarks), not only what it committed, and leaves the unit at
+//     once. It commits the end at once too (commitNow), but only once its
+//     calls in flight fit its share without the partition: the commit is
+//     what the others see, and the partition's slots must be free by then.
+//   - A share that grows at a turn of the order grows shareGrace later, for
+//     the calls of the process whose share shrank to finish first. That
+//     costs a slot for shareGrace at a turn, so turns are long: with
+//     partitions caught up passing their slots on within groupReadEvery,
+//     a partition short of slots for a turn is made up for at the end.
+//
+// Slots follow the backlog, so a process whose partitions are caught up
+// leaves its slots to those still behind as soon as its commit shows.
 const (
-	shareRotation = 5 * time.Second
+	shareRotation = 30 * time.Second
 	shareGrace    = time.Second
-	shareEvery    = 100 * time.Millisecond
-	backlogEvery  = time.Second
+	// shareEvery is how often the share is reckoned again besides the
+	// assignment's changes and the group's reads: turns, and partitions
+	// this process caught up.
+	shareEvery = 50 * time.Millisecond
+	// groupReadEvery is how often the group's offsets are read while some
+	// partition is behind: a caught-up partition's slots pass on within it.
+	// Once none is, groupIdleEvery.
+	groupReadEvery = 100 * time.Millisecond
+	groupIdleEvery = time.Second
+	// shareHoldMax bounds how long the commit of a partition caught up
+	// waits for the calls in flight to fit the share without it.
+	shareHoldMax = time.Second
 )
 
 // limitSharer is a CRM whose limits can be shared; *zoho.Client is one.
@@ -41,110 +74,307 @@ type limitSharer interface {
 	ShareLimits(calls, complexWrites int)
 }
 
-// shareOf is the slots of limit that the units owned (indices into the
-// group's units, total of them) get in rotation turn; 0 when none of them
-// has a slot this turn (more partitions than slots).
-func shareOf(limit int, owned []int, total int, turn int64) int {
-	if total <= 0 {
-		return limit // the partitions are not known yet: alone
+// inFlight is a CRM that says how many of its calls are in flight;
+// *zoho.Client is one.
+type inFlight interface{ Stats() zoho.Stats }
+
+// groupView is the group's partitions as the last read of its offsets
+// found them.
+type groupView struct {
+	all    []tp         // every partition of the group's topics, sorted
+	ends   map[tp]int64 // their end offsets (none when not read)
+	behind map[tp]bool  // those whose committed offset is behind the end
+}
+
+// viewOfCounts is the view of partition counts alone (the topic watch's),
+// before the group's offsets could be read: no partition is known behind,
+// so all are units.
+func viewOfCounts(counts map[string]int32) *groupView {
+	if len(counts) == 0 {
+		return nil
 	}
-	base, rest := limit/total, limit%total
-	n := 0
-	for _, u := range owned {
-		n += base
-		if int((int64(u)-turn)%int64(total)+int64(total))%total < rest {
-			n++
+	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
+	for t, n := range counts {
+		for p := range n {
+			v.all = append(v.all, tp{t, p})
 		}
 	}
-	return n
+	sortTPs(v.all)
+	return v
+}
+
+func sortTPs(s []tp) {
+	slices.SortFunc(s, func(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) })
+}
+
+// shareOf is the slots of limit that the units owned get in rotation turn:
+// units are the indices (into the n partitions of the group, sorted) of the
+// partitions with a backlog, sorted, and owned those of them the process
+// owns. Each unit gets limit/len(units); the slots left over go to the
+// units first in the order that starts at partition turn mod n. 0 when none
+// of the units owned has a slot this turn (more units than slots).
+//
+// A unit's slots depend only on how many units there are and which come
+// before it in the turn's order: a unit that leaves never takes a slot
+// from another.
+func shareOf(limit int, owned, units []int, n int, turn int64) int {
+	if len(units) == 0 || n <= 0 {
+		return 0
+	}
+	base, rest := limit/len(units), limit%len(units)
+	rank := func(u int) int { return int(((int64(u)-turn)%int64(n) + int64(n)) % int64(n)) }
+	s := 0
+	for _, u := range owned {
+		s += base
+		if rest == 0 {
+			continue
+		}
+		before := 0
+		for _, v := range units {
+			if rank(v) < rank(u) {
+				before++
+			}
+		}
+		if before < rest {
+			s++
+		}
+	}
+	return s
 }
 
 // shareAt is the share at time now: the smaller of the shares of now's turn
-// and of the turn shareGrace ago, and at least 1 (a process whose
-// partitions have no slot this turn still writes, one call at a time: with
-// more partitions than slots the shares may then add up to a little more
-// than the limit, and the client's back-off on 429 takes the rest).
-func shareAt(limit int, owned []int, total int, now time.Time) int {
+// and of the turn shareGrace ago, and at least 1 (a process whose units
+// have no slot this turn, or that owns none, still writes, one call at a
+// time: with more partitions than slots the shares may then add up to a
+// little more than the limit, and the client's back-off on 429 takes the
+// rest). n is 0 while the group's partitions are not known: 1.
+func shareAt(limit int, owned, units []int, n int, now time.Time) int {
 	turn := func(t time.Time) int64 { return t.UnixNano() / int64(shareRotation) }
-	return max(min(shareOf(limit, owned, total, turn(now)), shareOf(limit, owned, total, turn(now.Add(-shareGrace)))), 1)
+	return max(min(shareOf(limit, owned, units, n, turn(now)), shareOf(limit, owned, units, n, turn(now.Add(-shareGrace)))), 1)
 }
 
-// shareLimits keeps the CRM's limits at this process's share until ctx ends.
-func (r *Runner) shareLimits(ctx context.Context, crm limitSharer) {
+// ownPartition is what a process knows of a partition it owns.
+type ownPartition struct {
+	released int64 // the offset to commit (-1: nothing done yet)
+	hwm      int64 // its high watermark at the last fetch (0: none yet)
+}
+
+// caughtUp reports whether every record of the partition up to end is done
+// (allowing one offset for a transaction's closing marker, which is never
+// handed to a sync).
+func (o ownPartition) caughtUp(end int64) bool {
+	end = max(end, o.hwm)
+	return o.released >= 0 && end > 0 && o.released >= end-1
+}
+
+// unitsOf returns the units (indices into v.all) and those of them owned
+// (own: the partitions the process owns): the partitions behind by v,
+// except those the process owns and knows caught up; all the partitions
+// when none is behind. n is len(v.all), 0 when v is nil.
+func unitsOf(v *groupView, own map[tp]ownPartition) (owned, units []int, n int) {
+	if v == nil {
+		return nil, nil, 0
+	}
+	for i, k := range v.all {
+		if !v.behind[k] {
+			continue
+		}
+		if o, ok := own[k]; ok && o.caughtUp(v.ends[k]) {
+			continue
+		}
+		units = append(units, i)
+	}
+	if len(units) == 0 {
+		units = make([]int, len(v.all))
+		for i := range units {
+			units[i] = i
+		}
+	}
+	for _, u := range units {
+		if _, ok := own[v.all[u]]; ok {
+			owned = append(owned, u)
+		}
+	}
+	return owned, units, len(v.all)
+}
+
+// shareLimits keeps the CRM's limits at this process's share until ctx
+// ends: at every change of the assignment or of the group's offsets, and
+// every shareEvery (turns, partitions caught up).
+func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []string) {
 	calls, complexWrites := crm.Limits()
-	go r.watchBacklog(ctx)
-	share := func() bool {
-		owned, total := r.units()
-		now := time.Now()
-		crm.ShareLimits(shareAt(calls, owned, total, now), shareAt(complexWrites, owned, total, now))
-		return true
-	}
-	share()
-	every(ctx, shareEvery, share)
-}
-
-// watchBacklog keeps r.backlog, the group's partitions whose committed
-// offset is behind their end, until ctx ends.
-func (r *Runner) watchBacklog(ctx context.Context) {
-	adm := kadm.NewClient(r.cl)
-	every(ctx, backlogEvery, func() bool {
-		counts := r.topicPartitions.Load()
-		if counts == nil || len(*counts) == 0 {
-			return true
-		}
-		topics := make([]string, 0, len(*counts))
-		for t := range *counts {
-			topics = append(topics, t)
-		}
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ends, err := adm.ListEndOffsets(cctx, topics...)
-		var committed kadm.OffsetResponses
-		if err == nil {
-			committed, err = adm.FetchOffsets(cctx, r.groupID())
-		}
-		cancel()
-		if err != nil {
-			return true // the last backlog known stands
-		}
-		behind := map[tp]bool{}
-		ends.Each(func(o kadm.ListedOffset) {
-			c, ok := committed.Lookup(o.Topic, o.Partition)
-			// A transactional topic ends with a marker no record stands
-			// for: a partition committed up to just before it is caught up.
-			if o.Err == nil && o.Offset > 0 && (!ok || (c.Err == nil && c.At < o.Offset-1)) {
-				behind[tp{o.Topic, o.Partition}] = true
+	go r.watchGroup(ctx, topics)
+	since := map[tp]time.Time{}
+	t := time.NewTicker(shareEvery)
+	defer t.Stop()
+	for {
+		own := r.ownPartitions()
+		v := r.group.Load()
+		if v == nil {
+			if c := r.topicPartitions.Load(); c != nil {
+				v = viewOfCounts(*c)
 			}
-		})
-		r.backlog.Store(&behind)
-		return true
-	})
-}
-
-// units returns the indices of the partitions this process owns among the
-// group's units (its partitions with a backlog, or all of them when none
-// has one), sorted by topic and partition, and how many units there are (0
-// while the topics' partitions are not known).
-func (r *Runner) units() (owned []int, total int) {
-	counts := r.topicPartitions.Load()
-	if counts == nil {
-		return nil, 0
-	}
-	var all []tp
-	for t, n := range *counts {
-		for p := range n {
-			all = append(all, tp{t, p})
+		}
+		owned, units, n := unitsOf(v, own)
+		now := time.Now()
+		share := shareAt(calls, owned, units, n, now)
+		crm.ShareLimits(share, shareAt(complexWrites, owned, units, n, now))
+		r.commitCaughtUp(crm, own, share, since, now)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-r.shareWake:
 		}
 	}
-	if b := r.backlog.Load(); b != nil && len(*b) > 0 {
-		all = slices.DeleteFunc(all, func(k tp) bool { return !(*b)[k] })
+}
+
+// wakeShare has the share looked at again now (the assignment changed).
+func (r *Runner) wakeShare() {
+	select {
+	case r.shareWake <- struct{}{}:
+	default:
 	}
-	slices.SortFunc(all, func(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) })
+}
+
+// ownPartitions is what the process knows of the partitions it owns.
+func (r *Runner) ownPartitions() map[tp]ownPartition {
+	r.mu.Lock()
+	parts := make([]*partition, 0, len(r.parts))
+	for _, p := range r.parts {
+		if !p.gone.Load() {
+			parts = append(parts, p)
+		}
+	}
+	r.mu.Unlock()
+	own := make(map[tp]ownPartition, len(parts))
+	for _, p := range parts {
+		off, _, ok := p.cp.Released()
+		if !ok {
+			off = -1
+		}
+		own[p.tp] = ownPartition{released: off, hwm: p.hwm.Load()}
+	}
+	return own
+}
+
+// commitCaughtUp has the commit loop commit at once the partitions this
+// process caught up and has not committed to their end, and holds those
+// commits back until its calls in flight fit its share without them (at
+// most shareHoldMax): the others see the end committed at their next read
+// of the group's offsets and take the partition's slots, which must be free
+// by then. since is when each was first held (the caller's, kept across
+// calls).
+func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share int, since map[tp]time.Time, now time.Time) {
+	v := r.group.Load()
+	if v == nil {
+		return
+	}
+	var due []tp
+	r.mu.Lock()
+	for k, o := range own {
+		if c, ok := r.committed[k]; v.behind[k] && o.caughtUp(v.ends[k]) && (!ok || c < o.released) {
+			due = append(due, k)
+		}
+	}
+	r.mu.Unlock()
+	drained := true
+	if f, ok := crm.(inFlight); ok && len(due) > 0 {
+		drained = f.Stats().InFlight <= share
+	}
+	var held map[tp]bool
+	for _, k := range due {
+		if _, ok := since[k]; !ok {
+			since[k] = now
+		}
+		if !drained && now.Sub(since[k]) < shareHoldMax {
+			if held == nil {
+				held = map[tp]bool{}
+			}
+			held[k] = true
+		}
+	}
+	for k := range since {
+		if !slices.Contains(due, k) {
+			delete(since, k)
+		}
+	}
+	r.heldCommits.Store(&held)
+	if len(due) > len(held) {
+		select {
+		case r.commitNow <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// committable is the partitions the commit loop commits: every live one
+// (nil) but those whose end commitCaughtUp holds back.
+func (r *Runner) committable() []*partition {
+	h := r.heldCommits.Load()
+	if h == nil || len(*h) == 0 {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i, k := range all {
-		if p, ok := r.parts[k]; ok && !p.gone.Load() {
-			owned = append(owned, i)
+	parts := []*partition{}
+	for k, p := range r.parts {
+		if !p.gone.Load() && !(*h)[k] {
+			parts = append(parts, p)
 		}
 	}
-	return owned, len(all)
+	return parts
+}
+
+// watchGroup keeps r.group, the group's partitions, their ends and which
+// are behind, until ctx ends: every groupReadEvery while some partition is
+// behind, else every groupIdleEvery.
+func (r *Runner) watchGroup(ctx context.Context, topics []string) {
+	adm := kadm.NewClient(r.cl)
+	for {
+		every := groupIdleEvery
+		if v := r.readGroup(ctx, adm, topics); v == nil || len(v.behind) > 0 {
+			every = groupReadEvery
+		}
+		if !sleepCtx(ctx, every) {
+			return
+		}
+	}
+}
+
+// readGroup reads the group's offsets into r.group and returns the view;
+// nil (the last view known stands) when the read failed.
+func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []string) *groupView {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(cctx, topics...)
+	var committed kadm.OffsetResponses
+	if err == nil {
+		committed, err = adm.FetchOffsets(cctx, r.groupID())
+	}
+	if err != nil {
+		return nil
+	}
+	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			return
+		}
+		k := tp{o.Topic, o.Partition}
+		v.all = append(v.all, k)
+		v.ends[k] = o.Offset
+		c, ok := committed.Lookup(o.Topic, o.Partition)
+		// A transactional topic ends with a marker no record stands
+		// for: a partition committed up to just before it is caught up.
+		if o.Offset > 0 && (!ok || (c.Err == nil && c.At < o.Offset-1)) {
+			v.behind[k] = true
+		}
+	})
+	if len(v.all) == 0 {
+		return nil
+	}
+	sortTPs(v.all)
+	r.group.Store(v)
+	r.wakeShare()
+	return v
 }

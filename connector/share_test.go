@@ -5,6 +5,28 @@ import (
 	"time"
 )
 
+// seq is 0..n-1.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+// subsets calls fn with every non-empty subset of 0..n-1, sorted.
+func subsets(n int, fn func([]int)) {
+	for mask := 1; mask < 1<<n; mask++ {
+		var s []int
+		for i := range n {
+			if mask&(1<<i) != 0 {
+				s = append(s, i)
+			}
+		}
+		fn(s)
+	}
+}
+
 // Whatever the assignment, the processes' shares add up to the limit in
 // every turn (no 429s among them, no slot left idle), and over a full
 // rotation every partition gets the same slots.
@@ -26,17 +48,18 @@ func TestSharesAddUpToTheLimit(t *testing.T) {
 			for _, a := range tc.assignments {
 				total += len(a)
 			}
+			units := seq(total)
 			perUnit := make([]int, total)
 			for turn := int64(0); turn < int64(total); turn++ {
 				sum := 0
 				for _, a := range tc.assignments {
-					sum += shareOf(tc.limit, a, total, turn)
+					sum += shareOf(tc.limit, a, units, total, turn)
 				}
 				if sum != tc.limit {
 					t.Errorf("turn %d: shares add up to %d, want %d", turn, sum, tc.limit)
 				}
 				for u := range total {
-					perUnit[u] += shareOf(tc.limit, []int{u}, total, turn)
+					perUnit[u] += shareOf(tc.limit, []int{u}, units, total, turn)
 				}
 			}
 			for u, n := range perUnit {
@@ -48,36 +71,178 @@ func TestSharesAddUpToTheLimit(t *testing.T) {
 	}
 }
 
+// Whichever partitions have a backlog, their slots add up to the limit in
+// every turn.
+func TestSharesOfABacklogAddUpToTheLimit(t *testing.T) {
+	const n = 7
+	for _, limit := range []int{3, 10, 20} {
+		subsets(n, func(units []int) {
+			for turn := int64(0); turn < n; turn++ {
+				sum := 0
+				for _, u := range units {
+					sum += shareOf(limit, []int{u}, units, n, turn)
+				}
+				if sum != limit {
+					t.Errorf("limit %d, units %v, turn %d: %d slots", limit, units, turn, sum)
+				}
+			}
+		})
+	}
+}
+
+// A partition that leaves the backlog never takes a slot from another: the
+// members read the group's offsets at different moments, and one that sees
+// a partition caught up (and takes more slots for its own) must not take
+// slots that a member still seeing it behind keeps using. With the slots
+// left over handed out by position among the units (before), a unit could
+// lose its extra slot when one before it left.
+func TestSharesNeverShrinkWhenAUnitLeaves(t *testing.T) {
+	const n = 7
+	for _, limit := range []int{10, 20} {
+		subsets(n, func(units []int) {
+			for turn := int64(0); turn < n; turn++ {
+				for i, gone := range units {
+					fewer := append(append([]int{}, units[:i]...), units[i+1:]...)
+					if len(fewer) == 0 {
+						continue
+					}
+					for _, u := range fewer {
+						before, after := shareOf(limit, []int{u}, units, n, turn), shareOf(limit, []int{u}, fewer, n, turn)
+						if after < before {
+							t.Fatalf("limit %d, units %v, turn %d: partition %d leaving takes partition %d from %d slots to %d", limit, units, turn, gone, u, before, after)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// Members with different views of the backlog (one still sees behind a
+// partition that another's owner knows caught up, or whose commit another
+// already read) never together take more than the limit.
+func TestMixedViewsStayWithinTheLimit(t *testing.T) {
+	// 6 partitions over 3 members; partition 1 (member 0's) is caught up.
+	// Its owner knows first; the others see it at their next read.
+	assign := [][]int{{0, 1}, {2, 3}, {4, 5}}
+	behind, caughtUp := seq(6), []int{0, 2, 3, 4, 5}
+	for turn := int64(0); turn < 6; turn++ {
+		for seen := 0; seen < 1<<2; seen++ { // which of members 1 and 2 read the commit already
+			sum := shareOf(10, []int{0}, caughtUp, 6, turn) // the owner: at once
+			for m := 1; m <= 2; m++ {
+				view := behind
+				if seen&(1<<(m-1)) != 0 {
+					view = caughtUp
+				}
+				sum += shareOf(10, assign[m], view, 6, turn)
+			}
+			if sum > 10 {
+				t.Errorf("turn %d, members seeing the commit %b: %d slots", turn, seen, sum)
+			}
+		}
+	}
+}
+
 // A process owning no partition, or whose partitions get no slot this turn,
-// still may write one call at a time; one that knows no partition count yet
-// has the whole limit.
+// still may write one call at a time; so may one that does not know the
+// group's partitions yet (it may not be alone).
 func TestShareFloorAndUnknown(t *testing.T) {
 	now := time.Unix(0, 0).Add(shareGrace)
-	if got := shareAt(10, nil, 6, now); got != 1 {
+	if got := shareAt(10, nil, seq(6), 6, now); got != 1 {
 		t.Errorf("no partitions: %d, want 1", got)
 	}
-	if got := shareAt(10, []int{20}, 24, now); got != 1 {
+	if got := shareAt(10, []int{20}, seq(24), 24, now); got != 1 {
 		t.Errorf("a partition without a slot this turn: %d, want 1", got)
 	}
-	if got := shareAt(10, []int{0}, 0, now); got != 10 {
-		t.Errorf("partition count unknown: %d, want 10", got)
+	if got := shareAt(10, nil, nil, 0, now); got != 1 {
+		t.Errorf("partitions unknown: %d, want 1", got)
 	}
 }
 
 // A share that grows at a turn grows shareGrace later; one that shrinks
 // shrinks at once.
 func TestShareGrowsAfterTheGrace(t *testing.T) {
-	owned, total := []int{0}, 6 // 10 over 6: partition 0 has 2 slots in turns 0, 3, 4, 5 (mod 6), 1 in turns 1 and 2
+	owned, units := []int{0}, seq(6) // 10 over 6: partition 0 has 2 slots in turns 0, 3, 4, 5 (mod 6), 1 in turns 1 and 2
 	at := func(turn int64, plus time.Duration) time.Time {
 		return time.Unix(0, turn*int64(shareRotation)).Add(plus)
 	}
-	if got := shareAt(10, owned, total, at(1, 0)); got != 1 {
+	if got := shareAt(10, owned, units, 6, at(1, 0)); got != 1 {
 		t.Errorf("shrinking turn: %d, want 1 at once", got)
 	}
-	if got := shareAt(10, owned, total, at(3, shareGrace/2)); got != 1 {
+	if got := shareAt(10, owned, units, 6, at(3, shareGrace/2)); got != 1 {
 		t.Errorf("growing turn, within the grace: %d, want 1", got)
 	}
-	if got := shareAt(10, owned, total, at(3, shareGrace)); got != 2 {
+	if got := shareAt(10, owned, units, 6, at(3, shareGrace)); got != 2 {
 		t.Errorf("growing turn, after the grace: %d, want 2", got)
+	}
+}
+
+// The units are the partitions behind by the group's committed offsets,
+// less those the process owns and knows caught up (all its records up to
+// the end done, though maybe not committed yet); all partitions when none
+// is behind.
+func TestUnitsOf(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	v := &groupView{
+		all:    []tp{a(0), a(1), a(2), a(3)},
+		ends:   map[tp]int64{a(0): 100, a(1): 100, a(2): 100, a(3): 100},
+		behind: map[tp]bool{a(0): true, a(1): true, a(2): true},
+	}
+	for _, tc := range []struct {
+		name         string
+		v            *groupView
+		own          map[tp]ownPartition
+		owned, units []int
+		wantN        int
+	}{
+		{"unknown", nil, map[tp]ownPartition{a(0): {released: -1}}, nil, nil, 0},
+		{"behind by the group", v, map[tp]ownPartition{a(0): {released: 50, hwm: 100}, a(3): {released: 100, hwm: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"own partition caught up, not committed", v, map[tp]ownPartition{a(0): {released: 100, hwm: 100}, a(1): {released: 10, hwm: 100}}, []int{1}, []int{1, 2}, 4},
+		{"caught up to a transaction's closing marker", v, map[tp]ownPartition{a(0): {released: 99, hwm: 100}}, nil, []int{1, 2}, 4},
+		{"caught up to the ends read, not to newer records fetched", v, map[tp]ownPartition{a(0): {released: 100, hwm: 120}}, []int{0}, []int{0, 1, 2}, 4},
+		{"nothing done yet", v, map[tp]ownPartition{a(0): {released: -1}}, []int{0}, []int{0, 1, 2}, 4},
+		{"others' partitions by the group only", v, map[tp]ownPartition{}, nil, []int{0, 1, 2}, 4},
+		{"none behind: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{}}, map[tp]ownPartition{a(2): {released: 100}}, []int{2}, []int{0, 1, 2, 3}, 4},
+		{"the last one behind caught up: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{a(1): true}}, map[tp]ownPartition{a(1): {released: 100}}, []int{1}, []int{0, 1, 2, 3}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			owned, units, n := unitsOf(tc.v, tc.own)
+			if !slicesEqual(owned, tc.owned) || !slicesEqual(units, tc.units) || n != tc.wantN {
+				t.Errorf("got owned %v, units %v, n %d; want %v, %v, %d", owned, units, n, tc.owned, tc.units, tc.wantN)
+			}
+		})
+	}
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Before the group's offsets are read, the partition counts of the topic
+// watch make every partition a unit.
+func TestViewOfCounts(t *testing.T) {
+	v := viewOfCounts(map[string]int32{"b": 1, "a": 2})
+	want := []tp{{"a", 0}, {"a", 1}, {"b", 0}}
+	if len(v.all) != len(want) {
+		t.Fatalf("got %v, want %v", v.all, want)
+	}
+	for i := range want {
+		if v.all[i] != want[i] {
+			t.Fatalf("got %v, want %v", v.all, want)
+		}
+	}
+	if _, units, n := unitsOf(v, nil); len(units) != 3 || n != 3 {
+		t.Errorf("units %v of %d, want all 3", units, n)
+	}
+	if viewOfCounts(nil) != nil {
+		t.Error("no counts: want no view")
 	}
 }
