@@ -443,21 +443,14 @@ func (r *Runner) forget(parts []*partition) {
 // commitLoop commits every commit interval, and at once when the limit
 // shares ask (commitNow); what they hold back waits (committable).
 func (r *Runner) commitLoop(ctx context.Context) {
-	t := time.NewTicker(r.cfg.Kafka.CommitInterval.D())
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-r.commitNow:
-		}
+	everyOrWoken(ctx, r.cfg.Kafka.CommitInterval.D(), r.commitNow, func() bool {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
 		if err := r.commit(cctx, r.committable()); err != nil && ctx.Err() == nil {
 			r.log.Warn("offset commit failed, will retry", "err", err)
 		}
-		cancel()
-	}
+		return true
+	})
 }
 
 // commit commits the released offsets of parts (nil: every live partition

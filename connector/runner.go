@@ -432,9 +432,13 @@ func (r *Runner) fatal() error {
 }
 
 // every calls fn every d until ctx ends or fn returns false. The runner's
-// background loops that only tick (resumes, the replay's end) are each one
-// call of it; commits and limit shares are also woken by events.
-func every(ctx context.Context, d time.Duration, fn func() bool) {
+// background loops (resumes, the replay's end, commits, limit shares) are
+// each one call of it or of everyOrWoken.
+func every(ctx context.Context, d time.Duration, fn func() bool) { everyOrWoken(ctx, d, nil, fn) }
+
+// everyOrWoken is every, calling fn at once too when wake has a value
+// (commits and limit shares are also woken by events).
+func everyOrWoken(ctx context.Context, d time.Duration, wake <-chan struct{}, fn func() bool) {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -442,9 +446,10 @@ func every(ctx context.Context, d time.Duration, fn func() bool) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if !fn() {
-				return
-			}
+		case <-wake:
+		}
+		if !fn() {
+			return
 		}
 	}
 }

@@ -205,9 +205,7 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 	calls, complexWrites := crm.Limits()
 	go r.watchGroup(ctx, topics)
 	since := map[tp]time.Time{}
-	t := time.NewTicker(shareEvery)
-	defer t.Stop()
-	for {
+	look := func() bool {
 		own := r.ownPartitions()
 		v := r.group.Load()
 		if v == nil {
@@ -220,13 +218,10 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 		share := shareAt(calls, owned, units, n, now)
 		crm.ShareLimits(share, shareAt(complexWrites, owned, units, n, now))
 		r.commitCaughtUp(crm, own, share, since, now)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-r.shareWake:
-		}
+		return true
 	}
+	look()
+	everyOrWoken(ctx, shareEvery, r.shareWake, look)
 }
 
 // wakeShare has the share looked at again now (the assignment changed).
