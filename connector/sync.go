@@ -23,6 +23,13 @@ type Decoder interface {
 	Decode(ctx context.Context, m schema.Message) (schema.Change, error)
 }
 
+// reusingDecoder is a Decoder that can reuse the rows of the change it
+// returned last (*schema.Decoder): a sync's loop is done with each change
+// before it decodes the next.
+type reusingDecoder interface {
+	DecodeReusing(ctx context.Context, m schema.Message, s *schema.Scratch) (schema.Change, error)
+}
+
 const (
 	// spareBatches is how many batches a sync keeps in flight beyond the
 	// write slots the Zoho client may use now (writeSlots): they wait at the
@@ -117,6 +124,10 @@ type syncWorker struct {
 	// partitions: with the partition's high watermark, how much is left to
 	// read (behind).
 	lastRead map[*partition]int64
+
+	// scratch holds the rows of the change decoded last (reusingDecoder):
+	// they are valid until the next decode.
+	scratch schema.Scratch
 }
 
 func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
@@ -330,7 +341,9 @@ func (w *syncWorker) countConsumed() {
 }
 
 // decode decodes a record, retrying while the schema registry is out of
-// reach; a record that cannot be decoded is returned as an error.
+// reach; a record that cannot be decoded is returned as an error. The
+// change's rows (Key, Before, After) are valid until the next decode: what
+// is kept of them must be copied (mapping does).
 func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, error) {
 	part, off := r.source()
 	m := schema.Message{Topic: r.rec.Topic, Partition: part, Offset: off, Timestamp: r.rec.Timestamp, Key: r.rec.Key, Value: r.rec.Value}
@@ -338,7 +351,13 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, err
 		m.Headers = append(m.Headers, schema.Header{Key: h.Key, Value: h.Value})
 	}
 	for attempt := 0; ; attempt++ {
-		ch, err := w.dec.Decode(ctx, m)
+		var ch schema.Change
+		var err error
+		if rd, ok := w.dec.(reusingDecoder); ok {
+			ch, err = rd.DecodeReusing(ctx, m, &w.scratch)
+		} else {
+			ch, err = w.dec.Decode(ctx, m)
+		}
 		if err == nil {
 			if attempt > 0 {
 				w.status.setState(stateRunning, "")

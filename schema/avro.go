@@ -420,6 +420,10 @@ type reader struct {
 	// zeroItems counts array and map items that took no bytes (nulls),
 	// which the input length cannot bound.
 	zeroItems int64
+	// scratch, when set with reuse, gives the record read at the top (the
+	// key, before, after, or a flattened row): DecodeReusing's rows.
+	scratch *Scratch
+	reuse   bool
 }
 
 const maxZeroSizeItems = 1 << 16
@@ -622,8 +626,13 @@ func (r *reader) value(n *node) (any, error) {
 		if r.depth >= maxDepth {
 			return nil, errTooDeep
 		}
+		var row Row
+		if r.reuse && r.depth == 0 && r.scratch != nil {
+			row = r.scratch.row(len(n.fields))
+		} else {
+			row = make(Row, len(n.fields))
+		}
 		r.depth++
-		row := make(Row, len(n.fields))
 		for i := range n.fields {
 			f := &n.fields[i]
 			v, err := r.value(f.n)

@@ -143,7 +143,12 @@ func (r *reader) readEnvelope(root *node, e *envelopeShape) (envParts, error) {
 			}
 		default:
 			var v any
-			if v, err = r.value(f.n); err == nil {
+			// before and after become the change's rows; the other parts
+			// are read into the change, not kept.
+			r.reuse = e.roles[i] == envBefore || e.roles[i] == envAfter
+			v, err = r.value(f.n)
+			r.reuse = false
+			if err == nil {
 				p.set(e.roles[i], v)
 			}
 		}

@@ -27,9 +27,8 @@ func KeyString(key Row) string {
 	if key == nil {
 		return ""
 	}
-	b := make([]byte, 0, 32)
-	b = appendRow(b, key)
-	return string(b)
+	var buf [64]byte // most keys: built on the stack, one allocation for the text
+	return string(appendRow(buf[:0], key))
 }
 
 func appendRow(b []byte, r Row) []byte {
