@@ -160,6 +160,7 @@ func (d *Decoder) DecodeReusing(ctx context.Context, m Message, s *Scratch) (Cha
 type Scratch struct {
 	rows []Row
 	used int
+	buf  []byte // KeyString's
 }
 
 // row returns an empty row: the next one of the last decode's, else a new
@@ -199,7 +200,12 @@ func (d *Decoder) decode(ctx context.Context, m Message, s *Scratch) (Change, er
 			return Change{}, d.fail(&m, "key", id, err)
 		}
 		ch.Key = key
-		ch.KeyString = KeyString(key)
+		if s != nil && key != nil {
+			s.buf = appendRow(s.buf[:0], key) // the text built in the scratch's buffer: one allocation, the string
+			ch.KeyString = string(s.buf)
+		} else {
+			ch.KeyString = KeyString(key)
+		}
 	}
 
 	if len(m.Value) == 0 {

@@ -27,8 +27,7 @@ func KeyString(key Row) string {
 	if key == nil {
 		return ""
 	}
-	var buf [64]byte // most keys: built on the stack, one allocation for the text
-	return string(appendRow(buf[:0], key))
+	return string(appendRow(make([]byte, 0, 32), key))
 }
 
 func appendRow(b []byte, r Row) []byte {
