@@ -156,6 +156,9 @@ type mapper struct {
 	// concatenated are the lower-cased concatenation.
 	matchPrefix []string
 	seed        maphash.Seed
+	// lookups: some field or constant is a lookup, so a record may hold a
+	// lookupName for resolveLookups to turn into an id.
+	lookups bool
 }
 
 // newMapper builds the mapper of a sync. types gives the Zoho type of the
@@ -179,6 +182,14 @@ func newMapper(cfg *config.SyncConfig, types map[string]*zoho.Field) *mapper {
 			fv = v // Validate reports constants Zoho cannot take; keep the value as given
 		}
 		m.constants[k] = fv
+		if _, ok := fv.(lookupName); ok {
+			m.lookups = true
+		}
+	}
+	for _, fm := range m.fields {
+		if fm.Type != nil && (fm.Type.DataType == "lookup" || fm.Type.DataType == "ownerlookup") {
+			m.lookups = true // asLookupID gives a lookupName for a value that is not an id
+		}
 	}
 	if info, ok := config.Module(cfg.Module); ok {
 		m.required = info.RequiredFields

@@ -128,6 +128,10 @@ type syncWorker struct {
 	// scratch holds the rows of the change decoded last (reusingDecoder):
 	// they are valid until the next decode.
 	scratch schema.Scratch
+	// mayLookup: a mapper of this sync (the first, or one given types
+	// later) has lookup fields, so records written may hold lookup names
+	// to resolve. Never unset: records mapped earlier may still wait.
+	mayLookup atomic.Bool
 }
 
 func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM, dec Decoder, dlq *deadLetterer, met *metrics, log *slog.Logger, fatal func(error)) *syncWorker {
@@ -159,6 +163,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 	if l, ok := crm.(writeLimiter); ok {
 		w.slots = l.WriteSlots
 	}
+	w.mayLookup.Store(w.mapper.lookups)
 	return w
 }
 
@@ -167,6 +172,9 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 func (w *syncWorker) setTypes(types map[string]*zoho.Field) {
 	w.types = types
 	w.mapper = newMapper(w.cfg, types)
+	if w.mapper.lookups {
+		w.mayLookup.Store(true)
+	}
 }
 
 // run is the sync's loop. It returns when ctx ends, or once draining has
