@@ -74,6 +74,9 @@ func NewClient(opts ...Opt) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
+		// A 100-record write's body (tens of kB) leaves in one write
+		// rather than in 4 kB pieces, and its answer is read in as few.
+		tr.WriteBufferSize, tr.ReadBufferSize = 64<<10, 64<<10
 		c.hc = &http.Client{Transport: tr}
 	}
 	c.accounts = o.accountsURL
