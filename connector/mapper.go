@@ -310,19 +310,19 @@ func (m *mapper) matchKey(i int, v string) string {
 // its fields in name order, each value written as fmt.Print writes it. It
 // allocates nothing for records of up to 16 fields of the common types.
 func (m *mapper) hash(rec zoho.Record) uint64 {
-	var buf [16]string
-	keys := buf[:0]
-	for k := range rec {
-		keys = append(keys, k)
+	var buf [16]recField // the fields with their values: each looked up once
+	fs := buf[:0]
+	for k, v := range rec {
+		fs = append(fs, recField{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(fs, func(a, b recField) int { return strings.Compare(a.k, b.k) })
 	var h maphash.Hash
 	h.SetSeed(m.seed)
 	var num [32]byte
-	for _, k := range keys {
-		h.WriteString(k)
+	for _, f := range fs {
+		h.WriteString(f.k)
 		h.WriteByte(0)
-		switch v := rec[k].(type) {
+		switch v := f.v.(type) {
 		case string:
 			h.WriteString(v)
 		case nil:
@@ -344,6 +344,12 @@ func (m *mapper) hash(rec zoho.Record) uint64 {
 		h.WriteByte(0)
 	}
 	return h.Sum64()
+}
+
+// recField is a field of a record and its value, for hash.
+type recField struct {
+	k string
+	v any
 }
 
 // builtinTypes are the Zoho types of standard fields whose format cannot be
