@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -74,8 +75,9 @@ type node struct {
 	items    *node   // array items, map values
 	branches []*node // union
 	symbols  []string
-	size     int  // fixed
-	zeroSize bool // a value of this type may take no bytes at all
+	byName   []string // a record's field names sorted, as KeyString writes them
+	size     int      // fixed
+	zeroSize bool     // a value of this type may take no bytes at all
 }
 
 type field struct {
@@ -217,7 +219,9 @@ func (c *avroCompiler) compileComplex(s map[string]any, ns string) (*node, error
 					return nil, inField(fname, err)
 				}
 				n.fields = append(n.fields, field{name: fname, n: fn})
+				n.byName = append(n.byName, fname)
 			}
+			sort.Strings(n.byName)
 		}
 		c.setConv(n, s)
 		return n, nil

@@ -195,16 +195,22 @@ func (d *Decoder) decode(ctx context.Context, m Message, s *Scratch) (Change, er
 	}
 
 	if len(m.Key) > 0 {
-		key, id, err := d.decodeKey(ctx, m.Key, s)
+		key, rec, id, err := d.decodeKey(ctx, m.Key, s)
 		if err != nil {
 			return Change{}, d.fail(&m, "key", id, err)
 		}
 		ch.Key = key
-		if s != nil && key != nil {
+		switch {
+		case s == nil || key == nil:
+			ch.KeyString = KeyString(key)
+		case rec != nil && len(rec.byName) == len(key):
+			// An Avro record: its columns in the order its schema sorted
+			// once, each looked up, rather than the row iterated and sorted.
+			s.buf = appendRecordKey(s.buf[:0], rec.byName, key)
+			ch.KeyString = string(s.buf)
+		default:
 			s.buf = appendRow(s.buf[:0], key) // the text built in the scratch's buffer: one allocation, the string
 			ch.KeyString = string(s.buf)
-		} else {
-			ch.KeyString = KeyString(key)
 		}
 	}
 
@@ -296,7 +302,14 @@ func trailing(r *reader) error {
 	return nil
 }
 
-func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (Row, int, error) {
+// rec is the Avro record schema the key was decoded from, when it is one
+// (and not a logical type): the row holds its fields.
+func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (key Row, rec *node, id int, err error) {
+	key, id, err = d.decodeKeyRow(ctx, k, s, &rec)
+	return key, rec, id, err
+}
+
+func (d *Decoder) decodeKeyRow(ctx context.Context, k []byte, s *Scratch, rec **node) (Row, int, error) {
 	if k[0] == 1 && len(k) >= 17 && d.format != FormatJSON {
 		return nil, 0, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
 	}
@@ -317,6 +330,9 @@ func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (Row, int
 		case nil:
 			return nil, id, nil
 		case Row:
+			if ws.root.kind == kRecord && ws.root.conv == convNone {
+				*rec = ws.root
+			}
 			return v, id, nil
 		}
 		return Row{"": v}, id, nil

@@ -56,6 +56,21 @@ func appendRow(b []byte, r Row) []byte {
 	return append(b, '}')
 }
 
+// appendRecordKey is appendRow for a row holding exactly the columns
+// names, given sorted.
+func appendRecordKey(b []byte, names []string, r Row) []byte {
+	b = append(b, '{')
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendKeyValue(b, r[k])
+	}
+	return append(b, '}')
+}
+
 func appendKeyValue(b []byte, v any) []byte {
 	switch v := v.(type) {
 	case nil:

@@ -122,3 +122,24 @@ func BenchmarkDecodeReusing(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodeReusingKeyString: the key text DecodeReusing writes from a key
+// record's schema is KeyString's, for columns in any schema order.
+func TestDecodeReusingKeyString(t *testing.T) {
+	reg, cl := registry(t)
+	const keySchema = `{"type":"record","name":"Key","namespace":"db.public.t","fields":[
+{"name":"z","type":"long"},{"name":"a","type":["null","string"]},{"name":"M","type":"int"},{"name":"b","type":"boolean"},{"name":"_","type":{"type":"int","connect.name":"io.debezium.time.Date"}}]}`
+	kid := register(t, reg, "db.public.t-key", keySchema)
+	d := newDecoder(t, WithRegistry(cl))
+	var s Scratch
+	for i, a := range []any{nil, u("string", `q"<x>`), u("string", "")} {
+		m := Message{Topic: "db.public.t", Key: encode(t, kid, keySchema, map[string]any{"z": int64(-i), "a": a, "M": int32(i), "b": i%2 == 0, "_": int32(19000 + i)})}
+		ch, err := d.DecodeReusing(context.Background(), m, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := KeyString(ch.Key); ch.KeyString != want || len(ch.Key) != 5 {
+			t.Errorf("key %v: %s, KeyString %s", ch.Key, ch.KeyString, want)
+		}
+	}
+}
