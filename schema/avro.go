@@ -417,8 +417,10 @@ func markZeroSize(n *node, seen map[*node]bool) bool {
 
 // reader walks one Avro binary datum.
 type reader struct {
-	b     []byte
-	s     string // b as one string: text values are substrings of it, not copies
+	b []byte
+	// s is b as one string, made at the first text read (a key of
+	// integers has none): text values are substrings of it, not copies.
+	s     string
 	pos   int
 	depth int
 	// zeroItems counts array and map items that took no bytes (nulls),
@@ -479,6 +481,15 @@ func (r *reader) int() (int32, error) {
 		shift += 7
 	}
 	return int32(u>>1) ^ -int32(u&1), nil
+}
+
+// text returns the n bytes just read as a string: a part of the datum's
+// one copy as a string.
+func (r *reader) text(n int) string {
+	if len(r.s) != len(r.b) {
+		r.s = string(r.b)
+	}
+	return r.s[r.pos-n : r.pos]
 }
 
 // bytes returns a slice of the input (not a copy).
@@ -609,8 +620,7 @@ func (r *reader) value(n *node) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		end := r.pos
-		return convertString(n, r.s[end-len(b):end])
+		return convertString(n, r.text(len(b)))
 	case kEnum:
 		i, err := r.int()
 		if err != nil {
@@ -717,7 +727,7 @@ func (r *reader) array(n *node) (any, error) {
 				if err != nil {
 					return nil, err
 				}
-				ss = append(ss, r.s[r.pos-len(b):r.pos])
+				ss = append(ss, r.text(len(b)))
 				continue
 			}
 			v, err := r.value(n.items)

@@ -318,7 +318,7 @@ func (d *Decoder) decodeKeyRow(ctx context.Context, k []byte, s *Scratch, rec **
 		if err != nil {
 			return nil, id, err
 		}
-		r := &reader{b: body, s: string(body), scratch: s, reuse: true}
+		r := &reader{b: body, scratch: s, reuse: true}
 		v, err := r.value(ws.root)
 		if err != nil {
 			return nil, id, wrapErr("avro datum", err)
@@ -427,7 +427,7 @@ func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change, s *Sc
 	if err != nil {
 		return id, err
 	}
-	r := &reader{b: body, s: string(body), scratch: s}
+	r := &reader{b: body, scratch: s}
 	if ws.env != nil {
 		p, err := r.readEnvelope(ws.root, ws.env)
 		if err != nil {

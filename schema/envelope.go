@@ -247,7 +247,7 @@ func (r *reader) meta(n *node) (metaVal, error) {
 			if err != nil {
 				return metaVal{}, err
 			}
-			return metaVal{kind: metaText, s: r.s[r.pos-len(b) : r.pos]}, nil
+			return metaVal{kind: metaText, s: r.text(len(b))}, nil
 		case kLong:
 			v, err := r.long()
 			return metaVal{kind: metaInt, i: v}, err
