@@ -83,7 +83,12 @@ func (p *scanner) items(out *[]apiItem) bool {
 	if !p.eat('[') {
 		return false
 	}
-	items := make([]apiItem, 0, MaxRecordsPerCall)
+	var items []apiItem
+	if p, _ := itemsPool.Get().(*[]apiItem); p != nil {
+		items = (*p)[:0]
+	} else {
+		items = make([]apiItem, 0, MaxRecordsPerCall)
+	}
 	p.ws()
 	if p.eat(']') {
 		*out = items

@@ -566,6 +566,24 @@ var answerPool sync.Pool
 // (a 100-record write's answer is about 30 kB).
 const maxPooledAnswer = 1 << 20
 
+// itemsPool holds the data[] slices of write answers (scanner.items).
+var itemsPool sync.Pool
+
+// release gives back what a write's reply holds for the next (its answer's
+// buffer, its items) once its results are made: nothing may point into
+// them any more.
+func (rep *reply) release() {
+	releaseAnswer(rep.answer)
+	rep.answer = nil
+	if cap(rep.items) >= MaxRecordsPerCall && cap(rep.items) <= 4*MaxRecordsPerCall {
+		items := rep.items[:cap(rep.items)]
+		clear(items)
+		items = items[:0]
+		itemsPool.Put(&items)
+	}
+	rep.items = nil
+}
+
 // releaseAnswer gives an answer's buffer back to readBody's pool: nothing
 // may point into it any more. nil is fine.
 func releaseAnswer(p *[]byte) {

@@ -67,7 +67,7 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 		return nil, err
 	}
 	res := results(rep.items, nil, op, module, recs) // copies what it keeps of the answer
-	releaseAnswer(rep.answer)
+	rep.release()
 	return res, nil
 }
 
