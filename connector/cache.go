@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"hash/maphash"
 	"sync"
 )
 
@@ -25,12 +26,19 @@ type keyCache struct {
 	// The LRU list runs through the nodes (no list elements of its own to
 	// allocate): root.next is the most recently used, root.prev the least.
 	root cacheNode
-	m    map[string]*cacheNode
+	// m finds a key's node by a 64-bit hash of the key: a map of
+	// integers is smaller and quicker to probe than one of strings (every
+	// written record of a new key misses in it twice, a random place in
+	// tens of thousands). A node whose key differs (a collision, ~2^-64) is
+	// taken as absent, or replaced.
+	m    map[uint64]*cacheNode
+	seed maphash.Seed
 }
 
 // cacheNode is one key's facts and its place in the LRU list.
 type cacheNode struct {
 	keyFacts
+	hash       uint64 // of key: its place in keyCache.m
 	prev, next *cacheNode
 }
 
@@ -50,7 +58,7 @@ const entryOverhead = 160
 func (f *keyFacts) size() int64 { return int64(2*len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	c := &keyCache{max: maxBytes, m: map[string]*cacheNode{}}
+	c := &keyCache{max: maxBytes, m: map[uint64]*cacheNode{}, seed: maphash.MakeSeed()}
 	c.root.next, c.root.prev = &c.root, &c.root
 	return c
 }
@@ -74,10 +82,11 @@ func (c *keyCache) moveToFront(n *cacheNode) {
 
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
+	h := maphash.String(c.seed, key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.m[key]
-	if !ok || n.gen != gen {
+	n, ok := c.m[h]
+	if !ok || n.gen != gen || n.key != key {
 		return keyFacts{}, false
 	}
 	c.moveToFront(n)
@@ -88,12 +97,13 @@ func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 // the facts (zero when none, or of an older generation) and changes them.
 // A key left with neither id nor fingerprint is forgotten.
 func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
+	h := maphash.String(c.seed, key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.m[key]
+	n, ok := c.m[h]
 	if ok {
 		c.bytes -= n.size()
-		if n.gen != gen {
+		if n.gen != gen || n.key != key { // another generation, or another key of the same hash: forgotten
 			n.keyFacts = keyFacts{key: key, gen: gen}
 		}
 	} else {
@@ -103,7 +113,7 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 	if n.id == "" && !n.hasFP {
 		if ok {
 			c.unlink(n)
-			delete(c.m, key)
+			delete(c.m, h)
 			c.n--
 		}
 		return
@@ -112,7 +122,8 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 	if ok {
 		c.moveToFront(n)
 	} else {
-		c.m[key] = n
+		n.hash = h
+		c.m[h] = n
 		c.pushFront(n)
 		c.n++
 	}
@@ -120,7 +131,7 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 		old := c.root.prev
 		c.bytes -= old.size()
 		c.unlink(old)
-		delete(c.m, old.key)
+		delete(c.m, old.hash)
 		c.n--
 	}
 }

@@ -2,6 +2,7 @@ package connector
 
 import (
 	"fmt"
+	"hash/maphash"
 	"testing"
 )
 
@@ -70,5 +71,39 @@ func BenchmarkKeyCacheNewKeys(b *testing.B) {
 			b.Fatal("a new key is known")
 		}
 		c.update(k, gen, func(f *keyFacts) { f.id = "5725767000000000001"; f.fp, f.hasFP = 42, true })
+	}
+}
+
+// Keys are found by a 64-bit hash: a key whose hash another key's node
+// holds (a collision) is not that key, and taking its place forgets the
+// other key without breaking the counts.
+func TestKeyCacheHashCollision(t *testing.T) {
+	c := newKeyCache(1 << 20)
+	c.update("t\x00a", 1, func(f *keyFacts) { f.id = "1" })
+	one := c.size()
+	// Make "a"'s node sit where "b" hashes, as a collision would.
+	ha, hb := maphash.String(c.seed, "t\x00a"), maphash.String(c.seed, "t\x00b")
+	n := c.m[ha]
+	delete(c.m, ha)
+	n.hash = hb
+	c.m[hb] = n
+	if f, ok := c.get("t\x00b", 1); ok {
+		t.Fatalf("b found as %+v: a's facts under b's hash", f)
+	}
+	c.update("t\x00b", 1, func(f *keyFacts) {
+		if f.id != "" {
+			t.Errorf("b's update sees a's id %q", f.id)
+		}
+		f.id = "2"
+	})
+	if f, ok := c.get("t\x00b", 1); !ok || f.id != "2" {
+		t.Fatalf("b = %+v, %v", f, ok)
+	}
+	if c.len() != 1 || c.size() != one {
+		t.Fatalf("%d keys, %d bytes after the collision, want 1 and %d", c.len(), c.size(), one)
+	}
+	c.update("t\x00b", 1, func(f *keyFacts) { f.id = "" })
+	if c.len() != 0 || c.size() != 0 || len(c.m) != 0 || c.root.next != &c.root {
+		t.Fatalf("forgetting b left %d keys, %d bytes, %d map entries", c.len(), c.size(), len(c.m))
 	}
 }

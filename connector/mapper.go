@@ -157,6 +157,9 @@ type mapper struct {
 	// concatenated are the lower-cased concatenation.
 	matchPrefix []string
 	seed        maphash.Seed
+	// lookups: some field or constant is a lookup, so a record may hold a
+	// lookupName for resolveLookups to turn into an id.
+	lookups bool
 }
 
 // newMapper builds the mapper of a sync. types gives the Zoho type of the
@@ -180,6 +183,14 @@ func newMapper(cfg *config.SyncConfig, types map[string]*zoho.Field) *mapper {
 			fv = v // Validate reports constants Zoho cannot take; keep the value as given
 		}
 		m.constants[k] = fv
+		if _, ok := fv.(lookupName); ok {
+			m.lookups = true
+		}
+	}
+	for _, fm := range m.fields {
+		if fm.Type != nil && (fm.Type.DataType == "lookup" || fm.Type.DataType == "ownerlookup") {
+			m.lookups = true // asLookupID gives a lookupName for a value that is not an id
+		}
 	}
 	if info, ok := config.Module(cfg.Module); ok {
 		m.required = info.RequiredFields
@@ -300,19 +311,19 @@ func (m *mapper) matchKey(i int, v string) string {
 // its fields in name order, each value written as fmt.Print writes it. It
 // allocates nothing for records of up to 16 fields of the common types.
 func (m *mapper) hash(rec zoho.Record) uint64 {
-	var buf [16]string
-	keys := buf[:0]
-	for k := range rec {
-		keys = append(keys, k)
+	var buf [16]recField // the fields with their values: each looked up once
+	fs := buf[:0]
+	for k, v := range rec {
+		fs = append(fs, recField{k, v})
 	}
-	slices.Sort(keys)
+	slices.SortFunc(fs, func(a, b recField) int { return strings.Compare(a.k, b.k) })
 	var h maphash.Hash
 	h.SetSeed(m.seed)
 	var num [32]byte
-	for _, k := range keys {
-		h.WriteString(k)
+	for _, f := range fs {
+		h.WriteString(f.k)
 		h.WriteByte(0)
-		switch v := rec[k].(type) {
+		switch v := f.v.(type) {
 		case string:
 			h.WriteString(v)
 		case nil:
@@ -334,6 +345,12 @@ func (m *mapper) hash(rec zoho.Record) uint64 {
 		h.WriteByte(0)
 	}
 	return h.Sum64()
+}
+
+// recField is a field of a record and its value, for hash.
+type recField struct {
+	k string
+	v any
 }
 
 // builtinTypes are the Zoho types of standard fields whose format cannot be

@@ -25,6 +25,13 @@ type Decoder interface {
 	Decode(ctx context.Context, m schema.Message) (schema.Change, error)
 }
 
+// reusingDecoder is a Decoder that can reuse the rows of the change it
+// returned last (*schema.Decoder): a sync's loop is done with each change
+// before it decodes the next.
+type reusingDecoder interface {
+	DecodeReusing(ctx context.Context, m schema.Message, s *schema.Scratch) (schema.Change, error)
+}
+
 const (
 	// spareBatches is how many batches a sync keeps in flight beyond the
 	// write slots the Zoho client may use now (writeSlots): they wait at the
@@ -145,6 +152,14 @@ type syncWorker struct {
 	// than be written, so that the backlog's keys keep collapsing.
 	slimming bool
 	slimmers *atomic.Int32 // the syncs of the process slimming (Runner.slimmers)
+
+	// scratch holds the rows of the change decoded last (reusingDecoder):
+	// they are valid until the next decode.
+	scratch schema.Scratch
+	// mayLookup: a mapper of this sync (the first, or one given types
+	// later) has lookup fields, so records written may hold lookup names
+	// to resolve. Never unset: records mapped earlier may still wait.
+	mayLookup atomic.Bool
 }
 
 // Slimming: see syncWorker.recurring.
@@ -183,6 +198,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 	if l, ok := crm.(writeLimiter); ok {
 		w.slots = l.WriteSlots
 	}
+	w.mayLookup.Store(w.mapper.lookups)
 	return w
 }
 
@@ -191,6 +207,9 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 func (w *syncWorker) setTypes(types map[string]*zoho.Field) {
 	w.types = types
 	w.mapper = newMapper(w.cfg, types)
+	if w.mapper.lookups {
+		w.mayLookup.Store(true)
+	}
 }
 
 // run is the sync's loop. It returns when ctx ends, or once draining has
@@ -253,7 +272,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	if r.part.w == w {
 		w.lastRead[r.part] = max(w.lastRead[r.part], r.rec.Offset)
 	}
-	ch, err := w.decode(ctx, r)
+	ch, err := w.decode(ctx, r, &w.scratch)
 	if err != nil {
 		if ctx.Err() == nil && !r.part.gone.Load() && !schema.IsRetryable(err) {
 			w.countConsumed()
@@ -427,11 +446,12 @@ func (w *syncWorker) slim(e *entry) {
 // waits on the registry while the write is cancelled stays pending, and is
 // abandoned with the batch.
 func (w *syncWorker) remap(ctx context.Context, b *batch, out []outcome) error {
+	var scratch schema.Scratch // the write's own: the loop decodes into w.scratch meanwhile
 	for i, e := range b.entries {
 		if !e.slim || e.rec != nil || out[i].kind != outPending {
 			continue
 		}
-		ch, err := w.decode(ctx, e.in)
+		ch, err := w.decode(ctx, e.in, &scratch)
 		if err != nil {
 			if schema.IsRetryable(err) {
 				return err
@@ -460,15 +480,23 @@ func (w *syncWorker) countConsumed() {
 }
 
 // decode decodes a record, retrying while the schema registry is out of
-// reach; a record that cannot be decoded is returned as an error.
-func (w *syncWorker) decode(ctx context.Context, r inRecord) (schema.Change, error) {
+// reach; a record that cannot be decoded is returned as an error. The
+// change's rows (Key, Before, After) are valid until the next decode: what
+// is kept of them must be copied (mapping does).
+func (w *syncWorker) decode(ctx context.Context, r inRecord, scratch *schema.Scratch) (schema.Change, error) {
 	part, off := r.source()
 	m := schema.Message{Topic: r.rec.Topic, Partition: part, Offset: off, Timestamp: r.rec.Timestamp, Key: r.rec.Key, Value: r.rec.Value}
 	for _, h := range r.rec.Headers {
 		m.Headers = append(m.Headers, schema.Header{Key: h.Key, Value: h.Value})
 	}
 	for attempt := 0; ; attempt++ {
-		ch, err := w.dec.Decode(ctx, m)
+		var ch schema.Change
+		var err error
+		if rd, ok := w.dec.(reusingDecoder); ok {
+			ch, err = rd.DecodeReusing(ctx, m, scratch)
+		} else {
+			ch, err = w.dec.Decode(ctx, m)
+		}
 		if err == nil {
 			if attempt > 0 {
 				w.status.setState(stateRunning, "")

@@ -112,6 +112,9 @@ func (w *syncWorker) retry(ctx context.Context, f func() error) error {
 // COQL query per target module for the whole batch. A name with no record is
 // dead-lettered at stage map.
 func (w *syncWorker) resolveLookups(ctx context.Context, b *batch, out []outcome) error {
+	if !w.mayLookup.Load() {
+		return nil // no record of this sync holds a lookup name: no need to look at every field
+	}
 	type need struct{ module, field string }
 	names := map[need]map[string]bool{}
 	for i, e := range b.entries {

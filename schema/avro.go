@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -74,8 +75,9 @@ type node struct {
 	items    *node   // array items, map values
 	branches []*node // union
 	symbols  []string
-	size     int  // fixed
-	zeroSize bool // a value of this type may take no bytes at all
+	byName   []string // a record's field names sorted, as KeyString writes them
+	size     int      // fixed
+	zeroSize bool     // a value of this type may take no bytes at all
 }
 
 type field struct {
@@ -217,7 +219,9 @@ func (c *avroCompiler) compileComplex(s map[string]any, ns string) (*node, error
 					return nil, inField(fname, err)
 				}
 				n.fields = append(n.fields, field{name: fname, n: fn})
+				n.byName = append(n.byName, fname)
 			}
+			sort.Strings(n.byName)
 		}
 		c.setConv(n, s)
 		return n, nil
@@ -413,13 +417,19 @@ func markZeroSize(n *node, seen map[*node]bool) bool {
 
 // reader walks one Avro binary datum.
 type reader struct {
-	b     []byte
-	s     string // b as one string: text values are substrings of it, not copies
+	b []byte
+	// s is b as one string, made at the first text read (a key of
+	// integers has none): text values are substrings of it, not copies.
+	s     string
 	pos   int
 	depth int
 	// zeroItems counts array and map items that took no bytes (nulls),
 	// which the input length cannot bound.
 	zeroItems int64
+	// scratch, when set with reuse, gives the record read at the top (the
+	// key, before, after, or a flattened row): DecodeReusing's rows.
+	scratch *Scratch
+	reuse   bool
 }
 
 const maxZeroSizeItems = 1 << 16
@@ -471,6 +481,15 @@ func (r *reader) int() (int32, error) {
 		shift += 7
 	}
 	return int32(u>>1) ^ -int32(u&1), nil
+}
+
+// text returns the n bytes just read as a string: a part of the datum's
+// one copy as a string.
+func (r *reader) text(n int) string {
+	if len(r.s) != len(r.b) {
+		r.s = string(r.b)
+	}
+	return r.s[r.pos-n : r.pos]
 }
 
 // bytes returns a slice of the input (not a copy).
@@ -601,8 +620,7 @@ func (r *reader) value(n *node) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		end := r.pos
-		return convertString(n, r.s[end-len(b):end])
+		return convertString(n, r.text(len(b)))
 	case kEnum:
 		i, err := r.int()
 		if err != nil {
@@ -622,8 +640,13 @@ func (r *reader) value(n *node) (any, error) {
 		if r.depth >= maxDepth {
 			return nil, errTooDeep
 		}
+		var row Row
+		if r.reuse && r.depth == 0 && r.scratch != nil {
+			row = r.scratch.row(len(n.fields))
+		} else {
+			row = make(Row, len(n.fields))
+		}
 		r.depth++
-		row := make(Row, len(n.fields))
 		for i := range n.fields {
 			f := &n.fields[i]
 			v, err := r.value(f.n)
@@ -704,7 +727,7 @@ func (r *reader) array(n *node) (any, error) {
 				if err != nil {
 					return nil, err
 				}
-				ss = append(ss, r.s[r.pos-len(b):r.pos])
+				ss = append(ss, r.text(len(b)))
 				continue
 			}
 			v, err := r.value(n.items)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -342,6 +343,7 @@ func TestCorpusEveryRecord(t *testing.T) {
 
 	reg, cl := registry(t)
 	d := newDecoder(t, WithRegistry(cl))
+	var scratch Scratch // one for the whole corpus, as a sync's loop has
 	var total, rows, other int
 	for _, rel := range files {
 		c, ok := corpusCases[rel]
@@ -367,6 +369,9 @@ func TestCorpusEveryRecord(t *testing.T) {
 				if err != nil {
 					t.Errorf("record %d: %v", i, err)
 					continue
+				}
+				if re, err := d.DecodeReusing(context.Background(), m, &scratch); err != nil || !reflect.DeepEqual(re, ch) {
+					t.Errorf("record %d: DecodeReusing = %+v, %v; Decode = %+v", i, re, err, ch)
 				}
 				want := Op(c.ops[i])
 				if ch.Op != want {

@@ -140,6 +140,45 @@ func NewDecoder(opts ...Option) (*Decoder, error) {
 // error is about the record itself and will not go away. Decode never
 // panics on any input.
 func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
+	return d.decode(ctx, m, nil)
+}
+
+// DecodeReusing is Decode, reusing the rows of the change it returned last
+// with the same scratch: the Key, Before and After maps of the change it
+// returns (not the values in them, nor anything nested) are valid only
+// until the next call with s. For a caller that is done with each change
+// before it decodes the next (a sync's loop copies what it keeps into a
+// Zoho record), it saves the allocation of a map or two a record. s is not
+// safe for concurrent use; the Decoder is.
+func (d *Decoder) DecodeReusing(ctx context.Context, m Message, s *Scratch) (Change, error) {
+	s.used = 0
+	return d.decode(ctx, m, s)
+}
+
+// Scratch holds the rows DecodeReusing hands out, to hand them out again.
+// The zero value is ready to use.
+type Scratch struct {
+	rows []Row
+	used int
+	buf  []byte // KeyString's
+}
+
+// row returns an empty row: the next one of the last decode's, else a new
+// one kept for the next.
+func (s *Scratch) row(hint int) Row {
+	if s.used < len(s.rows) {
+		r := s.rows[s.used]
+		s.used++
+		clear(r)
+		return r
+	}
+	r := make(Row, hint)
+	s.rows = append(s.rows, r)
+	s.used++
+	return r
+}
+
+func (d *Decoder) decode(ctx context.Context, m Message, s *Scratch) (Change, error) {
 	ch := Change{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 
 	for _, h := range m.Headers {
@@ -156,12 +195,23 @@ func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
 	}
 
 	if len(m.Key) > 0 {
-		key, id, err := d.decodeKey(ctx, m.Key)
+		key, rec, id, err := d.decodeKey(ctx, m.Key, s)
 		if err != nil {
 			return Change{}, d.fail(&m, "key", id, err)
 		}
 		ch.Key = key
-		ch.KeyString = KeyString(key)
+		switch {
+		case s == nil || key == nil:
+			ch.KeyString = KeyString(key)
+		case rec != nil && len(rec.byName) == len(key):
+			// An Avro record: its columns in the order its schema sorted
+			// once, each looked up, rather than the row iterated and sorted.
+			s.buf = appendRecordKey(s.buf[:0], rec.byName, key)
+			ch.KeyString = string(s.buf)
+		default:
+			s.buf = appendRow(s.buf[:0], key) // the text built in the scratch's buffer: one allocation, the string
+			ch.KeyString = string(s.buf)
+		}
 	}
 
 	if len(m.Value) == 0 {
@@ -170,7 +220,7 @@ func (d *Decoder) Decode(ctx context.Context, m Message) (Change, error) {
 		mongoChange(&ch)
 		return ch, nil
 	}
-	id, err := d.decodeValue(ctx, &m, &ch)
+	id, err := d.decodeValue(ctx, &m, &ch, s)
 	if err != nil {
 		return Change{}, d.fail(&m, "value", id, err)
 	}
@@ -252,7 +302,14 @@ func trailing(r *reader) error {
 	return nil
 }
 
-func (d *Decoder) decodeKey(ctx context.Context, k []byte) (Row, int, error) {
+// rec is the Avro record schema the key was decoded from, when it is one
+// (and not a logical type): the row holds its fields.
+func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (key Row, rec *node, id int, err error) {
+	key, id, err = d.decodeKeyRow(ctx, k, s, &rec)
+	return key, rec, id, err
+}
+
+func (d *Decoder) decodeKeyRow(ctx context.Context, k []byte, s *Scratch, rec **node) (Row, int, error) {
 	if k[0] == 1 && len(k) >= 17 && d.format != FormatJSON {
 		return nil, 0, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
 	}
@@ -261,7 +318,7 @@ func (d *Decoder) decodeKey(ctx context.Context, k []byte) (Row, int, error) {
 		if err != nil {
 			return nil, id, err
 		}
-		r := &reader{b: body, s: string(body)}
+		r := &reader{b: body, scratch: s, reuse: true}
 		v, err := r.value(ws.root)
 		if err != nil {
 			return nil, id, wrapErr("avro datum", err)
@@ -273,6 +330,9 @@ func (d *Decoder) decodeKey(ctx context.Context, k []byte) (Row, int, error) {
 		case nil:
 			return nil, id, nil
 		case Row:
+			if ws.root.kind == kRecord && ws.root.conv == convNone {
+				*rec = ws.root
+			}
 			return v, id, nil
 		}
 		return Row{"": v}, id, nil
@@ -340,7 +400,7 @@ func (d *Decoder) unwrapJSON(obj map[string]any) (any, *node, error) {
 	return payload, n, nil
 }
 
-func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int, error) {
+func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change, s *Scratch) (int, error) {
 	v := m.Value
 	format := d.format
 	if format == FormatAuto {
@@ -367,7 +427,7 @@ func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int,
 	if err != nil {
 		return id, err
 	}
-	r := &reader{b: body, s: string(body)}
+	r := &reader{b: body, scratch: s}
 	if ws.env != nil {
 		p, err := r.readEnvelope(ws.root, ws.env)
 		if err != nil {
@@ -378,6 +438,7 @@ func (d *Decoder) decodeValue(ctx context.Context, m *Message, ch *Change) (int,
 		}
 		return id, p.apply(ch, m)
 	}
+	r.reuse = true // a flattened row: what flatten or applyMeta read of it, they copy
 	val, err := r.value(ws.root)
 	if err != nil {
 		return id, wrapErr("avro datum", err)

@@ -143,7 +143,12 @@ func (r *reader) readEnvelope(root *node, e *envelopeShape) (envParts, error) {
 			}
 		default:
 			var v any
-			if v, err = r.value(f.n); err == nil {
+			// before and after become the change's rows; the other parts
+			// are read into the change, not kept.
+			r.reuse = e.roles[i] == envBefore || e.roles[i] == envAfter
+			v, err = r.value(f.n)
+			r.reuse = false
+			if err == nil {
 				p.set(e.roles[i], v)
 			}
 		}
@@ -242,7 +247,7 @@ func (r *reader) meta(n *node) (metaVal, error) {
 			if err != nil {
 				return metaVal{}, err
 			}
-			return metaVal{kind: metaText, s: r.s[r.pos-len(b) : r.pos]}, nil
+			return metaVal{kind: metaText, s: r.text(len(b))}, nil
 		case kLong:
 			v, err := r.long()
 			return metaVal{kind: metaInt, i: v}, err

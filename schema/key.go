@@ -27,9 +27,7 @@ func KeyString(key Row) string {
 	if key == nil {
 		return ""
 	}
-	b := make([]byte, 0, 32)
-	b = appendRow(b, key)
-	return string(b)
+	return string(appendRow(make([]byte, 0, 32), key))
 }
 
 func appendRow(b []byte, r Row) []byte {
@@ -47,6 +45,21 @@ func appendRow(b []byte, r Row) []byte {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendKeyValue(b, r[k])
+	}
+	return append(b, '}')
+}
+
+// appendRecordKey is appendRow for a row holding exactly the columns
+// names, given sorted.
+func appendRecordKey(b []byte, names []string, r Row) []byte {
+	b = append(b, '{')
 	for i, k := range names {
 		if i > 0 {
 			b = append(b, ',')

@@ -83,7 +83,12 @@ func (p *scanner) items(out *[]apiItem) bool {
 	if !p.eat('[') {
 		return false
 	}
-	items := make([]apiItem, 0, MaxRecordsPerCall)
+	var items []apiItem
+	if p, _ := itemsPool.Get().(*[]apiItem); p != nil {
+		items = (*p)[:0]
+	} else {
+		items = make([]apiItem, 0, MaxRecordsPerCall)
+	}
 	p.ws()
 	if p.eat(']') {
 		*out = items
@@ -307,28 +312,47 @@ func (p *scanner) object(member func(key []byte) bool) bool {
 	}
 }
 
+// strClass classifies the bytes of a JSON string for the scanner's loops:
+// 0 plain ASCII, 1 one that ends a plain run (a quote, a backslash, a
+// control character), 2 the start or part of a multi-byte character.
+var strClass = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == '"' || c == '\\' || c < 0x20:
+			t[c] = 1
+		case c >= utf8.RuneSelf:
+			t[c] = 2
+		}
+	}
+	return t
+}()
+
 // plainString reads a string with no escapes that is valid UTF-8 and
 // returns its bytes (a part of the input).
 func (p *scanner) plainString() ([]byte, bool) {
-	if p.i >= len(p.b) || p.b[p.i] != '"' {
+	b := p.b
+	if p.i >= len(b) || b[p.i] != '"' {
 		return nil, false
 	}
 	start := p.i + 1
 	ascii := true
-	for j := start; j < len(p.b); j++ {
-		switch c := p.b[j]; {
-		case c == '"':
-			s := p.b[start:j]
-			if !ascii && !utf8.Valid(s) {
-				return nil, false // encoding/json would replace the invalid bytes
-			}
-			p.i = j + 1
-			return s, true
-		case c == '\\' || c < 0x20:
-			return nil, false
-		case c >= utf8.RuneSelf:
+	for j := start; j < len(b); j++ {
+		switch strClass[b[j]] {
+		case 0:
+			continue
+		case 2:
 			ascii = false
+			continue
 		}
+		if b[j] != '"' {
+			return nil, false // an escape or a control character
+		}
+		s := b[start:j]
+		if !ascii && !utf8.Valid(s) {
+			return nil, false // encoding/json would replace the invalid bytes
+		}
+		p.i = j + 1
+		return s, true
 	}
 	return nil, false
 }
@@ -408,35 +432,40 @@ func (p *scanner) skipString() bool {
 	if !p.eat('"') {
 		return false
 	}
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		p.i++
+	b, i := p.b, p.i
+	for i < len(b) {
+		c := b[i]
+		i++
+		if strClass[c] != 1 {
+			continue
+		}
 		switch {
 		case c == '"':
+			p.i = i
 			return true
 		case c < 0x20:
 			return false
-		case c == '\\':
-			if p.i >= len(p.b) {
+		}
+		// A backslash.
+		if i >= len(b) {
+			return false
+		}
+		e := b[i]
+		i++
+		switch e {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if len(b)-i < 4 {
 				return false
 			}
-			e := p.b[p.i]
-			p.i++
-			switch e {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				if len(p.b)-p.i < 4 {
+			for _, h := range b[i : i+4] {
+				if !isHex(h) {
 					return false
 				}
-				for _, h := range p.b[p.i : p.i+4] {
-					if !isHex(h) {
-						return false
-					}
-				}
-				p.i += 4
-			default:
-				return false
 			}
+			i += 4
+		default:
+			return false
 		}
 	}
 	return false

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,9 @@ func NewClient(opts ...Opt) (*Client, error) {
 	if c.hc == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = 64
+		// A 100-record write's body (tens of kB) leaves in one write
+		// rather than in 4 kB pieces, and its answer is read in as few.
+		tr.WriteBufferSize, tr.ReadBufferSize = 64<<10, 64<<10
 		c.hc = &http.Client{Transport: tr}
 	}
 	c.accounts = o.accountsURL
@@ -239,6 +243,10 @@ type reply struct {
 	status int
 	body   apiBody
 	items  []apiItem // data[] as items, for writes
+	// answer is the buffer the answer was read into, which items may
+	// still point into: a write gives it back (releaseAnswer) once it has
+	// its results.
+	answer *[]byte
 }
 
 // apiBody is every shape of CRM API answer the client reads.
@@ -472,12 +480,15 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
 	var body []byte
+	var answer *[]byte
 	if err == nil {
-		body, err = readBody(resp, cl.records)
+		answer, err = readBody(resp, cl.records)
+		body = *answer
 		resp.Body.Close()
 	}
 	dur := time.Since(start)
 	if err != nil {
+		releaseAnswer(answer)
 		c.metrics.request(cl.module, cl.op, "network_error", dur)
 		if ctx.Err() != nil {
 			return nil, gen, ctxError(ctx, cl.op, cl.module)
@@ -494,6 +505,11 @@ func (c *Client) attempt(ctx context.Context, cl *call) (*reply, uint64, error) 
 		}
 	}
 	rep, code, cerr := c.classify(cl, resp, body)
+	if rep != nil {
+		rep.answer = answer
+	} else {
+		releaseAnswer(answer) // the call's error holds copies of what it quotes
+	}
 	c.metrics.request(cl.module, cl.op, code, dur)
 	if cerr == nil {
 		c.metrics.charged(cl.cost)
@@ -519,7 +535,12 @@ const maxAnswer = 64 << 20
 // a guess from the records written (Zoho chunks its answers; a write's
 // answer holds an item of about 300 bytes per record), growing from there if
 // needed, rather than from 512 bytes up.
-func readBody(resp *http.Response, records int) ([]byte, error) {
+//
+// The buffer comes from a pool: a write gives it back once it has its
+// results (releaseAnswer), so that the 30 kB answer of a 100-record write
+// is not new garbage at every call. Other calls leave theirs to the
+// collector.
+func readBody(resp *http.Response, records int) (*[]byte, error) {
 	size := int64(bytes.MinRead)
 	switch {
 	case resp.ContentLength >= 0:
@@ -527,9 +548,51 @@ func readBody(resp *http.Response, records int) ([]byte, error) {
 	case records > 0:
 		size += int64(records) * 384
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	p, _ := answerPool.Get().(*[]byte)
+	if p == nil || int64(cap(*p)) < size {
+		b := make([]byte, 0, size)
+		p = &b
+	}
+	buf := bytes.NewBuffer((*p)[:0])
 	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxAnswer))
-	return buf.Bytes(), err
+	*p = buf.Bytes()
+	return p, err
+}
+
+// answerPool holds answer buffers for readBody.
+var answerPool sync.Pool
+
+// maxPooledAnswer is the largest answer buffer kept for the next call
+// (a 100-record write's answer is about 30 kB).
+const maxPooledAnswer = 1 << 20
+
+// itemsPool holds the data[] slices of write answers (scanner.items).
+var itemsPool sync.Pool
+
+// release gives back what a write's reply holds for the next (its answer's
+// buffer, its items) once its results are made: nothing may point into
+// them any more.
+func (rep *reply) release() {
+	releaseAnswer(rep.answer)
+	rep.answer = nil
+	if cap(rep.items) >= MaxRecordsPerCall && cap(rep.items) <= 4*MaxRecordsPerCall {
+		items := rep.items[:cap(rep.items)]
+		clear(items)
+		items = items[:0]
+		itemsPool.Put(&items)
+	}
+	rep.items = nil
+}
+
+// releaseAnswer gives an answer's buffer back to readBody's pool: nothing
+// may point into it any more. nil is fine.
+func releaseAnswer(p *[]byte) {
+	if p == nil || cap(*p) > maxPooledAnswer {
+		return
+	}
+	clear((*p)[:cap(*p)]) // what Zoho answered (ids, values) stays in no idle buffer
+	*p = (*p)[:0]
+	answerPool.Put(p)
 }
 
 // waitCredits keeps to the daily budget and to Zoho's reported remaining

@@ -2,15 +2,16 @@ package zoho
 
 import (
 	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 )
 
-// appendJSON appends v as JSON. Common record values (ASCII strings,
-// numbers, booleans, nil, lookups, string lists) are written directly; any
-// other value goes through encoding/json, so the output is always what
-// json.Marshal would accept. Object keys are sorted, as json.Marshal sorts
-// them.
+// appendJSON appends v as JSON, byte for byte what json.Marshal writes.
+// Common record values (strings, numbers, booleans, nil, lookups, string
+// lists) are written directly; any other value goes through encoding/json.
+// Object keys are sorted, as json.Marshal sorts them.
 func appendJSON(b []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
@@ -23,11 +24,32 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, int64(x), 10), nil
 	case int64:
 		return strconv.AppendInt(b, x, 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case float64:
+		if f, ok := appendFloat(b, x, 64); ok {
+			return f, nil
+		}
+	case float32:
+		if f, ok := appendFloat(b, float64(x), 32); ok {
+			return f, nil
+		}
+	case json.Number:
+		s := string(x)
+		if s == "" {
+			s = "0" // as encoding/json writes an empty Number
+		}
+		if validNumber(s) {
+			return append(b, s...), nil
+		}
 	case Record:
 		return appendObject(b, x)
 	case map[string]any:
 		return appendObject(b, x)
 	case []string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
 		b = append(b, '[')
 		for i, s := range x {
 			if i > 0 {
@@ -47,36 +69,118 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 	return append(b, j...), nil
 }
 
-func appendObject(b []byte, m map[string]any) ([]byte, error) {
-	var buf [16]string // most records: the names sorted on the stack
-	keys := buf[:0]
-	for k := range m {
-		keys = append(keys, k)
+// appendFloat writes f as encoding/json's float encoder does (shortest
+// representation, exponent form below 1e-6 and from 1e21, "e-07" written
+// "e-7"); false for NaN and infinities, which it refuses.
+func appendFloat(b []byte, f float64, bits int) ([]byte, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return b, false
 	}
-	slices.Sort(keys)
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	b = strconv.AppendFloat(b, f, format, -1, bits)
+	if format == 'e' {
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
+}
+
+// validNumber reports whether s is a JSON number, as encoding/json checks
+// a json.Number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+	}
+	return i == len(s)
+}
+
+// member is a field of a record being written.
+type member struct {
+	k string
+	v any
+}
+
+func appendObject(b []byte, m map[string]any) ([]byte, error) {
+	if m == nil {
+		return append(b, "null"...), nil
+	}
+	var buf [16]member // most records: the fields sorted on the stack, each looked up once
+	ms := buf[:0]
+	for k, v := range m {
+		ms = append(ms, member{k, v})
+	}
+	slices.SortFunc(ms, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	b = append(b, '{')
-	for i, k := range keys {
+	for i, f := range ms {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendString(b, k); err != nil {
+		if b, err = appendString(b, f.k); err != nil {
 			return b, err
 		}
 		b = append(b, ':')
-		if b, err = appendJSON(b, m[k]); err != nil {
+		if b, err = appendJSON(b, f.v); err != nil {
 			return b, err
 		}
 	}
 	return append(b, '}'), nil
 }
 
+// plainJSON marks the bytes a JSON string holds as they are, as
+// encoding/json writes it: printable ASCII but for the quote, the backslash
+// and the HTML characters <, > and &, which it escapes.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString writes plain printable ASCII directly and leaves anything
 // needing escapes (quotes, controls, <>&, non-ASCII) to encoding/json.
 func appendString(b []byte, s string) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainJSON[s[i]] {
 			j, err := json.Marshal(s)
 			return append(b, j...), err
 		}

@@ -66,7 +66,9 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, nil, op, module, recs), nil
+	res := results(rep.items, nil, op, module, recs) // copies what it keeps of the answer
+	rep.release()
+	return res, nil
 }
 
 // Delete deletes records by id: DELETE /crm/v8/{module}?ids=...; wfTrigger

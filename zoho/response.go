@@ -1,6 +1,7 @@
 package zoho
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -23,7 +24,7 @@ var requestCodes = map[string]bool{
 func (c *Client) classify(cl *call, resp *http.Response, raw []byte) (*reply, string, error) {
 	st := resp.StatusCode
 	rep := &reply{status: st}
-	if st == http.StatusNoContent || (len(strings.TrimSpace(string(raw))) == 0 && st/100 == 2) {
+	if st == http.StatusNoContent || (len(bytes.TrimSpace(raw)) == 0 && st/100 == 2) { // not string(raw): a copy of the answer
 		if cl.records > 0 {
 			return nil, strconv.Itoa(st), &Error{Class: Retryable, Op: cl.op, Module: cl.module, HTTPStatus: st,
 				Message: fmt.Sprintf("unexpected response: no body for %d records", cl.records), RequestID: requestID(resp, nil)}
