@@ -51,11 +51,13 @@ type keyFacts struct {
 	hasFP bool
 }
 
-// entryOverhead is the memory of a cache entry beyond its key and id: the
-// list links, the map's slot and the facts' fixed fields.
-const entryOverhead = 160
+// entryOverhead is the memory of a cache entry beyond the bytes of its key
+// and id: the node (the facts' fields, the hash and the list links: 80
+// bytes) and its slot in the map of hashes (16 bytes, about twice that
+// with the map's spare room).
+const entryOverhead = 128
 
-func (f *keyFacts) size() int64 { return int64(2*len(f.key)+len(f.id)) + entryOverhead }
+func (f *keyFacts) size() int64 { return int64(len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
 	c := &keyCache{max: maxBytes, m: map[uint64]*cacheNode{}, seed: maphash.MakeSeed()}

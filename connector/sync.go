@@ -32,6 +32,10 @@ type reusingDecoder interface {
 	DecodeReusing(ctx context.Context, m schema.Message, s *schema.Scratch) (schema.Change, error)
 }
 
+// A change of signature must not quietly leave the syncs decoding into new
+// rows.
+var _ reusingDecoder = (*schema.Decoder)(nil)
+
 const (
 	// spareBatches is how many batches a sync keeps in flight beyond the
 	// write slots the Zoho client may use now (writeSlots): they wait at the

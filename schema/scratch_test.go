@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -82,14 +83,19 @@ func TestDecodeReusing(t *testing.T) {
 	if !reflect.DeepEqual(kept, keptWant) {
 		t.Errorf("nested rows changed by later decodes: %v, want %v", kept, keptWant)
 	}
-	// The rows of one change are the rows of the next.
+	// The rows of one change are the rows of the next; its key's text is
+	// its own (the scratch's buffer is written again).
 	a, err := d.DecodeReusing(ctx, ms[0], &s)
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyText := strings.Clone(a.KeyString)
 	b, err := d.DecodeReusing(ctx, ms[3], &s)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if a.KeyString != keyText || a.KeyString == b.KeyString {
+		t.Errorf("the first change's key text %q became %q after the next decode (%q)", keyText, a.KeyString, b.KeyString)
 	}
 	if reflect.ValueOf(a.After).Pointer() != reflect.ValueOf(b.After).Pointer() || reflect.ValueOf(a.Key).Pointer() != reflect.ValueOf(b.Key).Pointer() {
 		t.Error("the key and after rows were not reused")

@@ -155,7 +155,8 @@ func (p *scanner) item(it *apiItem) bool {
 }
 
 // details reads an item's details object: its raw bytes (a part of the
-// answer, which nothing changes) and its id when a string, as
+// answer buffer, valid until the reply is released: detailsMap copies what
+// is kept) and its id when a string, as
 // itemDetails.UnmarshalJSON does.
 func (p *scanner) details(d *itemDetails) bool {
 	p.ws()

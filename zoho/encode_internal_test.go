@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"time"
 	"reflect"
 	"testing"
 )
@@ -111,7 +112,8 @@ func FuzzAppendJSON(f *testing.F) {
 	f.Add("<\xff>\u2028", 1e-7, int64(-1), "ü")
 	f.Add("", 1e21, int64(math.MaxInt64), "")
 	f.Fuzz(func(t *testing.T, s string, x float64, n int64, k string) {
-		for _, v := range []any{s, x, float32(x), n, int32(n), json.Number(s), []string{s, k}, Record{k: s, s: x, "n": n}} {
+		nested := map[string]any{k: []any{s, x, n, nil, true, map[string]any{s: k, "r": json.RawMessage(`{"a":1}`)}}, s: Record{k: []any{}, "t": time.Unix(n%1e10, 0).UTC(), "b": []byte(s)}}
+		for _, v := range []any{s, x, float32(x), n, int32(n), json.Number(s), []string{s, k}, Record{k: s, s: x, "n": n}, nested, []any{nested, false, nil}} {
 			want, werr := json.Marshal(v)
 			got, gerr := appendJSON(nil, v)
 			if (werr != nil) != (gerr != nil) || werr == nil && string(got) != string(want) {

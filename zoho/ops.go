@@ -87,7 +87,9 @@ func (c *Client) Delete(ctx context.Context, module string, ids []string, wfTrig
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, ids, cl.op, module, nil), nil
+	res := results(rep.items, ids, cl.op, module, nil) // copies what it keeps of the answer
+	rep.release()
+	return res, nil
 }
 
 // AddTags adds tags (created when new) to records: POST
@@ -143,7 +145,9 @@ func (c *Client) tags(ctx context.Context, op Operation, action, module string, 
 	if err != nil {
 		return nil, err
 	}
-	return results(rep.items, ids, cl.op, module, nil), nil
+	res := results(rep.items, ids, cl.op, module, nil) // copies what it keeps of the answer
+	rep.release()
+	return res, nil
 }
 
 func checkCount(op Operation, module string, n, max int) error {

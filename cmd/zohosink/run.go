@@ -206,11 +206,24 @@ const defaultGCPercent = 200
 // every cycle, so collecting half as often saves about a microsecond a
 // change writing new records (BENCHMARKS.md). The soft memory limit
 // (setMemoryLimit) still bounds the heap: near it, the collector runs as
-// often as it must whatever GOGC says. It returns the setting in force, as
-// text.
+// often as it must whatever GOGC says. Not when GOMEMLIMIT is set either:
+// an operator's limit may be the container's (the Kubernetes Deployment
+// sets it to limits.memory), and a heap let grow nearer to it leaves less
+// room for what is not heap. It returns the setting in force, as text.
 func setGCPercent() string {
-	if v := os.Getenv("GOGC"); v != "" {
-		return v + " (GOGC)"
+	inForce := func(why string) string {
+		p := debug.SetGCPercent(100)
+		debug.SetGCPercent(p)
+		if p < 0 {
+			return "off" + why
+		}
+		return strconv.Itoa(p) + why
+	}
+	switch {
+	case os.Getenv("GOGC") != "":
+		return inForce(" (GOGC)")
+	case os.Getenv("GOMEMLIMIT") != "":
+		return inForce(" (Go's default: GOMEMLIMIT is set)")
 	}
 	debug.SetGCPercent(defaultGCPercent)
 	return strconv.Itoa(defaultGCPercent)
