@@ -110,6 +110,10 @@ func TestRecurringBacklogIsHeldSlim(t *testing.T) {
 	if held := r.held.Load(); held >= r.maxHeld*3/4 {
 		t.Errorf("the backlog holds %d bytes, budget %d", held, r.maxHeld)
 	}
+	// /status says what waits, and why.
+	if n, c := w.status.waiting.Load(), w.status.compacting.Load(); n != keys || !c {
+		t.Errorf("status: %d waiting (want %d), compacting %v", n, keys, c)
+	}
 
 	// Caught up: the sync writes what waits.
 	p.hwm.Store(off)
@@ -120,6 +124,11 @@ func TestRecurringBacklogIsHeldSlim(t *testing.T) {
 		if time.Now().After(deadline) {
 			released, _, _ := p.cp.Released()
 			t.Fatalf("released %d of %d offsets", released, off)
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); w.status.waiting.Load() != 0 || w.status.compacting.Load(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("caught up and written, status still says %d waiting, compacting %v", w.status.waiting.Load(), w.status.compacting.Load())
 		}
 	}
 	got := crm.written()

@@ -52,12 +52,15 @@ func (r *Runner) logProgress(ctx context.Context) {
 		next = time.Now().Add(every)
 		for _, s := range syncs {
 			prev := last[s.Name]
-			if s.Consumed == prev.Consumed && s.Lag == prev.Lag && s.State == prev.State && s.State != stateRetrying {
+			if s.Consumed == prev.Consumed && s.Lag == prev.Lag && s.Waiting == prev.Waiting && s.State == prev.State && s.State != stateRetrying {
 				continue
 			}
 			last[s.Name] = s
 			args := []any{"sync", s.Name, "state", s.State, "consumed", s.Consumed, "written", s.Written,
-				"skipped", s.Skipped, "dead_lettered", s.DeadLettered, "lag", s.Lag, "partitions", s.Partitions}
+				"skipped", s.Skipped, "dead_lettered", s.DeadLettered, "lag", s.Lag, "waiting", s.Waiting, "partitions", s.Partitions}
+			if s.Compacting {
+				args = append(args, "compacting", "holding writes while behind, so that later changes of a key replace its waiting one; offsets are committed once written")
+			}
 			if s.State == stateRetrying {
 				args = append(args, "reason", s.LastError)
 			}
@@ -75,19 +78,26 @@ type Status struct {
 
 // SyncStatus is one sync's state and counters.
 type SyncStatus struct {
-	Name         string    `json:"name"`
-	Module       string    `json:"module"`
-	Type         string    `json:"type"`
-	Mode         string    `json:"mode"`
-	State        string    `json:"state"`
-	Consumed     int64     `json:"consumed"`
-	Written      int64     `json:"written"`
-	Skipped      int64     `json:"skipped"`
-	DeadLettered int64     `json:"dead_lettered"`
-	Lag          int64     `json:"lag"`
-	Partitions   int       `json:"partitions"`
-	LastError    string    `json:"last_error,omitempty"`
-	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	Name         string `json:"name"`
+	Module       string `json:"module"`
+	Type         string `json:"type"`
+	Mode         string `json:"mode"`
+	State        string `json:"state"`
+	Consumed     int64  `json:"consumed"`
+	Written      int64  `json:"written"`
+	Skipped      int64  `json:"skipped"`
+	DeadLettered int64  `json:"dead_lettered"`
+	Lag          int64  `json:"lag"`
+	// Waiting is how many changes are mapped and wait to be written;
+	// Compacting says the sync holds them on purpose: it is behind its
+	// partitions' ends, and a key's later changes, coming, replace its
+	// waiting one (backlog compaction). Their offsets are committed once
+	// they are written: lag stays until then.
+	Waiting     int64     `json:"waiting"`
+	Compacting  bool      `json:"compacting,omitempty"`
+	Partitions  int       `json:"partitions"`
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 // Status returns the state of every sync.
@@ -119,6 +129,7 @@ func (r *Runner) Status() Status {
 		ss := SyncStatus{Name: s.name, Module: s.module, Type: s.typ, Mode: s.mode, State: s.st, LastError: s.lastErr, LastErrorAt: s.lastErrAt}
 		s.mu.Unlock()
 		ss.Consumed, ss.Written, ss.Skipped, ss.DeadLettered = s.consumed.Load(), s.written.Load(), s.skipped.Load(), s.deadLettered.Load()
+		ss.Waiting, ss.Compacting = s.waiting.Load(), s.compacting.Load()
 		ss.Lag, ss.Partitions = lag[w], parts[w]
 		if kafka != "" && ss.State != stateFailed {
 			ss.State, ss.LastError = stateRetrying, kafka
@@ -195,6 +206,8 @@ type syncStatus struct {
 	name, module, typ, mode                  string
 	consumed, written, skipped, deadLettered atomic.Int64
 	writing                                  atomic.Int32 // batches being written
+	waiting                                  atomic.Int64 // changes waiting to be written (the batcher's)
+	compacting                               atomic.Bool  // the batcher defers writes for a backlog
 	notWritten                               atomic.Int64 // records whose writes were stopped by a shutdown
 	mu                                       sync.Mutex
 	st                                       string

@@ -671,6 +671,9 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 	for {
 		b, wait := w.batcher.next(now, w.dropped)
 		if b == nil {
+			waiting := w.batcher.waiting()
+			w.status.waiting.Store(int64(waiting))
+			w.status.compacting.Store(w.batcher.deferring() && waiting > 0)
 			if w.batcher.deferring() {
 				wait = min(wait, pressurePoll)
 			}
