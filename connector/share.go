@@ -74,9 +74,18 @@ type limitSharer interface {
 	ShareLimits(calls, complexWrites int)
 }
 
-// inFlight is a CRM that says how many of its calls are in flight;
-// *zoho.Client is one.
+// inFlight is a CRM that says how many of its calls (and of them writes
+// of more than 10 records) are in flight; *zoho.Client is one.
 type inFlight interface{ Stats() zoho.Stats }
+
+// shares is a process's share of each of the org's limits.
+type shares struct{ calls, complexWrites int }
+
+// fits reports whether what is in flight fits the shares: both limits,
+// for with 15 to 25 calls and 10 complex writes the complex share binds.
+func (s shares) fits(st zoho.Stats) bool {
+	return st.InFlight <= s.calls && st.ComplexInFlight <= s.complexWrites
+}
 
 // groupView is the group's partitions as the last read of its offsets
 // found them.
@@ -215,8 +224,8 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 		}
 		owned, units, n := unitsOf(v, own)
 		now := time.Now()
-		share := shareAt(calls, owned, units, n, now)
-		crm.ShareLimits(share, shareAt(complexWrites, owned, units, n, now))
+		share := shares{shareAt(calls, owned, units, n, now), shareAt(complexWrites, owned, units, n, now)}
+		crm.ShareLimits(share.calls, share.complexWrites)
 		r.commitCaughtUp(crm, own, share, since, now)
 		return true
 	}
@@ -255,12 +264,12 @@ func (r *Runner) ownPartitions() map[tp]ownPartition {
 
 // commitCaughtUp has the commit loop commit at once the partitions this
 // process caught up and has not committed to their end, and holds those
-// commits back until its calls in flight fit its share without them (at
-// most shareHoldMax): the others see the end committed at their next read
+// commits back until its calls in flight fit its shares without them
+// (calls and complex writes alike; at most shareHoldMax): the others see the end committed at their next read
 // of the group's offsets and take the partition's slots, which must be free
 // by then. since is when each was first held (the caller's, kept across
 // calls).
-func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share int, since map[tp]time.Time, now time.Time) {
+func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share shares, since map[tp]time.Time, now time.Time) {
 	v := r.group.Load()
 	if v == nil {
 		return
@@ -275,7 +284,7 @@ func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share 
 	r.mu.Unlock()
 	drained := true
 	if f, ok := crm.(inFlight); ok && len(due) > 0 {
-		drained = f.Stats().InFlight <= share
+		drained = share.fits(f.Stats())
 	}
 	var held map[tp]bool
 	for _, k := range due {

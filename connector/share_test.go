@@ -3,6 +3,8 @@ package connector
 import (
 	"testing"
 	"time"
+
+	"zohosink/zoho"
 )
 
 // seq is 0..n-1.
@@ -244,5 +246,63 @@ func TestViewOfCounts(t *testing.T) {
 	}
 	if viewOfCounts(nil) != nil {
 		t.Error("no counts: want no view")
+	}
+}
+
+// fakeSharer is a CRM whose limits are shared and whose calls in flight
+// the test sets.
+type fakeSharer struct {
+	calls, complexWrites int
+	st                   zoho.Stats
+}
+
+func (f *fakeSharer) Limits() (int, int)   { return f.calls, f.complexWrites }
+func (f *fakeSharer) ShareLimits(int, int) {}
+func (f *fakeSharer) Stats() zoho.Stats    { return f.st }
+func fired(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// holdRunner is a Runner of one partition, a(0), behind by the group's
+// view, that the process caught up to its end (100) and did not commit.
+func holdRunner() (*Runner, map[tp]ownPartition) {
+	k := tp{"a", 0}
+	r := &Runner{parts: map[tp]*partition{}, committed: map[tp]int64{}, commitNow: make(chan struct{}, 1), shareWake: make(chan struct{}, 1)}
+	r.group.Store(&groupView{all: []tp{k}, ends: map[tp]int64{k: 100}, behind: map[tp]bool{k: true}})
+	return r, map[tp]ownPartition{k: {released: 100}}
+}
+
+// The commit of a partition caught up waits until what is in flight fits
+// the process's shares of both limits: with an edition of 20 calls, 3
+// calls in flight fit a share of 4 calls, but 5 complex writes do not fit
+// a share of 3 complex writes.
+func TestCommitHoldWaitsForComplexWrites(t *testing.T) {
+	now := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name string
+		st   zoho.Stats
+		held bool
+	}{
+		{"both fit", zoho.Stats{InFlight: 3, ComplexInFlight: 3}, false},
+		{"calls do not fit", zoho.Stats{InFlight: 5, ComplexInFlight: 0}, true},
+		{"complex writes do not fit", zoho.Stats{InFlight: 3, ComplexInFlight: 5}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, own := holdRunner()
+			crm := &fakeSharer{calls: 20, complexWrites: 10, st: tc.st}
+			r.commitCaughtUp(crm, own, shares{calls: 4, complexWrites: 3}, map[tp]time.Time{}, now)
+			h := r.heldCommits.Load()
+			if held := h != nil && (*h)[tp{"a", 0}]; held != tc.held {
+				t.Errorf("held %v, want %v", held, tc.held)
+			}
+			if got := fired(r.commitNow); got == tc.held {
+				t.Errorf("commit asked %v, want %v", got, !tc.held)
+			}
+		})
 	}
 }
