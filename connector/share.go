@@ -20,8 +20,8 @@ import (
 // partition of the group's topics whose committed offset is behind its end
 // (all of them when none is). Each unit gets limit/units slots, and the
 // limit%units slots left over go to the first units in an order of all the
-// group's partitions that turns by one every shareRotation by the wall
-// clock. A process's share is the sum over the units it owns (at least 1:
+// group's partitions that turns by limit every shareRotation by the wall
+// clock (rotationStart). A process's share is the sum over the units it owns (at least 1:
 // see shareAt). As long as every partition has one owner the shares add up
 // to the limit exactly, whatever the assignment, and over time each
 // partition gets the same slots, so equal work finishes together.
@@ -45,7 +45,8 @@ import (
 //     what the others see, and the partition's slots must be free by then.
 //   - A share that grows at a turn of the order grows shareGrace later, for
 //     the calls of the process whose share shrank to finish first. That
-//     costs a slot for shareGrace at a turn, so turns are long: with
+//     costs the slots that move (up to limit mod n) for shareGrace at a
+//     turn, so turns are long: with
 //     partitions caught up passing their slots on within groupReadEvery,
 //     a partition short of slots for a turn is made up for at the end.
 //
@@ -120,8 +121,10 @@ func sortTPs(s []tp) {
 // units are the indices (into the n partitions of the group, sorted) of the
 // partitions with a backlog, sorted, and owned those of them the process
 // owns. Each unit gets limit/len(units); the slots left over go to the
-// units first in the order that starts at partition turn mod n. 0 when none
-// of the units owned has a slot this turn (more units than slots).
+// units first in the order that starts at partition rotationStart(limit,
+// n, turn). 0 when none of the units owned has a slot this turn (more
+// units than slots). O(owned × log units): a look at a thousand
+// partitions costs microseconds.
 //
 // A unit's slots depend only on how many units there are and which come
 // before it in the turn's order: a unit that leaves never takes a slot
@@ -131,24 +134,33 @@ func shareOf(limit int, owned, units []int, n int, turn int64) int {
 		return 0
 	}
 	base, rest := limit/len(units), limit%len(units)
-	rank := func(u int) int { return int(((int64(u)-turn)%int64(n) + int64(n)) % int64(n)) }
-	s := 0
+	s := base * len(owned)
+	if rest == 0 {
+		return s
+	}
+	// The turn's order is units from the first at or after start on,
+	// then those before it: a unit's place in it is its index in units
+	// less first's, modulo len(units).
+	first, _ := slices.BinarySearch(units, rotationStart(limit, n, turn))
 	for _, u := range owned {
-		s += base
-		if rest == 0 {
-			continue
-		}
-		before := 0
-		for _, v := range units {
-			if rank(v) < rank(u) {
-				before++
-			}
-		}
-		if before < rest {
+		if i, ok := slices.BinarySearch(units, u); ok && (i-first+len(units))%len(units) < rest {
 			s++
 		}
 	}
 	return s
+}
+
+// rotationStart is the partition the order of turn starts at. It moves on
+// by limit mod n a turn (1 when that is 0): with every partition a unit,
+// the slots left over (limit mod n) go to the next partitions in turn, so
+// a round of n partitions takes n/(limit mod n) turns, not n.
+func rotationStart(limit, n int, turn int64) int {
+	step := int64(limit % n)
+	if step == 0 {
+		step = 1
+	}
+	m := int64(n)
+	return int(((turn%m)*step%m + m) % m)
 }
 
 // shareAt is the share at time now: the smaller of the shares of now's turn

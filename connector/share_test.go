@@ -164,11 +164,11 @@ func TestShareFloorAndUnknown(t *testing.T) {
 // A share that grows at a turn grows shareGrace later; one that shrinks
 // shrinks at once.
 func TestShareGrowsAfterTheGrace(t *testing.T) {
-	owned, units := []int{0}, seq(6) // 10 over 6: partition 0 has 2 slots in turns 0, 3, 4, 5 (mod 6), 1 in turns 1 and 2
+	owned, units := []int{0}, seq(6) // 10 over 6, the order moving on by 4: partition 0 has 2 slots in turns 0 and 1 (mod 3), 1 in turn 2
 	at := func(turn int64, plus time.Duration) time.Time {
 		return time.Unix(0, turn*int64(shareRotation)).Add(plus)
 	}
-	if got := shareAt(10, owned, units, 6, at(1, 0)); got != 1 {
+	if got := shareAt(10, owned, units, 6, at(2, 0)); got != 1 {
 		t.Errorf("shrinking turn: %d, want 1 at once", got)
 	}
 	if got := shareAt(10, owned, units, 6, at(3, shareGrace/2)); got != 1 {
@@ -304,5 +304,44 @@ func TestCommitHoldWaitsForComplexWrites(t *testing.T) {
 				t.Errorf("commit asked %v, want %v", got, !tc.held)
 			}
 		})
+	}
+}
+
+// The slots left over go round all the partitions within n/(limit mod n)
+// turns, not n: with 100 partitions and 10 slots each has its slot within
+// 10 turns (5 minutes), not 100 (50). Each turn's slots still add up to
+// the limit (TestSharesAddUpToTheLimit).
+func TestRotationGoesRoundByTheLimit(t *testing.T) {
+	for _, tc := range []struct{ limit, n int }{{10, 100}, {10, 6}, {20, 7}, {10, 5}, {25, 1000}} {
+		units := seq(tc.n)
+		step := tc.limit % tc.n
+		if step == 0 {
+			step = 1
+		}
+		turns := (tc.n + step - 1) / step
+		got := make([]int, tc.n)
+		for turn := range int64(turns) {
+			for u := range tc.n {
+				got[u] += shareOf(tc.limit, []int{u}, units, tc.n, turn)
+			}
+		}
+		for u, slots := range got {
+			if tc.limit%tc.n != 0 && slots <= turns*(tc.limit/tc.n) {
+				t.Errorf("limit %d, %d partitions: partition %d got no slot left over in %d turns", tc.limit, tc.n, u, turns)
+			}
+		}
+	}
+}
+
+// shareOf costs O(owned × log units): a thousand partitions, all behind,
+// a process owning a third of them.
+func BenchmarkShareOf(b *testing.B) {
+	units := seq(1000)
+	var owned []int
+	for i := 0; i < 1000; i += 3 {
+		owned = append(owned, i)
+	}
+	for i := 0; b.Loop(); i++ {
+		shareOf(10, owned, units, 1000, int64(i))
 	}
 }
