@@ -37,6 +37,13 @@ import (
 //     left-over slots does not depend on which partitions are units), so a
 //     member that sees a partition caught up before another takes no slot
 //     the other still uses.
+//   - A partition newly behind is a unit at once for a member that reads it
+//     so (its slots come off that member's other units), but its owner
+//     takes its slots only behindGrace after first reading it behind: the
+//     others count it from their next read on, and their calls beyond
+//     their smaller shares must finish first (behindWatch). Partitions
+//     behind at a process's first read, and a process that owns every
+//     partition, do not wait.
 //   - The owner of a partition sees it caught up first: it knows what it
 //     has done (its checkpoint against the end offsets and its fetches'
 //     high watermarks), not only what it committed, and leaves the unit at
@@ -55,6 +62,11 @@ import (
 const (
 	shareRotation = 30 * time.Second
 	shareGrace    = time.Second
+	// behindGrace is how long the owner of a partition newly behind waits
+	// before taking its slots: the other members read it behind within
+	// groupIdleEvery (while they see none behind), and their calls beyond
+	// their smaller shares finish within about shareGrace.
+	behindGrace = groupIdleEvery + shareGrace
 	// shareEvery is how often the share is reckoned again besides the
 	// assignment's changes and the group's reads: turns, and partitions
 	// this process caught up.
@@ -91,6 +103,7 @@ func (s shares) fits(st zoho.Stats) bool {
 // groupView is the group's partitions as the last read of its offsets
 // found them.
 type groupView struct {
+	counts bool         // made of partition counts alone (viewOfCounts)
 	all    []tp         // every partition of the group's topics, sorted
 	ends   map[tp]int64 // their end offsets (none when not read)
 	behind map[tp]bool  // those whose committed offset is behind the end
@@ -103,7 +116,7 @@ func viewOfCounts(counts map[string]int32) *groupView {
 	if len(counts) == 0 {
 		return nil
 	}
-	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
+	v := &groupView{counts: true, ends: map[tp]int64{}, behind: map[tp]bool{}}
 	for t, n := range counts {
 		for p := range n {
 			v.all = append(v.all, tp{t, p})
@@ -188,19 +201,70 @@ func (o ownPartition) caughtUp(end int64) bool {
 	return o.released >= 0 && end > 0 && o.released >= end-1
 }
 
+// behindWatch remembers when this process first saw each partition behind
+// in the group's view: a partition newly behind is a unit at once (its
+// slots come off the others' in this process's reckoning), but its owner
+// takes its slots only behindGrace later, when the other members have read
+// it behind too and their calls beyond their smaller shares finished.
+type behindWatch struct {
+	view  *groupView       // the view last noted
+	since map[tp]time.Time // the partitions behind in it: when first seen behind (zero: at the first view)
+}
+
+// note takes in v, the view of the group's offsets now (nil, or one of
+// partition counts alone: nothing to note). The partitions behind at the
+// first view read were behind before this process could know: the others
+// count them already, and a process starting takes its slots at once.
+func (b *behindWatch) note(v *groupView, now time.Time) {
+	if v == nil || v == b.view || v.counts {
+		return
+	}
+	first := b.since == nil
+	if first {
+		b.since = map[tp]time.Time{}
+	}
+	for k := range v.behind {
+		if _, ok := b.since[k]; !ok {
+			if first {
+				b.since[k] = time.Time{}
+			} else {
+				b.since[k] = now
+			}
+		}
+	}
+	for k := range b.since {
+		if !v.behind[k] {
+			delete(b.since, k)
+		}
+	}
+	b.view = v
+}
+
+// settled reports whether a unit of partition k is the owner's at now: it
+// was not newly behind, or behindGrace passed since.
+func (b *behindWatch) settled(k tp, now time.Time) bool {
+	at := b.since[k]
+	return at.IsZero() || now.Sub(at) >= behindGrace
+}
+
 // unitsOf returns the units (indices into v.all) and those of them owned
 // (own: the partitions the process owns): the partitions behind by v,
 // except those the process owns and knows caught up; all the partitions
-// when none is behind. n is len(v.all), 0 when v is nil.
-func unitsOf(v *groupView, own map[tp]ownPartition) (owned, units []int, n int) {
+// when none is behind. A unit owned that is newly behind (b) is owned only
+// once settled, unless the process owns every partition (alone: no one
+// else's calls to wait for). n is len(v.all), 0 when v is nil.
+func unitsOf(v *groupView, own map[tp]ownPartition, b *behindWatch, now time.Time) (owned, units []int, n int) {
 	if v == nil {
 		return nil, nil, 0
 	}
+	alone := true
 	for i, k := range v.all {
+		o, mine := own[k]
+		alone = alone && mine
 		if !v.behind[k] {
 			continue
 		}
-		if o, ok := own[k]; ok && o.caughtUp(v.ends[k]) {
+		if mine && o.caughtUp(v.ends[k]) {
 			continue
 		}
 		units = append(units, i)
@@ -212,7 +276,8 @@ func unitsOf(v *groupView, own map[tp]ownPartition) (owned, units []int, n int) 
 		}
 	}
 	for _, u := range units {
-		if _, ok := own[v.all[u]]; ok {
+		k := v.all[u]
+		if _, ok := own[k]; ok && (alone || b == nil || b.settled(k, now)) {
 			owned = append(owned, u)
 		}
 	}
@@ -226,16 +291,18 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 	calls, complexWrites := crm.Limits()
 	go r.watchGroup(ctx, topics)
 	since := map[tp]time.Time{}
+	var behind behindWatch
 	look := func() bool {
 		own := r.ownPartitions()
+		now := time.Now()
 		v := r.group.Load()
+		behind.note(v, now)
 		if v == nil {
 			if c := r.topicPartitions.Load(); c != nil {
 				v = viewOfCounts(*c)
 			}
 		}
-		owned, units, n := unitsOf(v, own)
-		now := time.Now()
+		owned, units, n := unitsOf(v, own, &behind, now)
 		share := shares{shareAt(calls, owned, units, n, now), shareAt(complexWrites, owned, units, n, now)}
 		crm.ShareLimits(share.calls, share.complexWrites)
 		r.commitCaughtUp(crm, own, share, since, now)

@@ -208,7 +208,7 @@ func TestUnitsOf(t *testing.T) {
 		{"the last one behind caught up: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{a(1): true}}, map[tp]ownPartition{a(1): {released: 100}}, []int{1}, []int{0, 1, 2, 3}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			owned, units, n := unitsOf(tc.v, tc.own)
+			owned, units, n := unitsOf(tc.v, tc.own, nil, time.Time{})
 			if !slicesEqual(owned, tc.owned) || !slicesEqual(units, tc.units) || n != tc.wantN {
 				t.Errorf("got owned %v, units %v, n %d; want %v, %v, %d", owned, units, n, tc.owned, tc.units, tc.wantN)
 			}
@@ -241,7 +241,7 @@ func TestViewOfCounts(t *testing.T) {
 			t.Fatalf("got %v, want %v", v.all, want)
 		}
 	}
-	if _, units, n := unitsOf(v, nil); len(units) != 3 || n != 3 {
+	if _, units, n := unitsOf(v, nil, nil, time.Time{}); len(units) != 3 || n != 3 {
 		t.Errorf("units %v of %d, want all 3", units, n)
 	}
 	if viewOfCounts(nil) != nil {
@@ -343,5 +343,92 @@ func BenchmarkShareOf(b *testing.B) {
 	}
 	for i := 0; b.Loop(); i++ {
 		shareOf(10, owned, units, 1000, int64(i))
+	}
+}
+
+// A partition newly behind counts as a unit at once, but its owner takes
+// its slots only behindGrace after it first read it behind: a member whose
+// view is older (it does not count the unit yet) keeps its larger share
+// until its next read, and its calls in flight must finish. Measured
+// before: member 0 (old view, units [0]) 10 + member 1 (new view [0, 1])
+// 5 = 15 slots of 10.
+func TestNewlyBehindWaitsForTheGrace(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	t0 := time.Unix(1000, 0)
+	old := &groupView{all: []tp{a(0), a(1)}, ends: map[tp]int64{a(0): 100, a(1): 100}, behind: map[tp]bool{a(0): true}}
+	newer := &groupView{all: old.all, ends: old.ends, behind: map[tp]bool{a(0): true, a(1): true}}
+	own0 := map[tp]ownPartition{a(0): {released: 10}}
+	own1 := map[tp]ownPartition{a(1): {released: 90}}
+	var w0, w1 behindWatch
+	w0.note(old, t0)
+	w1.note(old, t0)
+	w1.note(newer, t0.Add(10*time.Millisecond)) // member 1 reads first
+	for _, tc := range []struct {
+		name       string
+		at         time.Duration
+		seen0      bool // member 0 read the newer view
+		want0      int
+		want1      int
+		wantWithin bool
+	}{
+		{"member 1 read it behind, member 0 not yet", 50 * time.Millisecond, false, 10, 0, true},
+		{"both read it, within the grace", 500 * time.Millisecond, true, 5, 0, true},
+		{"after the grace", behindGrace + 20*time.Millisecond, true, 5, 5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := t0.Add(tc.at)
+			v0 := old
+			if tc.seen0 {
+				v0 = newer
+				w0.note(newer, now)
+			}
+			o0, u0, n0 := unitsOf(v0, own0, &w0, now)
+			o1, u1, n1 := unitsOf(newer, own1, &w1, now)
+			s0, s1 := shareOf(10, o0, u0, n0, 0), shareOf(10, o1, u1, n1, 0)
+			if s0 != tc.want0 || s1 != tc.want1 {
+				t.Errorf("shares %d and %d, want %d and %d", s0, s1, tc.want0, tc.want1)
+			}
+			if s0+s1 > 10 {
+				t.Errorf("shares add up to %d of 10", s0+s1)
+			}
+		})
+	}
+}
+
+// behindWatch: partitions behind at the first view read are settled (the
+// process starts, the others counted them already); those that fall behind
+// later wait behindGrace; one that caught up and falls behind again waits
+// again; a process owning every partition never waits.
+func TestBehindWatch(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	t0 := time.Unix(1000, 0)
+	all := []tp{a(0), a(1)}
+	view := func(behind ...tp) *groupView {
+		v := &groupView{all: all, ends: map[tp]int64{a(0): 100, a(1): 100}, behind: map[tp]bool{}}
+		for _, k := range behind {
+			v.behind[k] = true
+		}
+		return v
+	}
+	var w behindWatch
+	w.note(view(a(0)), t0)
+	if !w.settled(a(0), t0) {
+		t.Error("behind at the first view: want settled at once")
+	}
+	w.note(view(a(0), a(1)), t0.Add(time.Second))
+	if w.settled(a(1), t0.Add(time.Second+behindGrace/2)) || !w.settled(a(1), t0.Add(time.Second+behindGrace)) {
+		t.Error("newly behind: want settled behindGrace after it was first read behind")
+	}
+	w.note(view(a(0)), t0.Add(10*time.Second))
+	w.note(view(a(0), a(1)), t0.Add(11*time.Second))
+	if w.settled(a(1), t0.Add(11*time.Second)) {
+		t.Error("behind again: want the grace again")
+	}
+	if !w.settled(a(0), t0.Add(11*time.Second)) {
+		t.Error("behind all along: want settled")
+	}
+	own := map[tp]ownPartition{a(0): {released: 10}, a(1): {released: 10}}
+	if owned, _, _ := unitsOf(view(a(0), a(1)), own, &w, t0.Add(11*time.Second)); len(owned) != 2 {
+		t.Errorf("owning every partition: owned %v, want both at once", owned)
 	}
 }
