@@ -31,6 +31,7 @@ type partition struct {
 	r    *Runner
 	gone atomic.Bool
 	hwm  atomic.Int64
+	lso  atomic.Int64 // last stable offset at the last fetch: the end a read-committed consumer reaches
 	// ctx ends when the partition is forgotten (revoked or lost): in-flight
 	// writes of its records stop then.
 	ctx    context.Context
@@ -250,10 +251,20 @@ func (r *Runner) poll(ctx context.Context) {
 				return
 			}
 			p.hwm.Store(ftp.HighWatermark)
+			p.lso.Store(ftp.LastStableOffset)
 			byWorker := map[*syncWorker][]inRecord{}
 			for _, rec := range ftp.Records {
 				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
 					continue // dead-lettered after the replay started: the next replay's
+				}
+				if rec.Attrs.IsControl() {
+					// A transaction's commit or abort marker (KeepControlRecords):
+					// no change, but done, so that the checkpoint reaches the
+					// end of a transaction, and of an aborted tail.
+					if p.track(rec) {
+						p.done(rec)
+					}
+					continue
 				}
 				if !p.track(rec) {
 					continue // delivered twice: the first copy is on its way

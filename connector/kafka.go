@@ -40,6 +40,12 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		kgo.SessionTimeout(k.SessionTimeout.D()),
 		kgo.RebalanceTimeout(k.RebalanceTimeout.D()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transactions' commit and abort markers are handed to the poll,
+		// which marks them done at once: a partition whose records are all
+		// done is then released to its end (the last stable offset), even
+		// when it ends with a marker or an aborted transaction, which the
+		// limit shares need to see it caught up.
+		kgo.KeepControlRecords(),
 		// A partition resumed after back-pressure is fetched only once the
 		// fetch in flight returns: under backlog the other partitions are
 		// at their end or paused, so that fetch waits its longest. At

@@ -3,10 +3,14 @@ package connector
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"zohosink/zoho"
 )
@@ -190,15 +194,20 @@ func shareAt(limit int, owned, units []int, n int, now time.Time) int {
 // ownPartition is what a process knows of a partition it owns.
 type ownPartition struct {
 	released int64 // the offset to commit (-1: nothing done yet)
-	hwm      int64 // its high watermark at the last fetch (0: none yet)
+	pending  int   // records consumed and not done
+	lso      int64 // its last stable offset at the last fetch (0: none yet)
 }
 
-// caughtUp reports whether every record of the partition up to end is done
-// (allowing one offset for a transaction's closing marker, which is never
-// handed to a sync).
+// caughtUp reports whether every record of the partition up to end (its
+// last stable offset as the group's view read it) is done, and nothing is
+// pending: released reached end and the last stable offset of the last
+// fetch. Transactions' markers are consumed and done like records
+// (KeepControlRecords), so a partition ending with one, or with an aborted
+// transaction, is released to its end; one record still to do is one
+// record behind.
 func (o ownPartition) caughtUp(end int64) bool {
-	end = max(end, o.hwm)
-	return o.released >= 0 && end > 0 && o.released >= end-1
+	end = max(end, o.lso)
+	return o.pending == 0 && o.released >= 0 && o.released >= end
 }
 
 // behindWatch remembers when this process first saw each partition behind
@@ -336,7 +345,7 @@ func (r *Runner) ownPartitions() map[tp]ownPartition {
 		if !ok {
 			off = -1
 		}
-		own[p.tp] = ownPartition{released: off, hwm: p.hwm.Load()}
+		own[p.tp] = ownPartition{released: off, pending: p.cp.Pending(), lso: p.lso.Load()}
 	}
 	return own
 }
@@ -409,55 +418,242 @@ func (r *Runner) committable() []*partition {
 	return parts
 }
 
+// groupRead is what one read of the group's offsets found: the partition
+// counts of the topics (their metadata), each partition's last stable
+// offset and the group's committed offset, and which of them could not be
+// read.
+type groupRead struct {
+	counts    map[string]int32 // partitions of each topic that exists
+	lso       map[tp]int64     // last stable offsets read
+	committed map[tp]int64     // the group's committed offsets (none: nothing committed)
+	start     map[tp]int64     // log start offsets, of partitions with nothing committed
+	latest    bool             // kafka.start_offset is latest
+	unknown   map[tp]bool      // partitions whose offsets the read could not get
+	allFailed bool             // the group's committed offsets could not be read at all
+}
+
+// viewOf makes a read a view. Every partition of the topics' metadata is
+// in all, whether or not its offsets could be read: the order of the slots
+// left over is by index into all, and members must agree on it. A
+// partition whose offsets the read could not get (a leader moving:
+// NOT_LEADER, OFFSET_NOT_AVAILABLE) keeps its end and state of prev, and
+// one prev does not know counts as behind (a unit: its slots come off the
+// others', never the other way round). A partition with nothing committed
+// is behind when records lie between where the group starts it (its log
+// start, or its end with kafka.start_offset latest) and its end.
+func viewOf(prev *groupView, rd groupRead) *groupView {
+	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
+	for t, n := range rd.counts {
+		for p := range n {
+			v.all = append(v.all, tp{t, p})
+		}
+	}
+	sortTPs(v.all)
+	for _, k := range v.all {
+		end, ok := rd.lso[k]
+		if !ok || rd.unknown[k] || rd.allFailed {
+			if prev != nil && slices.Contains(prev.all, k) {
+				v.ends[k] = prev.ends[k]
+				v.behind[k] = prev.behind[k]
+			} else {
+				v.behind[k] = true
+			}
+			continue
+		}
+		v.ends[k] = end
+		from, ok := rd.committed[k]
+		if !ok {
+			from = rd.start[k] // 0 when not read: behind if the partition has records
+			if rd.latest {
+				from = end
+			}
+		}
+		if end > from {
+			v.behind[k] = true
+		}
+	}
+	return v
+}
+
+// groupReads paces the reads of the group's offsets: every groupReadEvery
+// while some partition is behind, groupIdleEvery once none is, and after
+// failures a back-off doubling up to groupBackoffMax. Once reads have
+// failed for groupStaleAfter the view is dropped: the shares fall back to
+// the partition counts (every partition a unit), on which members agree
+// whatever offsets they last read, rather than freezing on a stale view.
+type groupReads struct {
+	failures int
+	lastOK   time.Time
+}
+
+const (
+	groupBackoffMax = 5 * time.Second
+	groupStaleAfter = 5 * time.Second
+)
+
+// ok notes a read that succeeded at now and returns the wait before the
+// next: v is its view.
+func (g *groupReads) ok(v *groupView, now time.Time) time.Duration {
+	g.failures, g.lastOK = 0, now
+	if len(v.behind) > 0 {
+		return groupReadEvery
+	}
+	return groupIdleEvery
+}
+
+// failed notes a read that failed at now and returns the wait before the
+// next and whether the view is too old to keep.
+func (g *groupReads) failed(now time.Time) (wait time.Duration, stale bool) {
+	g.failures++
+	wait = groupReadEvery
+	for i := 1; i < g.failures && wait < groupBackoffMax; i++ {
+		wait *= 2
+	}
+	return min(wait, groupBackoffMax), now.Sub(g.lastOK) >= groupStaleAfter
+}
+
 // watchGroup keeps r.group, the group's partitions, their ends and which
-// are behind, until ctx ends: every groupReadEvery while some partition is
-// behind, else every groupIdleEvery.
+// are behind, until ctx ends (groupReads paces it). A failed read is
+// logged (once, then as the log folds it) and the view it leaves is kept
+// for groupStaleAfter, then dropped for the partition counts.
 func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 	adm := kadm.NewClient(r.cl)
-	for {
-		every := groupIdleEvery
-		if v := r.readGroup(ctx, adm, topics); v == nil || len(v.behind) > 0 {
-			every = groupReadEvery
+	g := groupReads{lastOK: time.Now()}
+	var warned time.Time
+	warn := func(msg string, err error, now time.Time) {
+		if now.Sub(warned) >= 30*time.Second {
+			r.log.Warn(msg, "err", err)
+			warned = now
 		}
-		if !sleepCtx(ctx, every) {
+	}
+	for {
+		v, err := r.readGroup(ctx, adm, topics)
+		now := time.Now()
+		var wait time.Duration
+		switch {
+		case ctx.Err() != nil:
+			return
+		case v != nil:
+			if err != nil {
+				warn("some of the group's offsets could not be read: those partitions keep their last state in the Zoho limit shares", err, now)
+			} else if g.failures > 0 {
+				r.log.Info("the group's offsets are read again: Zoho limit shares follow them", "failed_reads", g.failures)
+				warned = time.Time{}
+			}
+			wait = g.ok(v, now)
+		default:
+			var stale bool
+			wait, stale = g.failed(now)
+			warn("cannot read the group's offsets: Zoho limit shares follow the last ones read, and after a few seconds the partition counts", err, now)
+			if stale && r.group.Load() != nil {
+				r.group.Store(nil)
+				r.wakeShare()
+			}
+		}
+		if !sleepCtx(ctx, wait) {
 			return
 		}
 	}
 }
 
-// readGroup reads the group's offsets into r.group and returns the view;
-// nil (the last view known stands) when the read failed.
-func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []string) *groupView {
+// readGroup reads the group's offsets into r.group and returns the view.
+// A read that got the topics' metadata stores its view (viewOf: what could
+// not be read keeps its last state) and returns with it any error met;
+// one that did not returns nil and the error, and the last view stands.
+func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []string) (*groupView, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(cctx, topics...)
-	var committed kadm.OffsetResponses
-	if err == nil {
-		committed, err = adm.FetchOffsets(cctx, r.groupID())
-	}
+	tds, err := adm.ListTopics(cctx, topics...)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err != nil {
-			return
+	rd := groupRead{counts: map[string]int32{}, lso: map[tp]int64{}, committed: map[tp]int64{}, start: map[tp]int64{},
+		latest: r.cfg.Kafka.StartOffset == "latest", unknown: map[tp]bool{}}
+	for _, td := range tds {
+		if td.Err == nil && len(td.Partitions) > 0 {
+			rd.counts[td.Topic] = int32(len(td.Partitions))
 		}
+	}
+	if len(rd.counts) == 0 {
+		return nil, errors.New("none of the topics exists")
+	}
+	var errs []error
+	// The last stable offsets (read committed): what the consumer reaches.
+	// An open transaction's records lie beyond, not behind.
+	errs = append(errs, r.listOffsets(cctx, rd.counts, -1, rd.lso, rd.unknown))
+	committed, err := adm.FetchOffsets(cctx, r.groupID())
+	if err != nil {
+		rd.allFailed = true
+		errs = append(errs, fmt.Errorf("offset fetch: %w", err))
+	}
+	committed.Each(func(o kadm.OffsetResponse) {
 		k := tp{o.Topic, o.Partition}
-		v.all = append(v.all, k)
-		v.ends[k] = o.Offset
-		c, ok := committed.Lookup(o.Topic, o.Partition)
-		// A transactional topic ends with a marker no record stands
-		// for: a partition committed up to just before it is caught up.
-		if o.Offset > 0 && (!ok || (c.Err == nil && c.At < o.Offset-1)) {
-			v.behind[k] = true
+		switch {
+		case o.Err != nil:
+			rd.unknown[k] = true
+			errs = append(errs, fmt.Errorf("offset fetch %s/%d: %w", o.Topic, o.Partition, o.Err))
+		case o.At >= 0:
+			rd.committed[k] = o.At
 		}
 	})
-	if len(v.all) == 0 {
-		return nil
+	if !rd.latest && !rd.allFailed {
+		// Where the group starts a partition it never committed: its log
+		// start, read only for those with records.
+		fresh := map[string]int32{}
+		for k, end := range rd.lso {
+			if _, ok := rd.committed[k]; !ok && end > 0 {
+				fresh[k.topic] = max(fresh[k.topic], k.part+1)
+			}
+		}
+		if len(fresh) > 0 {
+			_ = r.listOffsets(cctx, fresh, -2, rd.start, nil) // not read: from 0
+		}
 	}
-	sortTPs(v.all)
+	v := viewOf(r.group.Load(), rd)
 	r.group.Store(v)
 	r.wakeShare()
-	return v
+	return v, errors.Join(errs...)
+}
+
+// listOffsets reads the offsets at timestamp (-1: the last stable offset,
+// read committed; -2: the log start) of counts' partitions into into, and
+// marks unknown those it could not read.
+func (r *Runner) listOffsets(ctx context.Context, counts map[string]int32, timestamp int64, into map[tp]int64, unknown map[tp]bool) error {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.IsolationLevel = 1
+	asked := map[tp]bool{}
+	for t, n := range counts {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = t
+		for p := range n {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = p, timestamp
+			rt.Partitions = append(rt.Partitions, rp)
+			asked[tp{t, p}] = true
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	var errs []error
+	for _, sh := range r.cl.RequestSharded(ctx, req) {
+		if sh.Err != nil {
+			errs = append(errs, fmt.Errorf("list offsets: %w", sh.Err))
+			continue
+		}
+		for _, t := range sh.Resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				k := tp{t.Topic, p.Partition}
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil {
+					errs = append(errs, fmt.Errorf("list offsets %s/%d: %w", t.Topic, p.Partition, e))
+					continue
+				}
+				into[k] = p.Offset
+			}
+		}
+	}
+	for k := range asked {
+		if _, ok := into[k]; !ok && unknown != nil {
+			unknown[k] = true
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -198,10 +198,11 @@ func TestUnitsOf(t *testing.T) {
 		wantN        int
 	}{
 		{"unknown", nil, map[tp]ownPartition{a(0): {released: -1}}, nil, nil, 0},
-		{"behind by the group", v, map[tp]ownPartition{a(0): {released: 50, hwm: 100}, a(3): {released: 100, hwm: 100}}, []int{0}, []int{0, 1, 2}, 4},
-		{"own partition caught up, not committed", v, map[tp]ownPartition{a(0): {released: 100, hwm: 100}, a(1): {released: 10, hwm: 100}}, []int{1}, []int{1, 2}, 4},
-		{"caught up to a transaction's closing marker", v, map[tp]ownPartition{a(0): {released: 99, hwm: 100}}, nil, []int{1, 2}, 4},
-		{"caught up to the ends read, not to newer records fetched", v, map[tp]ownPartition{a(0): {released: 100, hwm: 120}}, []int{0}, []int{0, 1, 2}, 4},
+		{"behind by the group", v, map[tp]ownPartition{a(0): {released: 50, lso: 100}, a(3): {released: 100, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"own partition caught up, not committed", v, map[tp]ownPartition{a(0): {released: 100, lso: 100}, a(1): {released: 10, lso: 100}}, []int{1}, []int{1, 2}, 4},
+		{"one record still to do is behind", v, map[tp]ownPartition{a(0): {released: 99, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"released to the end, a record pending", v, map[tp]ownPartition{a(0): {released: 100, pending: 1, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"caught up to the ends read, not to newer records fetched", v, map[tp]ownPartition{a(0): {released: 100, lso: 120}}, []int{0}, []int{0, 1, 2}, 4},
 		{"nothing done yet", v, map[tp]ownPartition{a(0): {released: -1}}, []int{0}, []int{0, 1, 2}, 4},
 		{"others' partitions by the group only", v, map[tp]ownPartition{}, nil, []int{0, 1, 2}, 4},
 		{"none behind: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{}}, map[tp]ownPartition{a(2): {released: 100}}, []int{2}, []int{0, 1, 2, 3}, 4},
@@ -430,5 +431,133 @@ func TestBehindWatch(t *testing.T) {
 	own := map[tp]ownPartition{a(0): {released: 10}, a(1): {released: 10}}
 	if owned, _, _ := unitsOf(view(a(0), a(1)), own, &w, t0.Add(11*time.Second)); len(owned) != 2 {
 		t.Errorf("owning every partition: owned %v, want both at once", owned)
+	}
+}
+
+// A view has every partition of the topics' metadata, whether or not its
+// offsets could be read, so that members agree on the order of the slots
+// left over; a partition whose read failed keeps its last state (one never
+// read counts as behind). Before, a partition-level error dropped it from
+// all and shifted every later index: shares added up to 11-12 of 10.
+func TestViewOfKeepsPartitionsWhoseReadFailed(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	counts := map[string]int32{"a": 4}
+	full := groupRead{counts: counts, lso: map[tp]int64{a(0): 100, a(1): 100, a(2): 100, a(3): 100},
+		committed: map[tp]int64{a(0): 50, a(1): 50, a(2): 100, a(3): 100}}
+	prev := viewOf(nil, full)
+	// The next read: partition 1's leader moved (NOT_LEADER), and
+	// partition 2 caught up... no: 3 fell behind.
+	moved := groupRead{counts: counts, lso: map[tp]int64{a(0): 120, a(2): 100, a(3): 130},
+		committed: map[tp]int64{a(0): 60, a(1): 70, a(2): 100, a(3): 100}, unknown: map[tp]bool{a(1): true}}
+	got := viewOf(prev, moved)
+	if len(got.all) != 4 || got.all[2] != a(2) {
+		t.Fatalf("all %v, want every partition in place", got.all)
+	}
+	if !got.behind[a(1)] || got.ends[a(1)] != 100 {
+		t.Errorf("partition read failed: behind %v end %d, want its last state (behind, 100)", got.behind[a(1)], got.ends[a(1)])
+	}
+	if !got.behind[a(3)] || got.behind[a(2)] || got.ends[a(0)] != 120 {
+		t.Errorf("the others: %v %v, want read afresh", got.behind, got.ends)
+	}
+	// Two members, one of which read partition 1 and one of which did
+	// not: their shares of the same partitions add up to the limit.
+	other := viewOf(prev, groupRead{counts: counts, lso: map[tp]int64{a(0): 120, a(1): 100, a(2): 100, a(3): 130},
+		committed: moved.committed})
+	own := [][]tp{{a(0), a(1)}, {a(2), a(3)}}
+	for turn := range int64(4) {
+		sum := 0
+		for m, v := range []*groupView{got, other} {
+			o := map[tp]ownPartition{}
+			for _, k := range own[m] {
+				o[k] = ownPartition{released: -1}
+			}
+			owned, units, n := unitsOf(v, o, nil, time.Time{})
+			sum += shareOf(10, owned, units, n, turn)
+		}
+		if sum > 10 {
+			t.Errorf("turn %d: %d slots of 10", turn, sum)
+		}
+	}
+	// A partition no read ever got (it appeared, and its first read
+	// failed) counts as behind.
+	grown := viewOf(got, groupRead{counts: map[string]int32{"a": 5}, lso: moved.lso, committed: moved.committed, unknown: map[tp]bool{a(4): true}})
+	if len(grown.all) != 5 || !grown.behind[a(4)] {
+		t.Errorf("new partition not read: all %v, behind %v; want it in, behind", grown.all, grown.behind)
+	}
+	// The group's committed offsets could not be read at all: every
+	// partition keeps its last state.
+	if failed := viewOf(got, groupRead{counts: counts, lso: moved.lso, allFailed: true}); !failed.behind[a(1)] || failed.behind[a(2)] {
+		t.Errorf("offset fetch failed: behind %v, want the last states", failed.behind)
+	}
+}
+
+// Behind is against the last stable offset: an open transaction's records
+// are not behind (the consumer, reading committed, cannot reach them), and
+// a partition the group never committed is behind only when records lie
+// where the group starts it.
+func TestViewOfBehind(t *testing.T) {
+	k := tp{"a", 0}
+	counts := map[string]int32{"a": 1}
+	for _, tc := range []struct {
+		name   string
+		rd     groupRead
+		behind bool
+	}{
+		{"committed to the last stable offset, a transaction open beyond", groupRead{lso: map[tp]int64{k: 100}, committed: map[tp]int64{k: 100}}, false},
+		{"one record to do", groupRead{lso: map[tp]int64{k: 100}, committed: map[tp]int64{k: 99}}, true},
+		{"never committed, records from the start", groupRead{lso: map[tp]int64{k: 100}, start: map[tp]int64{k: 0}}, true},
+		{"never committed, retention removed every record", groupRead{lso: map[tp]int64{k: 100}, start: map[tp]int64{k: 100}}, false},
+		{"never committed, start_offset latest", groupRead{lso: map[tp]int64{k: 100}, latest: true}, false},
+		{"empty", groupRead{lso: map[tp]int64{k: 0}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rd.counts = counts
+			if got := viewOf(nil, tc.rd).behind[k]; got != tc.behind {
+				t.Errorf("behind %v, want %v", got, tc.behind)
+			}
+		})
+	}
+}
+
+// Failed reads back off, doubling up to groupBackoffMax; after
+// groupStaleAfter without a good read the view is stale (dropped for the
+// partition counts); a good read paces by the backlog again.
+func TestGroupReadsBackOff(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := groupReads{lastOK: t0}
+	now := t0
+	var waits []time.Duration
+	stale := false
+	for !stale {
+		var w time.Duration
+		w, stale = g.failed(now)
+		waits = append(waits, w)
+		if !stale {
+			now = now.Add(w)
+		}
+		if len(waits) > 20 {
+			t.Fatal("never stale")
+		}
+	}
+	if waits[0] != groupReadEvery || waits[1] != 2*groupReadEvery {
+		t.Errorf("waits %v, want doubling from groupReadEvery", waits)
+	}
+	for _, w := range waits {
+		if w > groupBackoffMax {
+			t.Errorf("wait %s beyond %s", w, groupBackoffMax)
+		}
+	}
+	if now.Sub(t0) < groupStaleAfter || now.Sub(t0) > groupStaleAfter+groupBackoffMax {
+		t.Errorf("stale after %s, want about %s", now.Sub(t0), groupStaleAfter)
+	}
+	a := tp{"a", 0}
+	if w := g.ok(&groupView{behind: map[tp]bool{a: true}}, now); w != groupReadEvery || g.failures != 0 {
+		t.Errorf("good read, one behind: wait %s failures %d", w, g.failures)
+	}
+	if w := g.ok(&groupView{behind: map[tp]bool{}}, now); w != groupIdleEvery {
+		t.Errorf("good read, none behind: wait %s", w)
+	}
+	if _, stale := g.failed(now.Add(time.Second)); stale {
+		t.Error("one failure a second after a good read: not stale yet")
 	}
 }
