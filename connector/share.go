@@ -299,7 +299,7 @@ func unitsOf(v *groupView, own map[tp]ownPartition, b *behindWatch, now time.Tim
 func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []string) {
 	calls, complexWrites := crm.Limits()
 	go r.watchGroup(ctx, topics)
-	since := map[tp]time.Time{}
+	var caught catchUps
 	var behind behindWatch
 	look := func() bool {
 		own := r.ownPartitions()
@@ -314,7 +314,7 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 		owned, units, n := unitsOf(v, own, &behind, now)
 		share := shares{shareAt(calls, owned, units, n, now), shareAt(complexWrites, owned, units, n, now)}
 		crm.ShareLimits(share.calls, share.complexWrites)
-		r.commitCaughtUp(crm, own, share, since, now)
+		r.commitCaughtUp(crm, own, share, &caught, now)
 		return true
 	}
 	look()
@@ -350,22 +350,34 @@ func (r *Runner) ownPartitions() map[tp]ownPartition {
 	return own
 }
 
+// catchUps is what commitCaughtUp keeps across looks.
+type catchUps struct {
+	since map[tp]time.Time  // when each commit due was first held
+	asked map[tp]*groupView // the view under which a commit of each was last asked for
+}
+
 // commitCaughtUp has the commit loop commit at once the partitions this
 // process caught up and has not committed to their end, and holds those
-// commits back until its calls in flight fit its shares without them
-// (calls and complex writes alike; at most shareHoldMax): the others see the end committed at their next read
-// of the group's offsets and take the partition's slots, which must be free
-// by then. since is when each was first held (the caller's, kept across
-// calls).
-func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share shares, since map[tp]time.Time, now time.Time) {
+// commits back until what it has in flight fits its shares without them
+// (calls and complex writes alike; at most shareHoldMax): the others see
+// the end committed at their next read of the group's offsets and take the
+// partition's slots, which must be free by then. A commit is asked for
+// once a partition per view of the group's offsets: the commit is for the
+// others' next read, and records done meanwhile (live traffic) or a commit
+// that failed wait for the next view, not the next look, which would ask
+// for tens of commits a second.
+func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share shares, c *catchUps, now time.Time) {
 	v := r.group.Load()
 	if v == nil {
 		return
 	}
+	if c.since == nil {
+		c.since, c.asked = map[tp]time.Time{}, map[tp]*groupView{}
+	}
 	var due []tp
 	r.mu.Lock()
 	for k, o := range own {
-		if c, ok := r.committed[k]; v.behind[k] && o.caughtUp(v.ends[k]) && (!ok || c < o.released) {
+		if done, ok := r.committed[k]; v.behind[k] && o.caughtUp(v.ends[k]) && (!ok || done < o.released) {
 			due = append(due, k)
 		}
 	}
@@ -375,24 +387,30 @@ func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share 
 		drained = share.fits(f.Stats())
 	}
 	var held map[tp]bool
+	ask := false
 	for _, k := range due {
-		if _, ok := since[k]; !ok {
-			since[k] = now
+		if _, ok := c.since[k]; !ok {
+			c.since[k] = now
 		}
-		if !drained && now.Sub(since[k]) < shareHoldMax {
+		if !drained && now.Sub(c.since[k]) < shareHoldMax {
 			if held == nil {
 				held = map[tp]bool{}
 			}
 			held[k] = true
+			continue
+		}
+		if c.asked[k] != v {
+			c.asked[k], ask = v, true
 		}
 	}
-	for k := range since {
+	for k := range c.since {
 		if !slices.Contains(due, k) {
-			delete(since, k)
+			delete(c.since, k)
+			delete(c.asked, k)
 		}
 	}
 	r.heldCommits.Store(&held)
-	if len(due) > len(held) {
+	if ask {
 		select {
 		case r.commitNow <- struct{}{}:
 		default:
@@ -401,7 +419,8 @@ func (r *Runner) commitCaughtUp(crm limitSharer, own map[tp]ownPartition, share 
 }
 
 // committable is the partitions the commit loop commits: every live one
-// (nil) but those whose end commitCaughtUp holds back.
+// (nil) but those whose end commitCaughtUp holds back. commit looks again,
+// under its lock, whether each is still ours (commitLive).
 func (r *Runner) committable() []*partition {
 	h := r.heldCommits.Load()
 	if h == nil || len(*h) == 0 {

@@ -1,8 +1,11 @@
 package connector
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"zohosink/zoho"
 )
@@ -296,7 +299,7 @@ func TestCommitHoldWaitsForComplexWrites(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r, own := holdRunner()
 			crm := &fakeSharer{calls: 20, complexWrites: 10, st: tc.st}
-			r.commitCaughtUp(crm, own, shares{calls: 4, complexWrites: 3}, map[tp]time.Time{}, now)
+			r.commitCaughtUp(crm, own, shares{calls: 4, complexWrites: 3}, &catchUps{}, now)
 			h := r.heldCommits.Load()
 			if held := h != nil && (*h)[tp{"a", 0}]; held != tc.held {
 				t.Errorf("held %v, want %v", held, tc.held)
@@ -559,5 +562,62 @@ func TestGroupReadsBackOff(t *testing.T) {
 	}
 	if _, stale := g.failed(now.Add(time.Second)); stale {
 		t.Error("one failure a second after a good read: not stale yet")
+	}
+}
+
+// A commit of a partition caught up is asked for once a view of the
+// group's offsets, not at every look (20 a second): records done since
+// (live traffic), or a commit that failed, wait for the next view.
+func TestCommitAskedOncePerView(t *testing.T) {
+	r, own := holdRunner()
+	crm := &fakeSharer{calls: 10, complexWrites: 10}
+	var c catchUps
+	now := time.Unix(100, 0)
+	asks := 0
+	look := func(released int64) {
+		own[tp{"a", 0}] = ownPartition{released: released}
+		r.commitCaughtUp(crm, own, shares{10, 10}, &c, now)
+		now = now.Add(shareEvery)
+		if fired(r.commitNow) {
+			asks++
+		}
+	}
+	look(100)
+	look(100) // the commit failed, or is not read yet
+	look(101) // a record more done
+	look(102)
+	if asks != 1 {
+		t.Errorf("%d commits asked for under one view, want 1", asks)
+	}
+	v := *r.group.Load()
+	v.ends = map[tp]int64{{"a", 0}: 102}
+	r.group.Store(&v) // the next read: still behind (the commit not read yet)
+	look(102)
+	look(102)
+	if asks != 2 {
+		t.Errorf("%d commits asked for under two views, want 2", asks)
+	}
+}
+
+// The commit loop's partitions are listed before the commit takes its
+// lock: one revoked in between is not committed by it (the revoke commits
+// it, after its writes had their time; a write finishing later must not
+// be committed).
+func TestCommitLiveSkipsPartitionsRevokedSince(t *testing.T) {
+	k := tp{"a", 0}
+	r := &Runner{parts: map[tp]*partition{}, committed: map[tp]int64{}, met: newMetrics(prometheus.NewRegistry())}
+	p := r.newPartition(k, nil)
+	p.cp.track(5, 0)
+	p.cp.markDone(5)
+	r.parts[k] = p
+	listed := []*partition{p} // committable's list
+	p.gone.Store(true)        // revoked
+	defer func() {
+		if e := recover(); e != nil {
+			t.Fatalf("the commit loop committed a revoked partition (%v)", e)
+		}
+	}()
+	if err := r.commit(context.Background(), listed, commitLive); err != nil {
+		t.Fatal(err)
 	}
 }
