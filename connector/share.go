@@ -538,6 +538,7 @@ func (g *groupReads) failed(now time.Time) (wait time.Duration, stale bool) {
 func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 	adm := kadm.NewClient(r.cl)
 	g := groupReads{lastOK: time.Now()}
+	var starts logStarts
 	var warned time.Time
 	warn := func(msg string, err error, now time.Time) {
 		if now.Sub(warned) >= 30*time.Second {
@@ -546,7 +547,7 @@ func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 		}
 	}
 	for {
-		v, err := r.readGroup(ctx, adm, topics)
+		v, err := r.readGroup(ctx, adm, topics, &starts)
 		now := time.Now()
 		var wait time.Duration
 		switch {
@@ -575,18 +576,29 @@ func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 	}
 }
 
+// logStarts are the log start offsets read of partitions the group never
+// committed (readGroup), and when they were read.
+type logStarts struct {
+	at   map[tp]int64
+	read time.Time
+}
+
+// logStartEvery is how often the log starts of partitions never committed
+// are read again.
+const logStartEvery = 10 * time.Second
+
 // readGroup reads the group's offsets into r.group and returns the view.
 // A read that got the topics' metadata stores its view (viewOf: what could
 // not be read keeps its last state) and returns with it any error met;
 // one that did not returns nil and the error, and the last view stands.
-func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []string) (*groupView, error) {
+func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []string, starts *logStarts) (*groupView, error) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	tds, err := adm.ListTopics(cctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
-	rd := groupRead{counts: map[string]int32{}, lso: map[tp]int64{}, committed: map[tp]int64{}, start: map[tp]int64{},
+	rd := groupRead{counts: map[string]int32{}, lso: map[tp]int64{}, committed: map[tp]int64{},
 		latest: r.cfg.Kafka.StartOffset == "latest", unknown: map[tp]bool{}}
 	for _, td := range tds {
 		if td.Err == nil && len(td.Partitions) > 0 {
@@ -617,16 +629,23 @@ func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []strin
 	})
 	if !rd.latest && !rd.allFailed {
 		// Where the group starts a partition it never committed: its log
-		// start, read only for those with records.
+		// start, read only for those with records, and again only every
+		// logStartEvery (it moves with retention only).
 		fresh := map[string]int32{}
 		for k, end := range rd.lso {
 			if _, ok := rd.committed[k]; !ok && end > 0 {
-				fresh[k.topic] = max(fresh[k.topic], k.part+1)
+				if _, known := starts.at[k]; !known || time.Since(starts.read) >= logStartEvery {
+					fresh[k.topic] = max(fresh[k.topic], k.part+1)
+				}
 			}
 		}
 		if len(fresh) > 0 {
-			_ = r.listOffsets(cctx, fresh, -2, rd.start, nil) // not read: from 0
+			if starts.at == nil || time.Since(starts.read) >= logStartEvery {
+				starts.at, starts.read = map[tp]int64{}, time.Now()
+			}
+			_ = r.listOffsets(cctx, fresh, -2, starts.at, nil) // not read: from 0
 		}
+		rd.start = starts.at
 	}
 	v := viewOf(r.group.Load(), rd)
 	r.group.Store(v)
