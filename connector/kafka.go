@@ -27,7 +27,7 @@ const fetchMaxWait = 250 * time.Millisecond
 
 // heartbeatInterval is how often a member of the group tells the
 // coordinator it is alive, and learns of a rebalance.
-const heartbeatInterval = 100 * time.Millisecond
+const heartbeatInterval = 250 * time.Millisecond
 
 func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
@@ -60,7 +60,10 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		// share of Zoho's limits idles (limit shares): at franz-go's
 		// 3 s (one early check at 500 ms), processes starting together
 		// wrote at a third of the ceiling for about half a second
-		// (BENCHMARKS.md, issue 14). A heartbeat is a small request.
+		// (BENCHMARKS.md, issue 14). 250 ms is 4 small requests a second
+		// to the coordinator; three processes starting together reach
+		// 89-90% of the ceiling at it, 91-93% at 100 ms (10 a second),
+		// 82-89% at 500 ms (BENCHMARKS.md).
 		kgo.HeartbeatInterval(heartbeatInterval),
 	)
 	if k.StartOffset == "latest" {
