@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ type partition struct {
 	r    *Runner
 	gone atomic.Bool
 	hwm  atomic.Int64
+	lso  atomic.Int64 // last stable offset at the last fetch: the end a read-committed consumer reaches
 	// ctx ends when the partition is forgotten (revoked or lost): in-flight
 	// writes of its records stop then.
 	ctx    context.Context
@@ -250,10 +252,20 @@ func (r *Runner) poll(ctx context.Context) {
 				return
 			}
 			p.hwm.Store(ftp.HighWatermark)
+			p.lso.Store(ftp.LastStableOffset)
 			byWorker := map[*syncWorker][]inRecord{}
 			for _, rec := range ftp.Records {
 				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
 					continue // dead-lettered after the replay started: the next replay's
+				}
+				if rec.Attrs.IsControl() {
+					// A transaction's commit or abort marker (KeepControlRecords):
+					// no change, but done, so that the checkpoint reaches the
+					// end of a transaction, and of an aborted tail.
+					if p.track(rec) {
+						p.done(rec)
+					}
+					continue
 				}
 				if !p.track(rec) {
 					continue // delivered twice: the first copy is on its way
@@ -379,7 +391,7 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	fcancel()
 	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := r.commit(cctx, parts); err != nil {
+	if err := r.commit(cctx, parts, commitRevoked); err != nil {
 		r.log.Warn("commit on revoke failed: the new owner will write those records again", "err", err)
 	}
 	r.forget(parts)
@@ -446,16 +458,27 @@ func (r *Runner) commitLoop(ctx context.Context) {
 	everyOrWoken(ctx, r.cfg.Kafka.CommitInterval.D(), r.commitNow, func() bool {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
-		if err := r.commit(cctx, r.committable()); err != nil && ctx.Err() == nil {
+		if err := r.commit(cctx, r.committable(), commitLive); err != nil && ctx.Err() == nil {
 			r.log.Warn("offset commit failed, will retry", "err", err)
 		}
 		return true
 	})
 }
 
+// Which partitions of those given a commit commits.
+const (
+	// commitLive: only those still ours, looked at under commitMu (the
+	// commit loop's list was taken before; one revoked since is the
+	// revoke's to commit, and a write of it finishing late must not be).
+	commitLive = false
+	// commitRevoked: those given, gone or not (the revoke's own commit).
+	commitRevoked = true
+)
+
 // commit commits the released offsets of parts (nil: every live partition
-// whose offset moved) and updates the lag gauges.
-func (r *Runner) commit(ctx context.Context, parts []*partition) error {
+// whose offset moved) and updates the lag gauges. revoked says whether
+// parts gone may be committed (commitRevoked) or not (commitLive).
+func (r *Runner) commit(ctx context.Context, parts []*partition, revoked bool) error {
 	r.commitMu.Lock()
 	defer r.commitMu.Unlock()
 	r.mu.Lock()
@@ -465,6 +488,8 @@ func (r *Runner) commit(ctx context.Context, parts []*partition) error {
 				parts = append(parts, p)
 			}
 		}
+	} else if !revoked {
+		parts = slices.DeleteFunc(slices.Clone(parts), func(p *partition) bool { return p.gone.Load() || r.parts[p.tp] != p })
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	next := map[tp]int64{}

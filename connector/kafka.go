@@ -27,7 +27,7 @@ const fetchMaxWait = 250 * time.Millisecond
 
 // heartbeatInterval is how often a member of the group tells the
 // coordinator it is alive, and learns of a rebalance.
-const heartbeatInterval = 100 * time.Millisecond
+const heartbeatInterval = 250 * time.Millisecond
 
 func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
@@ -40,6 +40,12 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		kgo.SessionTimeout(k.SessionTimeout.D()),
 		kgo.RebalanceTimeout(k.RebalanceTimeout.D()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Transactions' commit and abort markers are handed to the poll,
+		// which marks them done at once: a partition whose records are all
+		// done is then released to its end (the last stable offset), even
+		// when it ends with a marker or an aborted transaction, which the
+		// limit shares need to see it caught up.
+		kgo.KeepControlRecords(),
 		// A partition resumed after back-pressure is fetched only once the
 		// fetch in flight returns: under backlog the other partitions are
 		// at their end or paused, so that fetch waits its longest. At
@@ -54,7 +60,10 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		// share of Zoho's limits idles (limit shares): at franz-go's
 		// 3 s (one early check at 500 ms), processes starting together
 		// wrote at a third of the ceiling for about half a second
-		// (BENCHMARKS.md, issue 14). A heartbeat is a small request.
+		// (BENCHMARKS.md, issue 14). 250 ms is 4 small requests a second
+		// to the coordinator; three processes starting together reach
+		// 89-90% of the ceiling at it, 91-93% at 100 ms (10 a second),
+		// 82-89% at 500 ms (BENCHMARKS.md).
 		kgo.HeartbeatInterval(heartbeatInterval),
 	)
 	if k.StartOffset == "latest" {

@@ -384,7 +384,7 @@ func (r *Runner) drain(cl *kgo.Client, stopWaiting chan struct{}, abandonWrites,
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	for {
-		err := r.commit(cctx, nil)
+		err := r.commit(cctx, nil, commitLive)
 		if err == nil {
 			break
 		}

@@ -1,8 +1,13 @@
 package connector
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"zohosink/zoho"
 )
 
 // seq is 0..n-1.
@@ -162,11 +167,11 @@ func TestShareFloorAndUnknown(t *testing.T) {
 // A share that grows at a turn grows shareGrace later; one that shrinks
 // shrinks at once.
 func TestShareGrowsAfterTheGrace(t *testing.T) {
-	owned, units := []int{0}, seq(6) // 10 over 6: partition 0 has 2 slots in turns 0, 3, 4, 5 (mod 6), 1 in turns 1 and 2
+	owned, units := []int{0}, seq(6) // 10 over 6, the order moving on by 4: partition 0 has 2 slots in turns 0 and 1 (mod 3), 1 in turn 2
 	at := func(turn int64, plus time.Duration) time.Time {
 		return time.Unix(0, turn*int64(shareRotation)).Add(plus)
 	}
-	if got := shareAt(10, owned, units, 6, at(1, 0)); got != 1 {
+	if got := shareAt(10, owned, units, 6, at(2, 0)); got != 1 {
 		t.Errorf("shrinking turn: %d, want 1 at once", got)
 	}
 	if got := shareAt(10, owned, units, 6, at(3, shareGrace/2)); got != 1 {
@@ -196,17 +201,18 @@ func TestUnitsOf(t *testing.T) {
 		wantN        int
 	}{
 		{"unknown", nil, map[tp]ownPartition{a(0): {released: -1}}, nil, nil, 0},
-		{"behind by the group", v, map[tp]ownPartition{a(0): {released: 50, hwm: 100}, a(3): {released: 100, hwm: 100}}, []int{0}, []int{0, 1, 2}, 4},
-		{"own partition caught up, not committed", v, map[tp]ownPartition{a(0): {released: 100, hwm: 100}, a(1): {released: 10, hwm: 100}}, []int{1}, []int{1, 2}, 4},
-		{"caught up to a transaction's closing marker", v, map[tp]ownPartition{a(0): {released: 99, hwm: 100}}, nil, []int{1, 2}, 4},
-		{"caught up to the ends read, not to newer records fetched", v, map[tp]ownPartition{a(0): {released: 100, hwm: 120}}, []int{0}, []int{0, 1, 2}, 4},
+		{"behind by the group", v, map[tp]ownPartition{a(0): {released: 50, lso: 100}, a(3): {released: 100, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"own partition caught up, not committed", v, map[tp]ownPartition{a(0): {released: 100, lso: 100}, a(1): {released: 10, lso: 100}}, []int{1}, []int{1, 2}, 4},
+		{"one record still to do is behind", v, map[tp]ownPartition{a(0): {released: 99, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"released to the end, a record pending", v, map[tp]ownPartition{a(0): {released: 100, pending: 1, lso: 100}}, []int{0}, []int{0, 1, 2}, 4},
+		{"caught up to the ends read, not to newer records fetched", v, map[tp]ownPartition{a(0): {released: 100, lso: 120}}, []int{0}, []int{0, 1, 2}, 4},
 		{"nothing done yet", v, map[tp]ownPartition{a(0): {released: -1}}, []int{0}, []int{0, 1, 2}, 4},
 		{"others' partitions by the group only", v, map[tp]ownPartition{}, nil, []int{0, 1, 2}, 4},
 		{"none behind: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{}}, map[tp]ownPartition{a(2): {released: 100}}, []int{2}, []int{0, 1, 2, 3}, 4},
 		{"the last one behind caught up: all are units", &groupView{all: v.all, ends: v.ends, behind: map[tp]bool{a(1): true}}, map[tp]ownPartition{a(1): {released: 100}}, []int{1}, []int{0, 1, 2, 3}, 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			owned, units, n := unitsOf(tc.v, tc.own)
+			owned, units, n := unitsOf(tc.v, tc.own, nil, time.Time{})
 			if !slicesEqual(owned, tc.owned) || !slicesEqual(units, tc.units) || n != tc.wantN {
 				t.Errorf("got owned %v, units %v, n %d; want %v, %v, %d", owned, units, n, tc.owned, tc.units, tc.wantN)
 			}
@@ -239,10 +245,379 @@ func TestViewOfCounts(t *testing.T) {
 			t.Fatalf("got %v, want %v", v.all, want)
 		}
 	}
-	if _, units, n := unitsOf(v, nil); len(units) != 3 || n != 3 {
+	if _, units, n := unitsOf(v, nil, nil, time.Time{}); len(units) != 3 || n != 3 {
 		t.Errorf("units %v of %d, want all 3", units, n)
 	}
 	if viewOfCounts(nil) != nil {
 		t.Error("no counts: want no view")
+	}
+}
+
+// fakeSharer is a CRM whose limits are shared and whose calls in flight
+// the test sets.
+type fakeSharer struct {
+	calls, complexWrites int
+	st                   zoho.Stats
+}
+
+func (f *fakeSharer) Limits() (int, int)   { return f.calls, f.complexWrites }
+func (f *fakeSharer) ShareLimits(int, int) {}
+func (f *fakeSharer) Stats() zoho.Stats    { return f.st }
+func fired(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// holdRunner is a Runner of one partition, a(0), behind by the group's
+// view, that the process caught up to its end (100) and did not commit.
+func holdRunner() (*Runner, map[tp]ownPartition) {
+	k := tp{"a", 0}
+	r := &Runner{parts: map[tp]*partition{}, committed: map[tp]int64{}, commitNow: make(chan struct{}, 1), shareWake: make(chan struct{}, 1)}
+	r.group.Store(&groupView{all: []tp{k}, ends: map[tp]int64{k: 100}, behind: map[tp]bool{k: true}})
+	return r, map[tp]ownPartition{k: {released: 100}}
+}
+
+// The commit of a partition caught up waits until what is in flight fits
+// the process's shares of both limits: with an edition of 20 calls, 3
+// calls in flight fit a share of 4 calls, but 5 complex writes do not fit
+// a share of 3 complex writes.
+func TestCommitHoldWaitsForComplexWrites(t *testing.T) {
+	now := time.Unix(100, 0)
+	for _, tc := range []struct {
+		name string
+		st   zoho.Stats
+		held bool
+	}{
+		{"both fit", zoho.Stats{InFlight: 3, ComplexInFlight: 3}, false},
+		{"calls do not fit", zoho.Stats{InFlight: 5, ComplexInFlight: 0}, true},
+		{"complex writes do not fit", zoho.Stats{InFlight: 3, ComplexInFlight: 5}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, own := holdRunner()
+			crm := &fakeSharer{calls: 20, complexWrites: 10, st: tc.st}
+			r.commitCaughtUp(crm, own, shares{calls: 4, complexWrites: 3}, &catchUps{}, now)
+			h := r.heldCommits.Load()
+			if held := h != nil && (*h)[tp{"a", 0}]; held != tc.held {
+				t.Errorf("held %v, want %v", held, tc.held)
+			}
+			if got := fired(r.commitNow); got == tc.held {
+				t.Errorf("commit asked %v, want %v", got, !tc.held)
+			}
+		})
+	}
+}
+
+// The slots left over go round all the partitions within n/(limit mod n)
+// turns, not n: with 100 partitions and 10 slots each has its slot within
+// 10 turns (5 minutes), not 100 (50). Each turn's slots still add up to
+// the limit (TestSharesAddUpToTheLimit).
+func TestRotationGoesRoundByTheLimit(t *testing.T) {
+	for _, tc := range []struct{ limit, n int }{{10, 100}, {10, 6}, {20, 7}, {10, 5}, {25, 1000}} {
+		units := seq(tc.n)
+		step := tc.limit % tc.n
+		if step == 0 {
+			step = 1
+		}
+		turns := (tc.n + step - 1) / step
+		got := make([]int, tc.n)
+		for turn := range int64(turns) {
+			for u := range tc.n {
+				got[u] += shareOf(tc.limit, []int{u}, units, tc.n, turn)
+			}
+		}
+		for u, slots := range got {
+			if tc.limit%tc.n != 0 && slots <= turns*(tc.limit/tc.n) {
+				t.Errorf("limit %d, %d partitions: partition %d got no slot left over in %d turns", tc.limit, tc.n, u, turns)
+			}
+		}
+	}
+}
+
+// shareOf costs O(owned × log units): a thousand partitions, all behind,
+// a process owning a third of them.
+func BenchmarkShareOf(b *testing.B) {
+	units := seq(1000)
+	var owned []int
+	for i := 0; i < 1000; i += 3 {
+		owned = append(owned, i)
+	}
+	for i := 0; b.Loop(); i++ {
+		shareOf(10, owned, units, 1000, int64(i))
+	}
+}
+
+// A partition newly behind counts as a unit at once, but its owner takes
+// its slots only behindGrace after it first read it behind: a member whose
+// view is older (it does not count the unit yet) keeps its larger share
+// until its next read, and its calls in flight must finish. Measured
+// before: member 0 (old view, units [0]) 10 + member 1 (new view [0, 1])
+// 5 = 15 slots of 10.
+func TestNewlyBehindWaitsForTheGrace(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	t0 := time.Unix(1000, 0)
+	old := &groupView{all: []tp{a(0), a(1)}, ends: map[tp]int64{a(0): 100, a(1): 100}, behind: map[tp]bool{a(0): true}}
+	newer := &groupView{all: old.all, ends: old.ends, behind: map[tp]bool{a(0): true, a(1): true}}
+	own0 := map[tp]ownPartition{a(0): {released: 10}}
+	own1 := map[tp]ownPartition{a(1): {released: 90}}
+	var w0, w1 behindWatch
+	w0.note(old, t0)
+	w1.note(old, t0)
+	w1.note(newer, t0.Add(10*time.Millisecond)) // member 1 reads first
+	for _, tc := range []struct {
+		name       string
+		at         time.Duration
+		seen0      bool // member 0 read the newer view
+		want0      int
+		want1      int
+		wantWithin bool
+	}{
+		{"member 1 read it behind, member 0 not yet", 50 * time.Millisecond, false, 10, 0, true},
+		{"both read it, within the grace", 500 * time.Millisecond, true, 5, 0, true},
+		{"after the grace", behindGrace + 20*time.Millisecond, true, 5, 5, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := t0.Add(tc.at)
+			v0 := old
+			if tc.seen0 {
+				v0 = newer
+				w0.note(newer, now)
+			}
+			o0, u0, n0 := unitsOf(v0, own0, &w0, now)
+			o1, u1, n1 := unitsOf(newer, own1, &w1, now)
+			s0, s1 := shareOf(10, o0, u0, n0, 0), shareOf(10, o1, u1, n1, 0)
+			if s0 != tc.want0 || s1 != tc.want1 {
+				t.Errorf("shares %d and %d, want %d and %d", s0, s1, tc.want0, tc.want1)
+			}
+			if s0+s1 > 10 {
+				t.Errorf("shares add up to %d of 10", s0+s1)
+			}
+		})
+	}
+}
+
+// behindWatch: partitions behind at the first view read are settled (the
+// process starts, the others counted them already); those that fall behind
+// later wait behindGrace; one that caught up and falls behind again waits
+// again; a process owning every partition never waits.
+func TestBehindWatch(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	t0 := time.Unix(1000, 0)
+	all := []tp{a(0), a(1)}
+	view := func(behind ...tp) *groupView {
+		v := &groupView{all: all, ends: map[tp]int64{a(0): 100, a(1): 100}, behind: map[tp]bool{}}
+		for _, k := range behind {
+			v.behind[k] = true
+		}
+		return v
+	}
+	var w behindWatch
+	w.note(view(a(0)), t0)
+	if !w.settled(a(0), t0) {
+		t.Error("behind at the first view: want settled at once")
+	}
+	w.note(view(a(0), a(1)), t0.Add(time.Second))
+	if w.settled(a(1), t0.Add(time.Second+behindGrace/2)) || !w.settled(a(1), t0.Add(time.Second+behindGrace)) {
+		t.Error("newly behind: want settled behindGrace after it was first read behind")
+	}
+	w.note(view(a(0)), t0.Add(10*time.Second))
+	w.note(view(a(0), a(1)), t0.Add(11*time.Second))
+	if w.settled(a(1), t0.Add(11*time.Second)) {
+		t.Error("behind again: want the grace again")
+	}
+	if !w.settled(a(0), t0.Add(11*time.Second)) {
+		t.Error("behind all along: want settled")
+	}
+	own := map[tp]ownPartition{a(0): {released: 10}, a(1): {released: 10}}
+	if owned, _, _ := unitsOf(view(a(0), a(1)), own, &w, t0.Add(11*time.Second)); len(owned) != 2 {
+		t.Errorf("owning every partition: owned %v, want both at once", owned)
+	}
+}
+
+// A view has every partition of the topics' metadata, whether or not its
+// offsets could be read, so that members agree on the order of the slots
+// left over; a partition whose read failed keeps its last state (one never
+// read counts as behind). Before, a partition-level error dropped it from
+// all and shifted every later index: shares added up to 11-12 of 10.
+func TestViewOfKeepsPartitionsWhoseReadFailed(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	counts := map[string]int32{"a": 4}
+	full := groupRead{counts: counts, lso: map[tp]int64{a(0): 100, a(1): 100, a(2): 100, a(3): 100},
+		committed: map[tp]int64{a(0): 50, a(1): 50, a(2): 100, a(3): 100}}
+	prev := viewOf(nil, full)
+	// The next read: partition 1's leader moved (NOT_LEADER), and
+	// partition 2 caught up... no: 3 fell behind.
+	moved := groupRead{counts: counts, lso: map[tp]int64{a(0): 120, a(2): 100, a(3): 130},
+		committed: map[tp]int64{a(0): 60, a(1): 70, a(2): 100, a(3): 100}, unknown: map[tp]bool{a(1): true}}
+	got := viewOf(prev, moved)
+	if len(got.all) != 4 || got.all[2] != a(2) {
+		t.Fatalf("all %v, want every partition in place", got.all)
+	}
+	if !got.behind[a(1)] || got.ends[a(1)] != 100 {
+		t.Errorf("partition read failed: behind %v end %d, want its last state (behind, 100)", got.behind[a(1)], got.ends[a(1)])
+	}
+	if !got.behind[a(3)] || got.behind[a(2)] || got.ends[a(0)] != 120 {
+		t.Errorf("the others: %v %v, want read afresh", got.behind, got.ends)
+	}
+	// Two members, one of which read partition 1 and one of which did
+	// not: their shares of the same partitions add up to the limit.
+	other := viewOf(prev, groupRead{counts: counts, lso: map[tp]int64{a(0): 120, a(1): 100, a(2): 100, a(3): 130},
+		committed: moved.committed})
+	own := [][]tp{{a(0), a(1)}, {a(2), a(3)}}
+	for turn := range int64(4) {
+		sum := 0
+		for m, v := range []*groupView{got, other} {
+			o := map[tp]ownPartition{}
+			for _, k := range own[m] {
+				o[k] = ownPartition{released: -1}
+			}
+			owned, units, n := unitsOf(v, o, nil, time.Time{})
+			sum += shareOf(10, owned, units, n, turn)
+		}
+		if sum > 10 {
+			t.Errorf("turn %d: %d slots of 10", turn, sum)
+		}
+	}
+	// A partition no read ever got (it appeared, and its first read
+	// failed) counts as behind.
+	grown := viewOf(got, groupRead{counts: map[string]int32{"a": 5}, lso: moved.lso, committed: moved.committed, unknown: map[tp]bool{a(4): true}})
+	if len(grown.all) != 5 || !grown.behind[a(4)] {
+		t.Errorf("new partition not read: all %v, behind %v; want it in, behind", grown.all, grown.behind)
+	}
+	// The group's committed offsets could not be read at all: every
+	// partition keeps its last state.
+	if failed := viewOf(got, groupRead{counts: counts, lso: moved.lso, allFailed: true}); !failed.behind[a(1)] || failed.behind[a(2)] {
+		t.Errorf("offset fetch failed: behind %v, want the last states", failed.behind)
+	}
+}
+
+// Behind is against the last stable offset: an open transaction's records
+// are not behind (the consumer, reading committed, cannot reach them), and
+// a partition the group never committed is behind only when records lie
+// where the group starts it.
+func TestViewOfBehind(t *testing.T) {
+	k := tp{"a", 0}
+	counts := map[string]int32{"a": 1}
+	for _, tc := range []struct {
+		name   string
+		rd     groupRead
+		behind bool
+	}{
+		{"committed to the last stable offset, a transaction open beyond", groupRead{lso: map[tp]int64{k: 100}, committed: map[tp]int64{k: 100}}, false},
+		{"one record to do", groupRead{lso: map[tp]int64{k: 100}, committed: map[tp]int64{k: 99}}, true},
+		{"never committed, records from the start", groupRead{lso: map[tp]int64{k: 100}, start: map[tp]int64{k: 0}}, true},
+		{"never committed, retention removed every record", groupRead{lso: map[tp]int64{k: 100}, start: map[tp]int64{k: 100}}, false},
+		{"never committed, start_offset latest", groupRead{lso: map[tp]int64{k: 100}, latest: true}, false},
+		{"empty", groupRead{lso: map[tp]int64{k: 0}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.rd.counts = counts
+			if got := viewOf(nil, tc.rd).behind[k]; got != tc.behind {
+				t.Errorf("behind %v, want %v", got, tc.behind)
+			}
+		})
+	}
+}
+
+// Failed reads back off, doubling up to groupBackoffMax; after
+// groupStaleAfter without a good read the view is stale (dropped for the
+// partition counts); a good read paces by the backlog again.
+func TestGroupReadsBackOff(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	g := groupReads{lastOK: t0}
+	now := t0
+	var waits []time.Duration
+	stale := false
+	for !stale {
+		var w time.Duration
+		w, stale = g.failed(now)
+		waits = append(waits, w)
+		if !stale {
+			now = now.Add(w)
+		}
+		if len(waits) > 20 {
+			t.Fatal("never stale")
+		}
+	}
+	if waits[0] != groupReadEvery || waits[1] != 2*groupReadEvery {
+		t.Errorf("waits %v, want doubling from groupReadEvery", waits)
+	}
+	for _, w := range waits {
+		if w > groupBackoffMax {
+			t.Errorf("wait %s beyond %s", w, groupBackoffMax)
+		}
+	}
+	if now.Sub(t0) < groupStaleAfter || now.Sub(t0) > groupStaleAfter+groupBackoffMax {
+		t.Errorf("stale after %s, want about %s", now.Sub(t0), groupStaleAfter)
+	}
+	a := tp{"a", 0}
+	if w := g.ok(&groupView{behind: map[tp]bool{a: true}}, now); w != groupReadEvery || g.failures != 0 {
+		t.Errorf("good read, one behind: wait %s failures %d", w, g.failures)
+	}
+	if w := g.ok(&groupView{behind: map[tp]bool{}}, now); w != groupIdleEvery {
+		t.Errorf("good read, none behind: wait %s", w)
+	}
+	if _, stale := g.failed(now.Add(time.Second)); stale {
+		t.Error("one failure a second after a good read: not stale yet")
+	}
+}
+
+// A commit of a partition caught up is asked for once a view of the
+// group's offsets, not at every look (20 a second): records done since
+// (live traffic), or a commit that failed, wait for the next view.
+func TestCommitAskedOncePerView(t *testing.T) {
+	r, own := holdRunner()
+	crm := &fakeSharer{calls: 10, complexWrites: 10}
+	var c catchUps
+	now := time.Unix(100, 0)
+	asks := 0
+	look := func(released int64) {
+		own[tp{"a", 0}] = ownPartition{released: released}
+		r.commitCaughtUp(crm, own, shares{10, 10}, &c, now)
+		now = now.Add(shareEvery)
+		if fired(r.commitNow) {
+			asks++
+		}
+	}
+	look(100)
+	look(100) // the commit failed, or is not read yet
+	look(101) // a record more done
+	look(102)
+	if asks != 1 {
+		t.Errorf("%d commits asked for under one view, want 1", asks)
+	}
+	v := *r.group.Load()
+	v.ends = map[tp]int64{{"a", 0}: 102}
+	r.group.Store(&v) // the next read: still behind (the commit not read yet)
+	look(102)
+	look(102)
+	if asks != 2 {
+		t.Errorf("%d commits asked for under two views, want 2", asks)
+	}
+}
+
+// The commit loop's partitions are listed before the commit takes its
+// lock: one revoked in between is not committed by it (the revoke commits
+// it, after its writes had their time; a write finishing later must not
+// be committed).
+func TestCommitLiveSkipsPartitionsRevokedSince(t *testing.T) {
+	k := tp{"a", 0}
+	r := &Runner{parts: map[tp]*partition{}, committed: map[tp]int64{}, met: newMetrics(prometheus.NewRegistry())}
+	p := r.newPartition(k, nil)
+	p.cp.track(5, 0)
+	p.cp.markDone(5)
+	r.parts[k] = p
+	listed := []*partition{p} // committable's list
+	p.gone.Store(true)        // revoked
+	defer func() {
+		if e := recover(); e != nil {
+			t.Fatalf("the commit loop committed a revoked partition (%v)", e)
+		}
+	}()
+	if err := r.commit(context.Background(), listed, commitLive); err != nil {
+		t.Fatal(err)
 	}
 }

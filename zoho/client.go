@@ -205,12 +205,14 @@ type Stats struct {
 	CreditsRemaining int       // Zoho's last X-API-CREDITS-REMAINING, -1 when it sent none
 	ConcurrencyLimit int       // the current limit of calls in flight (lowered after 429s)
 	InFlight         int       // calls in flight now
+	ComplexInFlight  int       // writes of more than 10 records in flight now (within InFlight)
 	TokenExpiry      time.Time // expiry of the cached access token; zero when none
 }
 
 // Stats returns a snapshot of the limiter and the token.
 func (c *Client) Stats() Stats {
 	limit, inUse := c.gate.stats()
+	_, complexInUse := c.complex.stats()
 	exp, ok := c.tokens.expiryTime()
 	if !ok {
 		exp = time.Time{}
@@ -221,6 +223,7 @@ func (c *Client) Stats() Stats {
 		CreditsRemaining: int(c.creditsRemaining.Load()),
 		ConcurrencyLimit: limit,
 		InFlight:         inUse,
+		ComplexInFlight:  complexInUse,
 		TokenExpiry:      exp,
 	}
 }

@@ -47,3 +47,27 @@ func TestGateShareWakesWaiters(t *testing.T) {
 	g.setMax(2)
 	<-got
 }
+
+// Stats counts the writes of more than 10 records in flight apart from the
+// calls: a process sharing the org's limits holds its commits until both
+// fit its shares (the complex writes' share binds when the edition allows
+// more calls than Zoho's 10 complex writes).
+func TestStatsComplexInFlight(t *testing.T) {
+	c := &Client{gate: newGate(20), complex: newGate(complexConcurrency), ledger: NewCreditLedger(0, nil)}
+	c.creditsRemaining.Store(-1)
+	ctx := context.Background()
+	for range 3 {
+		if _, err := c.complex.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.gate.acquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.gate.acquire(ctx); err != nil { // a call of 10 records or fewer
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.InFlight != 4 || st.ComplexInFlight != 3 {
+		t.Errorf("in flight %d, complex %d; want 4 and 3", st.InFlight, st.ComplexInFlight)
+	}
+}

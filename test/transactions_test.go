@@ -1,0 +1,62 @@
+package test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A topic written in transactions (Debezium or Kafka Connect with
+// exactly-once sources) is committed to its end: the transactions'
+// markers, and an aborted transaction at the tail, are passed like done
+// records (the limit shares count a partition caught up only there), and
+// the aborted records are not written.
+func TestTransactionsCommittedToTheirEnd(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	enc := s.register(contactsTable)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tx, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.TransactionalID("eos-source"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	inTx := func(end kgo.TransactionEndTry, recs ...*kgo.Record) {
+		t.Helper()
+		if err := tx.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.EndTransaction(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inTx(kgo.TryCommit, newRecords(t, enc, 0, 5)...)
+	inTx(kgo.TryAbort, newRecords(t, enc, 5, 3)...)
+
+	p := startLoadProc(t, s.configText(contactsConfig, map[string]string{"Group": "tx", "Instance": "tx-0", "Timeout": "30s", "Linger": "100ms"}))
+	var why string
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if ok, why = s.committedAtEnd("tx", topic); ok {
+			break
+		}
+		if p.exited() || time.Now().After(end) {
+			t.Fatalf("not committed to the end (%s):\n%s", why, p.output())
+		}
+	}
+	written := 0
+	for _, r := range s.sim.Requests() {
+		if r.Operation == "upsert" && r.Status == 200 {
+			written += r.Records
+		}
+	}
+	if written != 5 {
+		t.Errorf("%d records written, want the 5 committed", written)
+	}
+}
