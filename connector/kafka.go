@@ -1,6 +1,7 @@
 package connector
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,10 +25,6 @@ import (
 // for the consumer group (and the dead-letter producer, which shares it).
 // fetchMaxWait bounds how long the broker holds a fetch that has no data.
 const fetchMaxWait = 250 * time.Millisecond
-
-// heartbeatInterval is how often a member of the group tells the
-// coordinator it is alive, and learns of a rebalance.
-const heartbeatInterval = 250 * time.Millisecond
 
 func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 	k := cfg.Kafka
@@ -60,11 +57,11 @@ func kafkaOptions(cfg *config.Config) ([]kgo.Opt, error) {
 		// share of Zoho's limits idles (limit shares): at franz-go's
 		// 3 s (one early check at 500 ms), processes starting together
 		// wrote at a third of the ceiling for about half a second
-		// (BENCHMARKS.md, issue 14). 250 ms is 4 small requests a second
-		// to the coordinator; three processes starting together reach
-		// 89-90% of the ceiling at it, 91-93% at 100 ms (10 a second),
-		// 82-89% at 500 ms (BENCHMARKS.md).
-		kgo.HeartbeatInterval(heartbeatInterval),
+		// (BENCHMARKS.md, issue 14). kafka.heartbeat_interval, 100 ms
+		// by default, is 10 small requests a second to the coordinator;
+		// three processes starting together reach 90-93% of the ceiling at
+		// it, 86-90% at 250 ms, 82-89% at 500 ms (BENCHMARKS.md).
+		kgo.HeartbeatInterval(cmp.Or(k.HeartbeatInterval.D(), config.DefaultHeartbeatInterval)), // 0: a Config not made by Load
 	)
 	if k.StartOffset == "latest" {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))

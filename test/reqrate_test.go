@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -13,18 +12,20 @@ import (
 	"zohosink/zoho/zohotest"
 )
 
-// TestMeasureRequestRates counts the Kafka requests of three processes of
+// BenchmarkRequestRates counts the Kafka requests of three processes of
 // one group (heartbeats, fetches, the limit shares' reads of the group's
 // offsets, commits), idle for 10 s and then behind for 10 s (a backlog
-// written at 2 s a call), and prints them per process and second. It is
-// a measurement, not a check; run it with REQRATE=1 under the benchmarks'
-// lock:
+// written at 2 s a call), and reports them per process and second. A
+// measurement, ~35 s:
 //
-//	REQRATE=1 flock /tmp/zohosink-bench.lock go test ./test -run TestMeasureRequestRates -v
-func TestMeasureRequestRates(t *testing.T) {
-	if os.Getenv("REQRATE") == "" {
-		t.Skip("a measurement: REQRATE=1 runs it")
+//	go test ./test -run '^$' -bench RequestRates -benchtime 1x
+func BenchmarkRequestRates(b *testing.B) {
+	for range b.N {
+		requestRates(b)
 	}
+}
+
+func requestRates(t *testing.B) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(2*time.Second, 2*time.Second), zohotest.WithConcurrency(10))
 	enc := s.register(contactsTable)
@@ -47,6 +48,7 @@ func TestMeasureRequestRates(t *testing.T) {
 		return c
 	}
 	show := func(name string, a, b map[int16]int, d time.Duration, procs int) {
+		t.Helper()
 		var keys []int
 		total := 0
 		for k := range b {
@@ -62,6 +64,7 @@ func TestMeasureRequestRates(t *testing.T) {
 			}
 		}
 		fmt.Printf("%s: %.1f requests/s per process:%s\n", name, float64(total)/d.Seconds()/float64(procs), line)
+		t.ReportMetric(float64(total)/d.Seconds()/float64(procs), name+"-req/s/process")
 	}
 	const procs = 3
 	for i := range procs {

@@ -69,6 +69,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"kafka.commit_interval", cfg.Kafka.CommitInterval.D(), 2 * time.Second},
 		{"kafka.session_timeout", cfg.Kafka.SessionTimeout.D(), 45 * time.Second},
 		{"kafka.rebalance_timeout", cfg.Kafka.RebalanceTimeout.D(), 60 * time.Second},
+		{"kafka.heartbeat_interval", cfg.Kafka.HeartbeatInterval.D(), 100 * time.Millisecond},
 		{"zoho.environment", cfg.Zoho.Environment, "production"},
 		{"zoho.edition", cfg.Zoho.Edition, "standard"},
 		{"zoho.request_timeout", cfg.Zoho.RequestTimeout.D(), 30 * time.Second},
@@ -532,6 +533,7 @@ func TestConfigValidate(t *testing.T) {
 		{"commit interval above 5s", func(c *Config) { c.Kafka.CommitInterval = Duration(6 * time.Second) }, []wantProblem{{"", "kafka.commit_interval", "at most 5s"}}},
 		{"session timeout", func(c *Config) { c.Kafka.SessionTimeout = 0 }, []wantProblem{{"", "kafka.session_timeout", "more than 0"}}},
 		{"rebalance timeout", func(c *Config) { c.Kafka.RebalanceTimeout = Duration(-time.Second) }, []wantProblem{{"", "kafka.rebalance_timeout", "more than 0"}}},
+		{"heartbeat past a third of the session", func(c *Config) { c.Kafka.HeartbeatInterval = Duration(20 * time.Second) }, []wantProblem{{"", "kafka.heartbeat_interval", "a third of kafka.session_timeout"}}},
 		{"tls file missing", func(c *Config) {
 			c.Kafka.TLS = TLSConfig{Enabled: true, CAFile: filepath.Join(dir, "nope.pem")}
 		}, []wantProblem{{"", "kafka.tls.ca_file", "no such file"}}},
@@ -930,7 +932,7 @@ func TestConfigFullExample(t *testing.T) {
 		t.Errorf("full.yaml does not show the keys %v", m)
 	}
 	// The contract's example (testdata/config/contract.yaml) shows every key but zohosink's additions.
-	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval", "syncs[].skip_features", "kafka.max_buffered_bytes"); len(m) > 0 {
+	if m := missingKeys(t, "testdata/config/contract.yaml", "kafka.tls.insecure_skip_verify", "zoho.requests_per_second", "syncs[].format", "log.progress_interval", "syncs[].skip_features", "kafka.max_buffered_bytes", "kafka.heartbeat_interval"); len(m) > 0 {
 		t.Errorf("keys of Config missing from the contract's example: %v", m)
 	}
 }
@@ -992,8 +994,8 @@ func TestReferenceKeys(t *testing.T) {
 			t.Errorf("%s is not a YAML key", k)
 		}
 	}
-	if len(keys) != 60 {
-		t.Errorf("ReferenceKeys has %d keys, want 60 (6 sections, 2 subsections, 52 values): %v", len(keys), keys)
+	if len(keys) != 61 {
+		t.Errorf("ReferenceKeys has %d keys, want 61 (6 sections, 2 subsections, 53 values): %v", len(keys), keys)
 	}
 }
 

@@ -316,6 +316,7 @@ func (c *Config) applyDefaults(lines map[string]int) {
 	orDur(&k.CommitInterval, "kafka.commit_interval", DefaultCommitInterval)
 	orDur(&k.SessionTimeout, "kafka.session_timeout", DefaultSessionTimeout)
 	orDur(&k.RebalanceTimeout, "kafka.rebalance_timeout", DefaultRebalanceTimeout)
+	orDur(&k.HeartbeatInterval, "kafka.heartbeat_interval", DefaultHeartbeatInterval)
 	if _, set := lines["kafka.max_buffered_bytes"]; !set {
 		k.MaxBufferedBytes = DefaultMaxBufferedBytes
 	}

@@ -173,6 +173,9 @@ func (c *Config) validateKafka(p *problemList) {
 	if k.RebalanceTimeout.D() <= 0 {
 		p.add("", "kafka.rebalance_timeout", "%s: must be more than 0", k.RebalanceTimeout)
 	}
+	if h := k.HeartbeatInterval.D(); h <= 0 || k.SessionTimeout.D() > 0 && 3*h > k.SessionTimeout.D() {
+		p.add("", "kafka.heartbeat_interval", "%s is out of range: must be more than 0 and at most a third of kafka.session_timeout (%s)", h, k.SessionTimeout)
+	}
 	if k.MaxBufferedBytes < 1<<20 {
 		p.add("", "kafka.max_buffered_bytes", "%d: must be at least 1048576 (1 MiB); the default is %d (%d MiB)", k.MaxBufferedBytes, DefaultMaxBufferedBytes, DefaultMaxBufferedBytes>>20)
 	}
