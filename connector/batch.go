@@ -2,6 +2,7 @@ package connector
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"time"
 
 	"zohosink/schema"
@@ -24,6 +25,21 @@ type entry struct {
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
 	slim      bool   // rec was dropped while waiting, to save memory: mapped again before the write (remap)
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
+	pending   bool   // the batcher's pending entry of its key (batcher.pending[key] == this)
+
+	// The hashes the batcher's in-flight and reserved sets hold for the
+	// entry's key and match keys (set by batcher.add): hash[0] the key's,
+	// then the match keys' (in moreHash when there are more than two).
+	hash     [3]uint64
+	moreHash []uint64
+}
+
+// matchHashes returns the hashes of e's match keys.
+func (e *entry) matchHashes() []uint64 {
+	if e.moreHash != nil {
+		return e.moreHash
+	}
+	return e.hash[1 : 1+len(e.matchKeys)]
 }
 
 // places are the offsets of the records a key's later changes superseded,
@@ -116,13 +132,22 @@ type batcher struct {
 	// after a scan), so that deferring costs no scan until maxDefer.
 	minSince time.Time
 
-	pending        map[string]*entry // key -> its waiting entry
-	queue          []*entry          // waiting entries in arrival order (with removed ones until compaction)
-	head           int               // queue[:head] are removed entries (nil): scans start at head
-	reserved       map[string]bool   // pick's scratch set, kept between calls
-	counts         [actClearFields + 1]int
-	inflightKeys   map[string]bool
-	inflightMatch  map[string]bool
+	pending map[string]*entry // key -> its waiting entry (exact: a key's changes collapse into it)
+	queue   []*entry          // waiting entries in arrival order (with removed ones until compaction)
+	head    int               // queue[:head] are removed entries (nil): scans start at head
+	counts  [actClearFields + 1]int
+
+	// The keys and match keys in flight, and pick's scratch set of those
+	// met (kept between calls), hold 64-bit hashes (entry.hash), not the
+	// strings: a set of integers is smaller and quicker to probe, and a
+	// false collision (two keys, or a key and a match key, of one hash:
+	// ~2^-64 a pair) only holds an entry back until the other's write is
+	// done, never reorders or merges anything. Keys and match keys are
+	// hashed with seeds of their own.
+	inflightSet    hashSet
+	reserved       hashSet
+	keySeed        maphash.Seed
+	matchSeed      maphash.Seed
 	inflight       int
 	inflightByPart map[*partition]int
 }
@@ -133,7 +158,22 @@ const defaultMaxDefer = 30 * time.Second
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger), pending: map[string]*entry{},
-		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}, reserved: map[string]bool{}}
+		inflightByPart: map[*partition]int{},
+		keySeed:        maphash.MakeSeed(), matchSeed: maphash.MakeSeed()}
+}
+
+// hashKeys sets e's hashes of its key and match keys.
+func (b *batcher) hashKeys(e *entry) {
+	e.hash[0] = maphash.String(b.keySeed, e.key)
+	e.moreHash = nil
+	mh := e.hash[1:]
+	if len(e.matchKeys) > len(mh) {
+		e.moreHash = make([]uint64, len(e.matchKeys))
+		mh = e.moreHash
+	}
+	for i, k := range e.matchKeys {
+		mh[i] = maphash.String(b.matchSeed, k)
+	}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
@@ -145,7 +185,12 @@ func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
-	if old, found := b.pending[e.key]; found && old.act == e.act && old.in.part == e.in.part {
+	b.hashKeys(e)
+	old, found := b.pending[e.key]
+	if found {
+		old.pending = false
+	}
+	if found && old.act == e.act && old.in.part == e.in.part {
 		b.counts[old.act]--
 		e.collapsed = old.collapsed
 		grew = e.collapsed.add(old.in.rec.Offset)
@@ -156,6 +201,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 		*old = entry{key: old.key, act: old.act, removed: true}
 	}
 	b.pending[e.key] = e
+	e.pending = true
 	b.queue = append(b.queue, e)
 	b.counts[e.act]++
 	if b.minSince.IsZero() || e.since.Before(b.minSince) {
@@ -175,6 +221,7 @@ func (b *batcher) requeue(e *entry) {
 	e.removed = false
 	if _, waiting := b.pending[e.key]; !waiting {
 		b.pending[e.key] = e
+		e.pending = true
 	}
 	if b.head > 0 {
 		b.head--
@@ -191,8 +238,10 @@ func (b *batcher) requeue(e *entry) {
 // busy reports whether the key has a change waiting or in flight: Zoho's
 // state of the key may still change.
 func (b *batcher) busy(key string) bool {
-	_, waiting := b.pending[key]
-	return waiting || b.inflightKeys[key]
+	if _, waiting := b.pending[key]; waiting {
+		return true
+	}
+	return b.inflightSet.has(maphash.String(b.keySeed, key))
 }
 
 // eachWaiting calls fn with every entry waiting to be written.
@@ -285,8 +334,8 @@ func (b *batcher) oldestWaiting() time.Time {
 func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*entry, time.Time) {
 	picked := make([]*entry, 0, min(b.size, b.counts[act]))
 	var oldest time.Time
-	reserved := b.reserved
-	clear(reserved)
+	reserved := &b.reserved
+	reserved.reset()
 	// The removed entries at the front (launched ones, mostly) are passed
 	// once, not at every pick.
 	for b.head < len(b.queue) && b.queue[b.head].removed {
@@ -305,11 +354,12 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 			dropped(e)
 			continue
 		}
-		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightKeys[e.key] || reserved[e.key] ||
-			conflict(e.matchKeys, b.inflightMatch) || conflict(e.matchKeys, reserved)
-		reserved[e.key] = true
-		for _, k := range e.matchKeys {
-			reserved[k] = true
+		mh := e.matchHashes()
+		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightSet.has(e.hash[0]) || reserved.has(e.hash[0]) ||
+			conflict(mh, &b.inflightSet) || conflict(mh, reserved)
+		reserved.add(e.hash[0])
+		for _, h := range mh {
+			reserved.add(h)
 		}
 		if blocked {
 			continue
@@ -326,12 +376,12 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 func (b *batcher) start(bt *batch) {
 	for _, e := range bt.entries {
 		b.remove(e)
-		b.inflightKeys[e.key] = true
-		for _, k := range e.matchKeys {
-			b.inflightMatch[k] = true
+		b.inflightSet.add(e.hash[0])
+		for _, h := range e.matchHashes() {
+			b.inflightSet.add(h)
 		}
-		b.inflightByPart[e.in.part]++
 	}
+	b.eachPart(bt, func(p *partition, n int) { b.inflightByPart[p] += n })
 	b.inflight++
 }
 
@@ -339,14 +389,35 @@ func (b *batcher) start(bt *batch) {
 func (b *batcher) done(bt *batch) {
 	b.inflight--
 	for _, e := range bt.entries {
-		delete(b.inflightKeys, e.key)
-		for _, k := range e.matchKeys {
-			delete(b.inflightMatch, k)
+		b.inflightSet.del(e.hash[0])
+		for _, h := range e.matchHashes() {
+			b.inflightSet.del(h)
 		}
-		b.inflightByPart[e.in.part]--
-		if b.inflightByPart[e.in.part] <= 0 {
-			delete(b.inflightByPart, e.in.part)
+	}
+	b.eachPart(bt, func(p *partition, n int) {
+		if b.inflightByPart[p] -= n; b.inflightByPart[p] <= 0 {
+			delete(b.inflightByPart, p)
 		}
+	})
+}
+
+// eachPart calls fn with each partition of bt's entries and how many of
+// them it has (one call a run of entries of one partition: most batches
+// are of one).
+func (*batcher) eachPart(bt *batch, fn func(p *partition, n int)) {
+	var last *partition
+	n := 0
+	for _, e := range bt.entries {
+		if e.in.part != last {
+			if n > 0 {
+				fn(last, n)
+			}
+			last, n = e.in.part, 0
+		}
+		n++
+	}
+	if n > 0 {
+		fn(last, n)
 	}
 }
 
@@ -369,8 +440,9 @@ func (b *batcher) writing(p *partition) bool { return b.inflightByPart[p] > 0 }
 func (b *batcher) remove(e *entry) {
 	e.removed = true
 	b.counts[e.act]--
-	if b.pending[e.key] == e {
+	if e.pending {
 		delete(b.pending, e.key)
+		e.pending = false
 	}
 }
 
@@ -390,9 +462,9 @@ func (b *batcher) compact() {
 	b.head = 0
 }
 
-func conflict(keys []string, set map[string]bool) bool {
-	for _, k := range keys {
-		if set[k] {
+func conflict(hashes []uint64, set *hashSet) bool {
+	for _, h := range hashes {
+		if set.has(h) {
 			return true
 		}
 	}

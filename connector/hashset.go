@@ -1,0 +1,124 @@
+package connector
+
+// hashSet is a multiset of 64-bit hashes (the batcher's in-flight and
+// reserved keys): open addressing with linear probing, deletion by
+// backward shift (no tombstones, so a set that sees a write's keys come
+// and go stays as quick to probe as a fresh one). The hashes are
+// maphash's, already well mixed: their low bits place them.
+//
+// The zero value is an empty set.
+type hashSet struct {
+	slots []hashSlot
+	n     int // slots in use
+}
+
+type hashSlot struct {
+	h uint64
+	n uint32 // how many times h was added and not deleted; 0: empty
+}
+
+const hashSetMin = 64
+
+func (s *hashSet) has(h uint64) bool {
+	if s.n == 0 {
+		return false
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		switch sl := &s.slots[i]; {
+		case sl.n == 0:
+			return false
+		case sl.h == h:
+			return true
+		}
+	}
+}
+
+func (s *hashSet) add(h uint64) {
+	if (s.n+1)*2 > len(s.slots) {
+		s.grow()
+	}
+	mask := uint64(len(s.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.n == 0 {
+			*sl = hashSlot{h: h, n: 1}
+			s.n++
+			return
+		}
+		if sl.h == h {
+			sl.n++
+			return
+		}
+	}
+}
+
+// del takes away one addition of h (none when h is absent).
+func (s *hashSet) del(h uint64) {
+	if s.n == 0 {
+		return
+	}
+	mask := uint64(len(s.slots) - 1)
+	i := h & mask
+	for ; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.n == 0 {
+			return
+		}
+		if sl.h == h {
+			if sl.n--; sl.n > 0 {
+				return
+			}
+			break
+		}
+	}
+	// Shift back the slots after i that probed past it, so no probe stops
+	// early at the hole.
+	for j := (i + 1) & mask; s.slots[j].n != 0; j = (j + 1) & mask {
+		home := s.slots[j].h & mask
+		// j's element may move to i unless its home lies cyclically in (i, j].
+		if (j-home)&mask >= (j-i)&mask {
+			s.slots[i] = s.slots[j]
+			i = j
+		}
+	}
+	s.slots[i] = hashSlot{}
+	s.n--
+}
+
+// reset empties the set, keeping its room unless that is far more than it
+// held.
+func (s *hashSet) reset() {
+	if len(s.slots) > hashSetMin && s.n*8 < len(s.slots) {
+		s.slots = make([]hashSlot, max(hashSetMin, ceilPow2(s.n*2)))
+	} else {
+		clear(s.slots)
+	}
+	s.n = 0
+}
+
+func (s *hashSet) grow() {
+	old := s.slots
+	s.slots = make([]hashSlot, max(hashSetMin, 2*len(old)))
+	s.n = 0
+	mask := uint64(len(s.slots) - 1)
+	for _, sl := range old {
+		if sl.n == 0 {
+			continue
+		}
+		i := sl.h & mask
+		for s.slots[i].n != 0 {
+			i = (i + 1) & mask
+		}
+		s.slots[i] = sl
+		s.n++
+	}
+}
+
+func ceilPow2(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
+}
