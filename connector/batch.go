@@ -132,9 +132,9 @@ type batcher struct {
 	// after a scan), so that deferring costs no scan until maxDefer.
 	minSince time.Time
 
-	pending map[string]*entry // key -> its waiting entry (exact: a key's changes collapse into it)
-	queue   []*entry          // waiting entries in arrival order (with removed ones until compaction)
-	head    int               // queue[:head] are removed entries (nil): scans start at head
+	pending pendingTable // key -> its waiting entry (exact: a key's changes collapse into it)
+	queue   []*entry     // waiting entries in arrival order (with removed ones until compaction)
+	head    int          // queue[:head] are removed entries (nil): scans start at head
 	counts  [actClearFields + 1]int
 
 	// The keys and match keys in flight, and pick's scratch set of those
@@ -157,7 +157,7 @@ type batcher struct {
 const defaultMaxDefer = 30 * time.Second
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
-	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger), pending: map[string]*entry{},
+	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger),
 		inflightByPart: map[*partition]int{},
 		keySeed:        maphash.MakeSeed(), matchSeed: maphash.MakeSeed()}
 }
@@ -186,11 +186,12 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
 	b.hashKeys(e)
-	old, found := b.pending[e.key]
-	if found {
+	slot := b.pending.slot(e.key, e.hash[0])
+	old := slot.e
+	if old != nil {
 		old.pending = false
 	}
-	if found && old.act == e.act && old.in.part == e.in.part {
+	if old != nil && old.act == e.act && old.in.part == e.in.part {
 		b.counts[old.act]--
 		e.collapsed = old.collapsed
 		grew = e.collapsed.add(old.in.rec.Offset)
@@ -200,7 +201,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 		// walks look at.
 		*old = entry{key: old.key, act: old.act, removed: true}
 	}
-	b.pending[e.key] = e
+	b.pending.put(slot, e)
 	e.pending = true
 	b.queue = append(b.queue, e)
 	b.counts[e.act]++
@@ -219,8 +220,8 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 // Call it in reverse arrival order to keep their order.
 func (b *batcher) requeue(e *entry) {
 	e.removed = false
-	if _, waiting := b.pending[e.key]; !waiting {
-		b.pending[e.key] = e
+	if slot := b.pending.slot(e.key, e.hash[0]); slot.e == nil {
+		b.pending.put(slot, e)
 		e.pending = true
 	}
 	if b.head > 0 {
@@ -238,10 +239,8 @@ func (b *batcher) requeue(e *entry) {
 // busy reports whether the key has a change waiting or in flight: Zoho's
 // state of the key may still change.
 func (b *batcher) busy(key string) bool {
-	if _, waiting := b.pending[key]; waiting {
-		return true
-	}
-	return b.inflightSet.has(maphash.String(b.keySeed, key))
+	h := maphash.String(b.keySeed, key)
+	return b.pending.get(key, h) != nil || b.inflightSet.has(h)
 }
 
 // eachWaiting calls fn with every entry waiting to be written.
@@ -441,7 +440,7 @@ func (b *batcher) remove(e *entry) {
 	e.removed = true
 	b.counts[e.act]--
 	if e.pending {
-		delete(b.pending, e.key)
+		b.pending.del(e)
 		e.pending = false
 	}
 }

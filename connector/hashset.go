@@ -122,3 +122,95 @@ func ceilPow2(n int) int {
 	}
 	return p
 }
+
+// pendingTable maps keys to their pending entries (the batcher's pending
+// set: exact, since a key's changes collapse into its entry), found by the
+// hash of the key the entry holds (entry.hash[0]): open addressing with
+// linear probing, keys of one hash side by side, deletion by backward
+// shift. Adding a key's entry and removing it cost one probe each, with no
+// hashing of the key's text beyond the batcher's own.
+type pendingTable struct {
+	slots []pendingSlot
+	n     int
+}
+
+type pendingSlot struct {
+	h uint64
+	e *entry // nil: empty
+}
+
+// slot returns the slot of key (hash h): its entry's, or the empty one
+// where an entry of key goes, after making room for one more. Fill an empty
+// slot with put.
+func (t *pendingTable) slot(key string, h uint64) *pendingSlot {
+	if (t.n+1)*2 > len(t.slots) {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.e == nil || s.h == h && s.e.key == key {
+			return s
+		}
+	}
+}
+
+// put sets s, a slot slot returned, to e.
+func (t *pendingTable) put(s *pendingSlot, e *entry) {
+	if s.e == nil {
+		t.n++
+	}
+	*s = pendingSlot{h: e.hash[0], e: e}
+}
+
+// get returns key's entry (hash h), or nil.
+func (t *pendingTable) get(key string, h uint64) *entry {
+	if t.n == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.e == nil || s.h == h && s.e.key == key {
+			return s.e
+		}
+	}
+}
+
+// del removes e, if it is in t.
+func (t *pendingTable) del(e *entry) {
+	if t.n == 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := e.hash[0] & mask
+	for ; t.slots[i].e != e; i = (i + 1) & mask {
+		if t.slots[i].e == nil {
+			return
+		}
+	}
+	for j := (i + 1) & mask; t.slots[j].e != nil; j = (j + 1) & mask {
+		if home := t.slots[j].h & mask; (j-home)&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = pendingSlot{}
+	t.n--
+}
+
+func (t *pendingTable) grow() {
+	old := t.slots
+	t.slots = make([]pendingSlot, max(hashSetMin, 2*len(old)))
+	mask := uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s.e == nil {
+			continue
+		}
+		i := s.h & mask
+		for t.slots[i].e != nil {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
+}

@@ -48,3 +48,48 @@ func TestHashSetAgreesWithAMap(t *testing.T) {
 		t.Fatalf("%d slots for at most 200 values", len(s.slots))
 	}
 }
+
+// The pending table agrees with a map of keys through random puts, gets
+// and deletions, with many keys of one hash (each is still found exactly)
+// and hashes crowded onto a few home slots.
+func TestPendingTableAgreesWithAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var tb pendingTable
+	want := map[string]*entry{}
+	hashOf := func(k int) uint64 { return uint64(k%5)<<40 | uint64(k%11)*7 + 60 }
+	for step := range 200_000 {
+		k := rng.IntN(300)
+		key := "t\x00" + string(rune('a'+k%26)) + string(rune('a'+k/26))
+		h := hashOf(k)
+		switch r := rng.IntN(100); {
+		case r < 45:
+			e := &entry{key: key}
+			e.hash[0] = h
+			s := tb.slot(key, h)
+			if s.e != want[key] {
+				t.Fatalf("step %d: slot of %q holds %p, want %p", step, key, s.e, want[key])
+			}
+			tb.put(s, e)
+			want[key] = e
+		case r < 90:
+			if e := want[key]; e != nil {
+				tb.del(e)
+				delete(want, key)
+			} else {
+				tb.del(&entry{key: key, hash: [3]uint64{h}}) // not in the table: nothing happens
+			}
+		default:
+			if got := tb.get(key, h); got != want[key] {
+				t.Fatalf("step %d: get(%q) %p, want %p", step, key, got, want[key])
+			}
+		}
+		if tb.n != len(want) {
+			t.Fatalf("step %d: %d in the table, want %d", step, tb.n, len(want))
+		}
+	}
+	for key, e := range want {
+		if got := tb.get(key, e.hash[0]); got != e {
+			t.Fatalf("get(%q) %p, want %p", key, got, e)
+		}
+	}
+}
