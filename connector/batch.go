@@ -23,6 +23,7 @@ type entry struct {
 	since     time.Time
 	id        string // the Zoho id when known before the write (cache)
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
+	cacheHash uint64 // keyCache.hash(key): the cache is read at handle and written at complete
 	slim      bool   // rec was dropped while waiting, to save memory: mapped again before the write (remap)
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
 	pending   bool   // the batcher's pending entry of its key (batcher.pending[key] == this)

@@ -33,7 +33,13 @@ type keyCache struct {
 	// taken as absent, or replaced.
 	m    map[uint64]*cacheNode
 	seed maphash.Seed
+	// spare holds evicted nodes (zeroed) for the next new keys: a full
+	// cache that takes new keys allocates none.
+	spare []*cacheNode
 }
+
+// maxSpare bounds keyCache.spare.
+const maxSpare = 128
 
 // cacheNode is one key's facts and its place in the LRU list.
 type cacheNode struct {
@@ -82,9 +88,17 @@ func (c *keyCache) moveToFront(n *cacheNode) {
 	}
 }
 
+// hash returns key's hash in c, for getHashed and learn: a caller that
+// looks a key up and later updates it hashes its text once.
+func (c *keyCache) hash(key string) uint64 { return maphash.String(c.seed, key) }
+
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
-	h := maphash.String(c.seed, key)
+	return c.getHashed(key, c.hash(key), gen)
+}
+
+// getHashed is get of a key whose hash (c.hash) is h.
+func (c *keyCache) getHashed(key string, h, gen uint64) (keyFacts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n, ok := c.m[h]
@@ -99,15 +113,53 @@ func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 // the facts (zero when none, or of an older generation) and changes them.
 // A key left with neither id nor fingerprint is forgotten.
 func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
-	h := maphash.String(c.seed, key)
+	h := c.hash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.updateLocked(key, h, gen, fn)
+}
+
+// learned is what a write taught of one key (keyCache.learn).
+type learned struct {
+	key  string
+	hash uint64 // c.hash(key)
+	gone bool   // the record was deleted: nothing is known of it
+	id   string // the record's id, when the answer said it
+	fp   uint64 // the fingerprint of the state written; 0: none
+}
+
+// learn records what one write taught of its keys, in generation gen,
+// under one lock: each key's id (when known) and the fingerprint of the
+// state written; a deleted record's key is forgotten.
+func (c *keyCache) learn(gen uint64, ls []learned) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range ls {
+		l := &ls[i]
+		c.updateLocked(l.key, l.hash, gen, func(f *keyFacts) {
+			if l.gone {
+				*f = keyFacts{key: f.key, gen: f.gen}
+				return
+			}
+			if l.id != "" {
+				f.id = l.id
+			}
+			f.fp, f.hasFP = l.fp, l.fp != 0
+		})
+	}
+}
+
+func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
 	n, ok := c.m[h]
 	if ok {
 		c.bytes -= n.size()
 		if n.gen != gen || n.key != key { // another generation, or another key of the same hash: forgotten
 			n.keyFacts = keyFacts{key: key, gen: gen}
 		}
+	} else if k := len(c.spare); k > 0 {
+		n = c.spare[k-1]
+		c.spare = c.spare[:k-1]
+		n.keyFacts = keyFacts{key: key, gen: gen}
 	} else {
 		n = &cacheNode{keyFacts: keyFacts{key: key, gen: gen}}
 	}
@@ -135,6 +187,10 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 		c.unlink(old)
 		delete(c.m, old.hash)
 		c.n--
+		if len(c.spare) < maxSpare {
+			*old = cacheNode{}
+			c.spare = append(c.spare, old)
+		}
 	}
 }
 

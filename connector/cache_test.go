@@ -107,3 +107,83 @@ func TestKeyCacheHashCollision(t *testing.T) {
 		t.Fatalf("forgetting b left %d keys, %d bytes, %d map entries", c.len(), c.size(), len(c.m))
 	}
 }
+
+// What a write taught lands as the loop's update did: an id when the
+// answer gave one (else the one known stays), the fingerprint written (0:
+// none), and a deleted record's key forgotten. Evicted nodes taken again
+// for new keys keep the counts and the LRU order right.
+func TestKeyCacheLearn(t *testing.T) {
+	one := (&keyFacts{key: "t\x00k00000", id: "5725767000000000001"}).size()
+	c := newKeyCache(10 * one)
+	c.update("t\x00a", 1, func(f *keyFacts) { f.id = "1" })
+	c.update("t\x00d", 1, func(f *keyFacts) { f.id = "4"; f.fp, f.hasFP = 9, true })
+	c.learn(1, []learned{
+		{key: "t\x00a", hash: c.hash("t\x00a"), fp: 5},                      // an update: no id in the answer
+		{key: "t\x00b", hash: c.hash("t\x00b"), id: "2", fp: 6},             // a new record
+		{key: "t\x00d", hash: c.hash("t\x00d"), gone: true, fp: 0},          // deleted
+		{key: "t\x00e", hash: c.hash("t\x00e"), id: "", fp: 0, gone: false}, // nothing learned: not kept
+	})
+	if f, ok := c.get("t\x00a", 1); !ok || f.id != "1" || f.fp != 5 || !f.hasFP {
+		t.Fatalf("a = %+v, %v", f, ok)
+	}
+	if f, ok := c.get("t\x00b", 1); !ok || f.id != "2" || f.fp != 6 || !f.hasFP {
+		t.Fatalf("b = %+v, %v", f, ok)
+	}
+	for _, k := range []string{"t\x00d", "t\x00e"} {
+		if f, ok := c.get(k, 1); ok {
+			t.Fatalf("%q = %+v, want forgotten", k, f)
+		}
+	}
+	if c.len() != 2 {
+		t.Fatalf("%d keys, want 2", c.len())
+	}
+	// A flood of new keys through a full cache: nodes are taken again.
+	for i := range 100 {
+		k := fmt.Sprintf("t\x00k%05d", i)
+		c.learn(1, []learned{{key: k, hash: c.hash(k), id: "5725767000000000001", fp: uint64(i + 1)}})
+		if f, ok := c.get(k, 1); !ok || f.fp != uint64(i+1) || f.key != k {
+			t.Fatalf("key %d: %+v, %v", i, f, ok)
+		}
+	}
+	if c.size() > 10*one || c.len() < 9 || len(c.m) != c.len() || len(c.spare) == 0 {
+		t.Fatalf("%d bytes in %d keys (%d in the map, %d spare nodes), want at most %d bytes, ~10 keys, and spares", c.size(), c.len(), len(c.m), len(c.spare), 10*one)
+	}
+	n := 0
+	for nd := c.root.next; nd != &c.root; nd = nd.next {
+		if want := fmt.Sprintf("t\x00k%05d", 99-n); nd.key != want {
+			t.Fatalf("LRU position %d holds %q, want %q", n, nd.key, want)
+		}
+		n++
+	}
+	if n != c.len() {
+		t.Fatalf("the LRU list holds %d nodes, the cache counts %d", n, c.len())
+	}
+}
+
+// BenchmarkKeyCacheNewKeysBatched is BenchmarkKeyCacheNewKeys as the sync
+// does it: the key hashed once, the updates of a write of 100 learned
+// under one lock.
+func BenchmarkKeyCacheNewKeysBatched(b *testing.B) {
+	keys := make([]string, 200_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("wh.public.customers\x00{\"id\":%d}", i)
+	}
+	c := newKeyCache(16 << 20)
+	ls := make([]learned, 0, 100)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := keys[i%len(keys)]
+		gen := uint64(i / len(keys)) // every round of keys is new
+		i++
+		h := c.hash(k)
+		if _, ok := c.getHashed(k, h, gen); ok {
+			b.Fatal("a new key is known")
+		}
+		ls = append(ls, learned{key: k, hash: h, id: "5725767000000000001", fp: 42})
+		if len(ls) == cap(ls) || i%len(keys) == 0 {
+			c.learn(gen, ls)
+			ls = ls[:0]
+		}
+	}
+}
