@@ -26,12 +26,10 @@ type keyCache struct {
 	// The LRU list runs through the nodes (no list elements of its own to
 	// allocate): root.next is the most recently used, root.prev the least.
 	root cacheNode
-	// m finds a key's node by a 64-bit hash of the key: a map of
-	// integers is smaller and quicker to probe than one of strings (every
-	// written record of a new key misses in it twice, a random place in
-	// tens of thousands). A node whose key differs (a collision, ~2^-64) is
-	// taken as absent, or replaced.
-	m    map[uint64]*cacheNode
+	// t finds a key's node by a 64-bit hash of the key (every written
+	// record of a new key looks in it twice, a random place in tens of
+	// thousands: see nodeTable).
+	t    nodeTable
 	seed maphash.Seed
 	// spare holds evicted nodes (zeroed) for the next new keys: a full
 	// cache that takes new keys allocates none.
@@ -44,7 +42,7 @@ const maxSpare = 128
 // cacheNode is one key's facts and its place in the LRU list.
 type cacheNode struct {
 	keyFacts
-	hash       uint64 // of key: its place in keyCache.m
+	hash       uint64 // of key: its place in keyCache.t
 	prev, next *cacheNode
 }
 
@@ -59,14 +57,14 @@ type keyFacts struct {
 
 // entryOverhead is the memory of a cache entry beyond the bytes of its key
 // and id: the node (the facts' fields, the hash and the list links: 80
-// bytes) and its slot in the map of hashes (16 bytes, about twice that
-// with the map's spare room).
+// bytes) and its slot in the table of hashes (16 bytes, up to three times
+// that with the table's spare room).
 const entryOverhead = 128
 
 func (f *keyFacts) size() int64 { return int64(len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	c := &keyCache{max: maxBytes, m: map[uint64]*cacheNode{}, seed: maphash.MakeSeed()}
+	c := &keyCache{max: maxBytes, seed: maphash.MakeSeed()}
 	c.root.next, c.root.prev = &c.root, &c.root
 	return c
 }
@@ -101,8 +99,8 @@ func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 func (c *keyCache) getHashed(key string, h, gen uint64) (keyFacts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.m[h]
-	if !ok || n.gen != gen || n.key != key {
+	n := c.t.get(key, h)
+	if n == nil || n.gen != gen {
 		return keyFacts{}, false
 	}
 	c.moveToFront(n)
@@ -150,10 +148,11 @@ func (c *keyCache) learn(gen uint64, ls []learned) {
 }
 
 func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
-	n, ok := c.m[h]
+	slot := c.t.slot(key, h)
+	n, ok := slot.n, slot.n != nil
 	if ok {
 		c.bytes -= n.size()
-		if n.gen != gen || n.key != key { // another generation, or another key of the same hash: forgotten
+		if n.gen != gen { // another generation: forgotten
 			n.keyFacts = keyFacts{key: key, gen: gen}
 		}
 	} else if k := len(c.spare); k > 0 {
@@ -167,7 +166,7 @@ func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
 	if n.id == "" && !n.hasFP {
 		if ok {
 			c.unlink(n)
-			delete(c.m, h)
+			c.t.del(n)
 			c.n--
 		}
 		return
@@ -177,7 +176,7 @@ func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
 		c.moveToFront(n)
 	} else {
 		n.hash = h
-		c.m[h] = n
+		c.t.put(slot, n)
 		c.pushFront(n)
 		c.n++
 	}
@@ -185,7 +184,7 @@ func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
 		old := c.root.prev
 		c.bytes -= old.size()
 		c.unlink(old)
-		delete(c.m, old.hash)
+		c.t.del(old)
 		c.n--
 		if len(c.spare) < maxSpare {
 			*old = cacheNode{}

@@ -2,7 +2,7 @@ package connector
 
 import (
 	"fmt"
-	"hash/maphash"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -74,37 +74,32 @@ func BenchmarkKeyCacheNewKeys(b *testing.B) {
 	}
 }
 
-// Keys are found by a 64-bit hash: a key whose hash another key's node
-// holds (a collision) is not that key, and taking its place forgets the
-// other key without breaking the counts.
+// Keys are found by a 64-bit hash: two keys of one hash (a collision) are
+// each found exactly, and forgetting one leaves the other.
 func TestKeyCacheHashCollision(t *testing.T) {
 	c := newKeyCache(1 << 20)
-	c.update("t\x00a", 1, func(f *keyFacts) { f.id = "1" })
+	const h = 12345 // a and b given one hash, as a collision would
+	c.learn(1, []learned{{key: "t\x00a", hash: h, id: "1", fp: 1}})
 	one := c.size()
-	// Make "a"'s node sit where "b" hashes, as a collision would.
-	ha, hb := maphash.String(c.seed, "t\x00a"), maphash.String(c.seed, "t\x00b")
-	n := c.m[ha]
-	delete(c.m, ha)
-	n.hash = hb
-	c.m[hb] = n
-	if f, ok := c.get("t\x00b", 1); ok {
+	if f, ok := c.getHashed("t\x00b", h, 1); ok {
 		t.Fatalf("b found as %+v: a's facts under b's hash", f)
 	}
-	c.update("t\x00b", 1, func(f *keyFacts) {
-		if f.id != "" {
-			t.Errorf("b's update sees a's id %q", f.id)
+	c.learn(1, []learned{{key: "t\x00b", hash: h, id: "2", fp: 2}})
+	for _, k := range []struct{ key, id string }{{"t\x00a", "1"}, {"t\x00b", "2"}} {
+		if f, ok := c.getHashed(k.key, h, 1); !ok || f.id != k.id || f.key != k.key {
+			t.Fatalf("%q = %+v, %v", k.key, f, ok)
 		}
-		f.id = "2"
-	})
-	if f, ok := c.get("t\x00b", 1); !ok || f.id != "2" {
-		t.Fatalf("b = %+v, %v", f, ok)
 	}
-	if c.len() != 1 || c.size() != one {
-		t.Fatalf("%d keys, %d bytes after the collision, want 1 and %d", c.len(), c.size(), one)
+	if c.len() != 2 || c.size() != 2*one || c.t.n != 2 {
+		t.Fatalf("%d keys, %d bytes, %d in the table after the collision, want 2, %d, 2", c.len(), c.size(), c.t.n, 2*one)
 	}
-	c.update("t\x00b", 1, func(f *keyFacts) { f.id = "" })
-	if c.len() != 0 || c.size() != 0 || len(c.m) != 0 || c.root.next != &c.root {
-		t.Fatalf("forgetting b left %d keys, %d bytes, %d map entries", c.len(), c.size(), len(c.m))
+	c.learn(1, []learned{{key: "t\x00b", hash: h, gone: true}})
+	if f, ok := c.getHashed("t\x00a", h, 1); !ok || f.id != "1" {
+		t.Fatalf("forgetting b lost a: %+v, %v", f, ok)
+	}
+	c.learn(1, []learned{{key: "t\x00a", hash: h, gone: true}})
+	if c.len() != 0 || c.size() != 0 || c.t.n != 0 || c.root.next != &c.root {
+		t.Fatalf("forgetting both left %d keys, %d bytes, %d table entries", c.len(), c.size(), c.t.n)
 	}
 }
 
@@ -145,8 +140,8 @@ func TestKeyCacheLearn(t *testing.T) {
 			t.Fatalf("key %d: %+v, %v", i, f, ok)
 		}
 	}
-	if c.size() > 10*one || c.len() < 9 || len(c.m) != c.len() || len(c.spare) == 0 {
-		t.Fatalf("%d bytes in %d keys (%d in the map, %d spare nodes), want at most %d bytes, ~10 keys, and spares", c.size(), c.len(), len(c.m), len(c.spare), 10*one)
+	if c.size() > 10*one || c.len() < 9 || c.t.n != c.len() || len(c.spare) == 0 {
+		t.Fatalf("%d bytes in %d keys (%d in the map, %d spare nodes), want at most %d bytes, ~10 keys, and spares", c.size(), c.len(), c.t.n, len(c.spare), 10*one)
 	}
 	n := 0
 	for nd := c.root.next; nd != &c.root; nd = nd.next {
@@ -184,6 +179,37 @@ func BenchmarkKeyCacheNewKeysBatched(b *testing.B) {
 		if len(ls) == cap(ls) || i%len(keys) == 0 {
 			c.learn(gen, ls)
 			ls = ls[:0]
+		}
+	}
+}
+
+// The cache agrees with a map of facts through random learning, look-ups
+// and forgetting, with many keys of one hash and hashes crowded onto a
+// few places of its table (the budget holds every key: no eviction).
+func TestKeyCacheAgreesWithAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := newKeyCache(1 << 30)
+	want := map[string]string{} // key -> id
+	for step := range 100_000 {
+		k := rng.IntN(400)
+		key := fmt.Sprintf("t\x00%d", k)
+		h := uint64(k%7)<<40 | uint64(k%13)*5 // crowded homes, and 7 keys a hash at least
+		switch r := rng.IntN(100); {
+		case r < 45:
+			id := fmt.Sprint(step + 1)
+			c.learn(1, []learned{{key: key, hash: h, id: id, fp: 1}})
+			want[key] = id
+		case r < 80:
+			c.learn(1, []learned{{key: key, hash: h, gone: true}})
+			delete(want, key)
+		default:
+			f, ok := c.getHashed(key, h, 1)
+			if id, known := want[key]; ok != known || f.id != id || ok && f.key != key {
+				t.Fatalf("step %d: %q = %+v, %v; want id %q, %v", step, key, f, ok, id, known)
+			}
+		}
+		if c.len() != len(want) || c.t.n != len(want) {
+			t.Fatalf("step %d: %d keys (%d in the table), want %d", step, c.len(), c.t.n, len(want))
 		}
 	}
 }

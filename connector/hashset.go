@@ -214,3 +214,93 @@ func (t *pendingTable) grow() {
 		t.slots[i] = s
 	}
 }
+
+// nodeTable finds the key cache's nodes by the hash of their key
+// (cacheNode.hash), as pendingTable finds entries: keys of one hash side by
+// side, each found exactly. It grows at 70% full (so 23–46 bytes a key:
+// the cache counts 48 in entryOverhead); a probe of a random place in it
+// reads a cache line or two, against the three or four (its directory,
+// table, control word and slot) of a Go map that large.
+type nodeTable struct {
+	slots []nodeSlot
+	n     int
+}
+
+type nodeSlot struct {
+	h uint64
+	n *cacheNode // nil: empty
+}
+
+// slot returns the slot of key (hash h): its node's, or the empty one
+// where a node of key goes, after making room for one more. Fill an empty
+// slot with put before any other call.
+func (t *nodeTable) slot(key string, h uint64) *nodeSlot {
+	if (t.n+1)*10 > len(t.slots)*7 {
+		t.grow()
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.n == nil || s.h == h && s.n.key == key {
+			return s
+		}
+	}
+}
+
+// put sets s, an empty slot slot returned, to n.
+func (t *nodeTable) put(s *nodeSlot, n *cacheNode) {
+	*s = nodeSlot{h: n.hash, n: n}
+	t.n++
+}
+
+// get returns key's node (hash h), or nil.
+func (t *nodeTable) get(key string, h uint64) *cacheNode {
+	if t.n == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.n == nil || s.h == h && s.n.key == key {
+			return s.n
+		}
+	}
+}
+
+// del removes n, if it is in t.
+func (t *nodeTable) del(n *cacheNode) {
+	if t.n == 0 {
+		return
+	}
+	mask := uint64(len(t.slots) - 1)
+	i := n.hash & mask
+	for ; t.slots[i].n != n; i = (i + 1) & mask {
+		if t.slots[i].n == nil {
+			return
+		}
+	}
+	for j := (i + 1) & mask; t.slots[j].n != nil; j = (j + 1) & mask {
+		if home := t.slots[j].h & mask; (j-home)&mask >= (j-i)&mask {
+			t.slots[i] = t.slots[j]
+			i = j
+		}
+	}
+	t.slots[i] = nodeSlot{}
+	t.n--
+}
+
+func (t *nodeTable) grow() {
+	old := t.slots
+	t.slots = make([]nodeSlot, max(hashSetMin, 2*len(old)))
+	mask := uint64(len(t.slots) - 1)
+	for _, s := range old {
+		if s.n == nil {
+			continue
+		}
+		i := s.h & mask
+		for t.slots[i].n != nil {
+			i = (i + 1) & mask
+		}
+		t.slots[i] = s
+	}
+}
