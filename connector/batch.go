@@ -3,6 +3,7 @@ package connector
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
 	"time"
 
 	"zohosink/schema"
@@ -16,31 +17,66 @@ type entry struct {
 	act       action
 	rec       zoho.Record
 	match     []string // match_on values, in order
-	matchKeys []string // normalised "field=value" for in-flight exclusion
 	in        inRecord // the record whose state this is
 	op        schema.Op
 	collapsed places // earlier records of the key superseded by this one, in in.part
 	since     time.Time
 	id        string // the Zoho id when known before the write (cache)
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
-	cacheHash uint64 // keyCache.hash(key): the cache is read at handle and written at complete
 	slim      bool   // rec was dropped while waiting, to save memory: mapped again before the write (remap)
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
-	pending   bool   // the batcher's pending entry of its key (batcher.pending[key] == this)
+	pending   bool   // the batcher's pending entry of its key (batcher.pending holds it)
 
-	// The hashes the batcher's in-flight and reserved sets hold for the
-	// entry's key and match keys (set by batcher.add): hash[0] the key's,
-	// then the match keys' (in moreHash when there are more than two).
-	hash     [3]uint64
-	moreHash []uint64
+	// The hashes of the key (keyHash) and of its normalised match values
+	// (matchHash): the batcher's sets of keys and match values in flight hold
+	// these, and the key cache finds the key by its hash.
+	keyHash    uint64
+	matchHashs matchHashes
 }
 
-// matchHashes returns the hashes of e's match keys.
-func (e *entry) matchHashes() []uint64 {
-	if e.moreHash != nil {
-		return e.moreHash
+// matchHashes are an entry's hashes of its match values: two held inline
+// (most syncs match on one field), more in a slice.
+type matchHashes struct {
+	n    uint8
+	a    [2]uint64
+	more []uint64
+}
+
+func (m *matchHashes) add(h uint64) {
+	switch {
+	case m.more != nil:
+		m.more = append(m.more, h)
+	case int(m.n) < len(m.a):
+		m.a[m.n] = h
+		m.n++
+	default:
+		m.more = append(append(make([]uint64, 0, 2*len(m.a)), m.a[:]...), h)
 	}
-	return e.hash[1 : 1+len(e.matchKeys)]
+}
+
+// all returns the hashes, in the order added.
+func (m *matchHashes) all() []uint64 {
+	if m.more != nil {
+		return m.more
+	}
+	return m.a[:m.n]
+}
+
+// The process's seeds of the hashes of row keys and of match values: one
+// for both the batcher and the key cache, so a record's key is hashed once.
+var keySeed, matchSeed = maphash.MakeSeed(), maphash.MakeSeed()
+
+// keyHash is the hash of a row key.
+func keyHash(key string) uint64 { return maphash.String(keySeed, key) }
+
+// matchHash is the hash of a normalised match value: prefix (the lowered
+// "field=") and strings.ToLower(v), without building the string.
+func matchHash(prefix, v string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(matchSeed)
+	h.WriteString(prefix)
+	h.WriteString(strings.ToLower(v))
+	return h.Sum64()
 }
 
 // places are the offsets of the records a key's later changes superseded,
@@ -138,17 +174,14 @@ type batcher struct {
 	head    int          // queue[:head] are removed entries (nil): scans start at head
 	counts  [actClearFields + 1]int
 
-	// The keys and match keys in flight, and pick's scratch set of those
-	// met (kept between calls), hold 64-bit hashes (entry.hash), not the
-	// strings: a set of integers is smaller and quicker to probe, and a
-	// false collision (two keys, or a key and a match key, of one hash:
-	// ~2^-64 a pair) only holds an entry back until the other's write is
-	// done, never reorders or merges anything. Keys and match keys are
-	// hashed with seeds of their own.
+	// The keys and match values in flight, and pick's scratch set of those
+	// met (kept between calls), hold 64-bit hashes (entry.keyHash,
+	// entry.matchHashs), not the strings: a set of integers is smaller and
+	// quicker to probe, and a false collision (two keys, or a key and a
+	// match value, of one hash: ~2^-64 a pair) only holds an entry back
+	// until the other's write is done, never reorders or merges anything.
 	inflightSet    hashSet
 	reserved       hashSet
-	keySeed        maphash.Seed
-	matchSeed      maphash.Seed
 	inflight       int
 	inflightByPart map[*partition]int
 }
@@ -159,22 +192,7 @@ const defaultMaxDefer = 30 * time.Second
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger),
-		inflightByPart: map[*partition]int{},
-		keySeed:        maphash.MakeSeed(), matchSeed: maphash.MakeSeed()}
-}
-
-// hashKeys sets e's hashes of its key and match keys.
-func (b *batcher) hashKeys(e *entry) {
-	e.hash[0] = maphash.String(b.keySeed, e.key)
-	e.moreHash = nil
-	mh := e.hash[1:]
-	if len(e.matchKeys) > len(mh) {
-		e.moreHash = make([]uint64, len(e.matchKeys))
-		mh = e.moreHash
-	}
-	for i, k := range e.matchKeys {
-		mh[i] = maphash.String(b.matchSeed, k)
-	}
+		inflightByPart: map[*partition]int{}}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
@@ -186,8 +204,7 @@ func (b *batcher) hashKeys(e *entry) {
 func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
-	b.hashKeys(e)
-	slot := b.pending.slot(e.key, e.hash[0])
+	slot := b.pending.slot(e.key, e.keyHash)
 	old := slot.e
 	if old != nil {
 		old.pending = false
@@ -221,7 +238,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 // Call it in reverse arrival order to keep their order.
 func (b *batcher) requeue(e *entry) {
 	e.removed = false
-	if slot := b.pending.slot(e.key, e.hash[0]); slot.e == nil {
+	if slot := b.pending.slot(e.key, e.keyHash); slot.e == nil {
 		b.pending.put(slot, e)
 		e.pending = true
 	}
@@ -240,7 +257,7 @@ func (b *batcher) requeue(e *entry) {
 // busy reports whether the key has a change waiting or in flight: Zoho's
 // state of the key may still change.
 func (b *batcher) busy(key string) bool {
-	h := maphash.String(b.keySeed, key)
+	h := keyHash(key)
 	return b.pending.get(key, h) != nil || b.inflightSet.has(h)
 }
 
@@ -354,10 +371,10 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 			dropped(e)
 			continue
 		}
-		mh := e.matchHashes()
-		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightSet.has(e.hash[0]) || reserved.has(e.hash[0]) ||
+		mh := e.matchHashs.all()
+		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightSet.has(e.keyHash) || reserved.has(e.keyHash) ||
 			conflict(mh, &b.inflightSet) || conflict(mh, reserved)
-		reserved.add(e.hash[0])
+		reserved.add(e.keyHash)
 		for _, h := range mh {
 			reserved.add(h)
 		}
@@ -376,8 +393,8 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 func (b *batcher) start(bt *batch) {
 	for _, e := range bt.entries {
 		b.remove(e)
-		b.inflightSet.add(e.hash[0])
-		for _, h := range e.matchHashes() {
+		b.inflightSet.add(e.keyHash)
+		for _, h := range e.matchHashs.all() {
 			b.inflightSet.add(h)
 		}
 	}
@@ -389,8 +406,8 @@ func (b *batcher) start(bt *batch) {
 func (b *batcher) done(bt *batch) {
 	b.inflight--
 	for _, e := range bt.entries {
-		b.inflightSet.del(e.hash[0])
-		for _, h := range e.matchHashes() {
+		b.inflightSet.del(e.keyHash)
+		for _, h := range e.matchHashs.all() {
 			b.inflightSet.del(h)
 		}
 	}

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"hash/maphash"
 	"sync"
 )
 
@@ -29,8 +28,7 @@ type keyCache struct {
 	// t finds a key's node by a 64-bit hash of the key (every written
 	// record of a new key looks in it twice, a random place in tens of
 	// thousands: see nodeTable).
-	t    nodeTable
-	seed maphash.Seed
+	t nodeTable
 	// spare holds evicted nodes (zeroed) for the next new keys: a full
 	// cache that takes new keys allocates none.
 	spare []*cacheNode
@@ -64,7 +62,7 @@ const entryOverhead = 128
 func (f *keyFacts) size() int64 { return int64(len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	c := &keyCache{max: maxBytes, seed: maphash.MakeSeed()}
+	c := &keyCache{max: maxBytes}
 	c.root.next, c.root.prev = &c.root, &c.root
 	return c
 }
@@ -86,9 +84,9 @@ func (c *keyCache) moveToFront(n *cacheNode) {
 	}
 }
 
-// hash returns key's hash in c, for getHashed and learn: a caller that
+// hash returns key's hash (keyHash), for getHashed and learn: a caller that
 // looks a key up and later updates it hashes its text once.
-func (c *keyCache) hash(key string) uint64 { return maphash.String(c.seed, key) }
+func (c *keyCache) hash(key string) uint64 { return keyHash(key) }
 
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {

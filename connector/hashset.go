@@ -125,7 +125,7 @@ func ceilPow2(n int) int {
 
 // pendingTable maps keys to their pending entries (the batcher's pending
 // set: exact, since a key's changes collapse into its entry), found by the
-// hash of the key the entry holds (entry.hash[0]): open addressing with
+// hash of the key the entry holds (entry.keyHash): open addressing with
 // linear probing, keys of one hash side by side, deletion by backward
 // shift. Adding a key's entry and removing it cost one probe each, with no
 // hashing of the key's text beyond the batcher's own.
@@ -160,7 +160,7 @@ func (t *pendingTable) put(s *pendingSlot, e *entry) {
 	if s.e == nil {
 		t.n++
 	}
-	*s = pendingSlot{h: e.hash[0], e: e}
+	*s = pendingSlot{h: e.keyHash, e: e}
 }
 
 // get returns key's entry (hash h), or nil.
@@ -183,7 +183,7 @@ func (t *pendingTable) del(e *entry) {
 		return
 	}
 	mask := uint64(len(t.slots) - 1)
-	i := e.hash[0] & mask
+	i := e.keyHash & mask
 	for ; t.slots[i].e != e; i = (i + 1) & mask {
 		if t.slots[i].e == nil {
 			return

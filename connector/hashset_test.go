@@ -64,7 +64,7 @@ func TestPendingTableAgreesWithAMap(t *testing.T) {
 		switch r := rng.IntN(100); {
 		case r < 45:
 			e := &entry{key: key}
-			e.hash[0] = h
+			e.keyHash = h
 			s := tb.slot(key, h)
 			if s.e != want[key] {
 				t.Fatalf("step %d: slot of %q holds %p, want %p", step, key, s.e, want[key])
@@ -76,7 +76,7 @@ func TestPendingTableAgreesWithAMap(t *testing.T) {
 				tb.del(e)
 				delete(want, key)
 			} else {
-				tb.del(&entry{key: key, hash: [3]uint64{h}}) // not in the table: nothing happens
+				tb.del(&entry{key: key, keyHash: h}) // not in the table: nothing happens
 			}
 		default:
 			if got := tb.get(key, h); got != want[key] {
@@ -88,7 +88,7 @@ func TestPendingTableAgreesWithAMap(t *testing.T) {
 		}
 	}
 	for key, e := range want {
-		if got := tb.get(key, e.hash[0]); got != e {
+		if got := tb.get(key, e.keyHash); got != e {
 			t.Fatalf("get(%q) %p, want %p", key, got, e)
 		}
 	}

@@ -304,7 +304,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		// No key: every record is its own (partition and offset identify it).
 		key = ch.Topic + "\x00#" + strconv.Itoa(int(ch.Partition)) + "@" + strconv.FormatInt(ch.Offset, 10)
 	}
-	cacheHash := w.cache.hash(key)
+	kh := keyHash(key)
 
 	var rec zoho.Record
 	var match []string
@@ -323,7 +323,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			match = w.mapper.matchValues(rec)
 		}
 		if !hasAny(match) {
-			if f, ok := w.cache.getHashed(key, cacheHash, w.cacheGen.Load()); !ok || f.id == "" {
+			if f, ok := w.cache.getHashed(key, kh, w.cacheGen.Load()); !ok || f.id == "" {
 				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
 					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row; for MongoDB, capture.mode=change_streams_update_full_with_pre_image with pre-images enabled on the collection, or map a unique Zoho field from _id and match_on it)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
@@ -364,7 +364,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.cache.getHashed(key, cacheHash, w.cacheGen.Load()); ok && last.hasFP {
+		if last, ok := w.cache.getHashed(key, kh, w.cacheGen.Load()); ok && last.hasFP {
 			recurred = true // written before
 			if last.fp == fp && !w.batcher.busy(key) {
 				w.noteRecurrence(true)
@@ -374,10 +374,10 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		}
 	}
 
-	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp, cacheHash: cacheHash}
+	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp, keyHash: kh}
 	for i, v := range match {
 		if v != "" {
-			e.matchKeys = append(e.matchKeys, w.mapper.matchKey(i, v))
+			e.matchHashs.add(w.mapper.matchHash(i, v))
 		}
 	}
 	// Collapse: of several waiting writes of one kind, the key's last
@@ -563,7 +563,7 @@ func (w *syncWorker) complete(res batchResult) {
 			// before it is ours again, so what this write learned is stale.
 			if !e.in.part.gone.Load() {
 				// Applied to the cache below, under one lock for the batch.
-				w.learnt = append(w.learnt, learned{key: e.key, hash: e.cacheHash, gone: e.act == actDelete, id: o.id, fp: e.fp})
+				w.learnt = append(w.learnt, learned{key: e.key, hash: e.keyHash, gone: e.act == actDelete, id: o.id, fp: e.fp})
 			}
 			e.in.done()
 			w.noteGuard(false, "")
@@ -730,7 +730,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		// A removal with no match value to look up (a before image with key
 		// columns only) falls back on the id an earlier write returned.
 		if b.act.needsID() && !hasAny(e.match) {
-			if f, ok := w.cache.getHashed(e.key, e.cacheHash, w.cacheGen.Load()); ok {
+			if f, ok := w.cache.getHashed(e.key, e.keyHash, w.cacheGen.Load()); ok {
 				e.id = f.id
 			}
 		}
