@@ -541,6 +541,11 @@ func (w *syncWorker) complete(res batchResult) {
 		w.fatal(fmt.Errorf("sync %q: %w", w.cfg.Name, res.fatal))
 	}
 	var again []*entry // abandoned with their partition still ours: written again
+	// The counts of written and collapsed records go to the metrics once a
+	// batch (a run of one operation: a batch has one), not once a record.
+	var written, collapsed int64
+	var writtenOp zoho.Operation
+	var writtenOpN int
 	for i, e := range res.b.entries {
 		o := res.outcomes[i]
 		switch o.kind {
@@ -557,8 +562,13 @@ func (w *syncWorker) complete(res batchResult) {
 			}
 			continue
 		case outWritten:
-			w.writtenCounter(o.op).Inc()
-			w.status.written.Add(1)
+			if o.op != writtenOp && writtenOpN > 0 {
+				w.writtenCounter(writtenOp).Add(float64(writtenOpN))
+				writtenOpN = 0
+			}
+			writtenOp = o.op
+			writtenOpN++
+			written++
 			// Revoked or lost meanwhile: another member may write the key
 			// before it is ours again, so what this write learned is stale.
 			if !e.in.part.gone.Load() {
@@ -575,10 +585,17 @@ func (w *syncWorker) complete(res batchResult) {
 			w.deadLetter(e.in, o, res.b)
 		}
 		if n := e.collapsed.n; n > 0 {
-			w.met.skipped.WithLabelValues(w.cfg.Name, "collapsed").Add(float64(n))
-			w.status.skipped.Add(int64(n))
+			collapsed += int64(n)
 			e.in.part.doneCollapsed(&e.collapsed)
 		}
+	}
+	if writtenOpN > 0 {
+		w.writtenCounter(writtenOp).Add(float64(writtenOpN))
+	}
+	w.status.written.Add(written)
+	if collapsed > 0 {
+		w.skippedCounter("collapsed").Add(float64(collapsed))
+		w.status.skipped.Add(collapsed)
 	}
 	if len(w.learnt) > 0 {
 		// The batch's keys are distinct (no batch holds a key twice), so
