@@ -30,19 +30,19 @@ type entry struct {
 	// The hashes of the key (keyHash) and of its normalised match values
 	// (matchHash): the batcher's sets of keys and match values in flight hold
 	// these, and the key cache finds the key by its hash.
-	keyHash    uint64
-	matchHashs matchHashes
+	keyHash     uint64
+	matchHashes hashList
 }
 
-// matchHashes are an entry's hashes of its match values: two held inline
+// hashList are an entry's hashes of its match values: two held inline
 // (most syncs match on one field), more in a slice.
-type matchHashes struct {
+type hashList struct {
 	n    uint8
 	a    [2]uint64
 	more []uint64
 }
 
-func (m *matchHashes) add(h uint64) {
+func (m *hashList) add(h uint64) {
 	switch {
 	case m.more != nil:
 		m.more = append(m.more, h)
@@ -55,7 +55,7 @@ func (m *matchHashes) add(h uint64) {
 }
 
 // all returns the hashes, in the order added.
-func (m *matchHashes) all() []uint64 {
+func (m *hashList) all() []uint64 {
 	if m.more != nil {
 		return m.more
 	}
@@ -176,7 +176,7 @@ type batcher struct {
 
 	// The keys and match values in flight, and pick's scratch set of those
 	// met (kept between calls), hold 64-bit hashes (entry.keyHash,
-	// entry.matchHashs), not the strings: a set of integers is smaller and
+	// entry.matchHashes), not the strings: a set of integers is smaller and
 	// quicker to probe, and a false collision (two keys, or a key and a
 	// match value, of one hash: ~2^-64 a pair) only holds an entry back
 	// until the other's write is done, never reorders or merges anything.
@@ -371,7 +371,7 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 			dropped(e)
 			continue
 		}
-		mh := e.matchHashs.all()
+		mh := e.matchHashes.all()
 		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightSet.has(e.keyHash) || reserved.has(e.keyHash) ||
 			conflict(mh, &b.inflightSet) || conflict(mh, reserved)
 		reserved.add(e.keyHash)
@@ -394,7 +394,7 @@ func (b *batcher) start(bt *batch) {
 	for _, e := range bt.entries {
 		b.remove(e)
 		b.inflightSet.add(e.keyHash)
-		for _, h := range e.matchHashs.all() {
+		for _, h := range e.matchHashes.all() {
 			b.inflightSet.add(h)
 		}
 	}
@@ -407,7 +407,7 @@ func (b *batcher) done(bt *batch) {
 	b.inflight--
 	for _, e := range bt.entries {
 		b.inflightSet.del(e.keyHash)
-		for _, h := range e.matchHashs.all() {
+		for _, h := range e.matchHashes.all() {
 			b.inflightSet.del(h)
 		}
 	}

@@ -15,7 +15,7 @@ func ent(k string, act action, m string, at time.Duration, p *partition, off int
 	e := &entry{key: k, act: act, since: t0.Add(at), in: inRecord{rec: &kgo.Record{Offset: off}, part: p}, keyHash: keyHash(k)}
 	if m != "" {
 		e.match = []string{m}
-		e.matchHashs.add(matchHash("email=", m))
+		e.matchHashes.add(matchHash("email=", m))
 	}
 	return e
 }
@@ -360,11 +360,28 @@ func TestMatchHashNormalises(t *testing.T) {
 	p := &partition{}
 	b := newBatcher(100, time.Second, 8)
 	a, c := ent("a", actUpsert, "", 0, p, 0), ent("c", actUpsert, "", 0, p, 1)
-	a.matchHashs.add(m.matchHash(0, "Ann@X.org"))
-	c.matchHashs.add(m.matchHash(0, "ann@x.org"))
+	a.matchHashes.add(m.matchHash(0, "Ann@X.org"))
+	c.matchHashes.add(m.matchHash(0, "ann@x.org"))
 	b.add(a)
 	b.add(c)
 	if got, _ := drain(b, t0.Add(time.Hour)); !reflect.DeepEqual(got, []string{"upsert:a"}) {
 		t.Fatalf("batches %q, want a alone (c shares its match value)", got)
+	}
+}
+
+// An entry holds any number of match values' hashes, in order: two inline,
+// more in a slice.
+func TestHashListHoldsAll(t *testing.T) {
+	var l hashList
+	var want []uint64
+	for i := range uint64(5) {
+		if got := l.all(); !reflect.DeepEqual(got, want) && len(want) > 0 {
+			t.Fatalf("after %d: %v, want %v", i, got, want)
+		}
+		l.add(10 + i)
+		want = append(want, 10+i)
+	}
+	if got := l.all(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%v, want %v", got, want)
 	}
 }

@@ -377,7 +377,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp, keyHash: kh}
 	for i, v := range match {
 		if v != "" {
-			e.matchHashs.add(w.mapper.matchHash(i, v))
+			e.matchHashes.add(w.mapper.matchHash(i, v))
 		}
 	}
 	// Collapse: of several waiting writes of one kind, the key's last
