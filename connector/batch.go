@@ -2,6 +2,8 @@ package connector
 
 import (
 	"encoding/binary"
+	"hash/maphash"
+	"strings"
 	"time"
 
 	"zohosink/schema"
@@ -15,7 +17,6 @@ type entry struct {
 	act       action
 	rec       zoho.Record
 	match     []string // match_on values, in order
-	matchKeys []string // normalised "field=value" for in-flight exclusion
 	in        inRecord // the record whose state this is
 	op        schema.Op
 	collapsed places // earlier records of the key superseded by this one, in in.part
@@ -24,6 +25,58 @@ type entry struct {
 	fp        uint64 // fingerprint of rec, for upserts, inserts and updates
 	slim      bool   // rec was dropped while waiting, to save memory: mapped again before the write (remap)
 	removed   bool   // launched, replaced or revoked: ignore when met in the queue
+	pending   bool   // the batcher's pending entry of its key (batcher.pending holds it)
+
+	// The hashes of the key (keyHash) and of its normalised match values
+	// (matchHash): the batcher's sets of keys and match values in flight hold
+	// these, and the key cache finds the key by its hash.
+	keyHash     uint64
+	matchHashes hashList
+}
+
+// hashList are an entry's hashes of its match values: two held inline
+// (most syncs match on one field), more in a slice.
+type hashList struct {
+	n    uint8
+	a    [2]uint64
+	more []uint64
+}
+
+func (m *hashList) add(h uint64) {
+	switch {
+	case m.more != nil:
+		m.more = append(m.more, h)
+	case int(m.n) < len(m.a):
+		m.a[m.n] = h
+		m.n++
+	default:
+		m.more = append(append(make([]uint64, 0, 2*len(m.a)), m.a[:]...), h)
+	}
+}
+
+// all returns the hashes, in the order added.
+func (m *hashList) all() []uint64 {
+	if m.more != nil {
+		return m.more
+	}
+	return m.a[:m.n]
+}
+
+// The process's seeds of the hashes of row keys and of match values: one
+// for both the batcher and the key cache, so a record's key is hashed once.
+var keySeed, matchSeed = maphash.MakeSeed(), maphash.MakeSeed()
+
+// keyHash is the hash of a row key.
+func keyHash(key string) uint64 { return maphash.String(keySeed, key) }
+
+// matchHash is the hash of a normalised match value: prefix (the lowered
+// "field=") and strings.ToLower(v), without building the string.
+func matchHash(prefix, v string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(matchSeed)
+	h.WriteString(prefix)
+	h.WriteString(strings.ToLower(v))
+	return h.Sum64()
 }
 
 // places are the offsets of the records a key's later changes superseded,
@@ -116,13 +169,19 @@ type batcher struct {
 	// after a scan), so that deferring costs no scan until maxDefer.
 	minSince time.Time
 
-	pending        map[string]*entry // key -> its waiting entry
-	queue          []*entry          // waiting entries in arrival order (with removed ones until compaction)
-	head           int               // queue[:head] are removed entries (nil): scans start at head
-	reserved       map[string]bool   // pick's scratch set, kept between calls
-	counts         [actClearFields + 1]int
-	inflightKeys   map[string]bool
-	inflightMatch  map[string]bool
+	pending pendingTable // key -> its waiting entry (exact: a key's changes collapse into it)
+	queue   []*entry     // waiting entries in arrival order (with removed ones until compaction)
+	head    int          // queue[:head] are removed entries (nil): scans start at head
+	counts  [actClearFields + 1]int
+
+	// The keys and match values in flight, and pick's scratch set of those
+	// met (kept between calls), hold 64-bit hashes (entry.keyHash,
+	// entry.matchHashes), not the strings: a set of integers is smaller and
+	// quicker to probe, and a false collision (two keys, or a key and a
+	// match value, of one hash: ~2^-64 a pair) only holds an entry back
+	// until the other's write is done, never reorders or merges anything.
+	inflightSet    hashSet
+	reserved       hashSet
 	inflight       int
 	inflightByPart map[*partition]int
 }
@@ -132,8 +191,8 @@ type batcher struct {
 const defaultMaxDefer = 30 * time.Second
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
-	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger), pending: map[string]*entry{},
-		inflightKeys: map[string]bool{}, inflightMatch: map[string]bool{}, inflightByPart: map[*partition]int{}, reserved: map[string]bool{}}
+	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger),
+		inflightByPart: map[*partition]int{}}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
@@ -145,7 +204,12 @@ func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
-	if old, found := b.pending[e.key]; found && old.act == e.act && old.in.part == e.in.part {
+	slot := b.pending.slot(e.key, e.keyHash)
+	old := slot.e
+	if old != nil {
+		old.pending = false
+	}
+	if old != nil && old.act == e.act && old.in.part == e.in.part {
 		b.counts[old.act]--
 		e.collapsed = old.collapsed
 		grew = e.collapsed.add(old.in.rec.Offset)
@@ -155,7 +219,8 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 		// walks look at.
 		*old = entry{key: old.key, act: old.act, removed: true}
 	}
-	b.pending[e.key] = e
+	b.pending.put(slot, e)
+	e.pending = true
 	b.queue = append(b.queue, e)
 	b.counts[e.act]++
 	if b.minSince.IsZero() || e.since.Before(b.minSince) {
@@ -173,8 +238,9 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 // Call it in reverse arrival order to keep their order.
 func (b *batcher) requeue(e *entry) {
 	e.removed = false
-	if _, waiting := b.pending[e.key]; !waiting {
-		b.pending[e.key] = e
+	if slot := b.pending.slot(e.key, e.keyHash); slot.e == nil {
+		b.pending.put(slot, e)
+		e.pending = true
 	}
 	if b.head > 0 {
 		b.head--
@@ -191,8 +257,8 @@ func (b *batcher) requeue(e *entry) {
 // busy reports whether the key has a change waiting or in flight: Zoho's
 // state of the key may still change.
 func (b *batcher) busy(key string) bool {
-	_, waiting := b.pending[key]
-	return waiting || b.inflightKeys[key]
+	h := keyHash(key)
+	return b.pending.get(key, h) != nil || b.inflightSet.has(h)
 }
 
 // eachWaiting calls fn with every entry waiting to be written.
@@ -285,8 +351,8 @@ func (b *batcher) oldestWaiting() time.Time {
 func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*entry, time.Time) {
 	picked := make([]*entry, 0, min(b.size, b.counts[act]))
 	var oldest time.Time
-	reserved := b.reserved
-	clear(reserved)
+	reserved := &b.reserved
+	reserved.reset()
 	// The removed entries at the front (launched ones, mostly) are passed
 	// once, not at every pick.
 	for b.head < len(b.queue) && b.queue[b.head].removed {
@@ -305,11 +371,12 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 			dropped(e)
 			continue
 		}
-		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightKeys[e.key] || reserved[e.key] ||
-			conflict(e.matchKeys, b.inflightMatch) || conflict(e.matchKeys, reserved)
-		reserved[e.key] = true
-		for _, k := range e.matchKeys {
-			reserved[k] = true
+		mh := e.matchHashes.all()
+		blocked := e.act != act || (!cutoff.IsZero() && e.since.After(cutoff)) || b.inflightSet.has(e.keyHash) || reserved.has(e.keyHash) ||
+			conflict(mh, &b.inflightSet) || conflict(mh, reserved)
+		reserved.add(e.keyHash)
+		for _, h := range mh {
+			reserved.add(h)
 		}
 		if blocked {
 			continue
@@ -326,12 +393,12 @@ func (b *batcher) pick(act action, cutoff time.Time, dropped func(*entry)) ([]*e
 func (b *batcher) start(bt *batch) {
 	for _, e := range bt.entries {
 		b.remove(e)
-		b.inflightKeys[e.key] = true
-		for _, k := range e.matchKeys {
-			b.inflightMatch[k] = true
+		b.inflightSet.add(e.keyHash)
+		for _, h := range e.matchHashes.all() {
+			b.inflightSet.add(h)
 		}
-		b.inflightByPart[e.in.part]++
 	}
+	b.eachPart(bt, func(p *partition, n int) { b.inflightByPart[p] += n })
 	b.inflight++
 }
 
@@ -339,14 +406,35 @@ func (b *batcher) start(bt *batch) {
 func (b *batcher) done(bt *batch) {
 	b.inflight--
 	for _, e := range bt.entries {
-		delete(b.inflightKeys, e.key)
-		for _, k := range e.matchKeys {
-			delete(b.inflightMatch, k)
+		b.inflightSet.del(e.keyHash)
+		for _, h := range e.matchHashes.all() {
+			b.inflightSet.del(h)
 		}
-		b.inflightByPart[e.in.part]--
-		if b.inflightByPart[e.in.part] <= 0 {
-			delete(b.inflightByPart, e.in.part)
+	}
+	b.eachPart(bt, func(p *partition, n int) {
+		if b.inflightByPart[p] -= n; b.inflightByPart[p] <= 0 {
+			delete(b.inflightByPart, p)
 		}
+	})
+}
+
+// eachPart calls fn with each partition of bt's entries and how many of
+// them it has (one call a run of entries of one partition: most batches
+// are of one).
+func (*batcher) eachPart(bt *batch, fn func(p *partition, n int)) {
+	var last *partition
+	n := 0
+	for _, e := range bt.entries {
+		if e.in.part != last {
+			if n > 0 {
+				fn(last, n)
+			}
+			last, n = e.in.part, 0
+		}
+		n++
+	}
+	if n > 0 {
+		fn(last, n)
 	}
 }
 
@@ -369,8 +457,9 @@ func (b *batcher) writing(p *partition) bool { return b.inflightByPart[p] > 0 }
 func (b *batcher) remove(e *entry) {
 	e.removed = true
 	b.counts[e.act]--
-	if b.pending[e.key] == e {
-		delete(b.pending, e.key)
+	if e.pending {
+		b.pending.del(e)
+		e.pending = false
 	}
 }
 
@@ -390,9 +479,9 @@ func (b *batcher) compact() {
 	b.head = 0
 }
 
-func conflict(keys []string, set map[string]bool) bool {
-	for _, k := range keys {
-		if set[k] {
+func conflict(hashes []uint64, set *hashSet) bool {
+	for _, h := range hashes {
+		if set.has(h) {
 			return true
 		}
 	}

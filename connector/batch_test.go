@@ -12,9 +12,10 @@ import (
 // ent is an entry of key k (action act) arriving at t0+at, at offset off of
 // partition p, with match values "email=<m>" (none when m is "").
 func ent(k string, act action, m string, at time.Duration, p *partition, off int64) *entry {
-	e := &entry{key: k, act: act, since: t0.Add(at), in: inRecord{rec: &kgo.Record{Offset: off}, part: p}}
+	e := &entry{key: k, act: act, since: t0.Add(at), in: inRecord{rec: &kgo.Record{Offset: off}, part: p}, keyHash: keyHash(k)}
 	if m != "" {
-		e.match, e.matchKeys = []string{m}, []string{"email=" + m}
+		e.match = []string{m}
+		e.matchHashes.add(matchHash("email=", m))
 	}
 	return e
 }
@@ -342,5 +343,45 @@ func TestPlacesKeepOffsetsCompactly(t *testing.T) {
 	}
 	if perPlace := float64(len(p.buf)) / float64(p.n); perPlace > 3 {
 		t.Fatalf("%.1f bytes a place", perPlace)
+	}
+}
+
+// Match values are compared as the batcher always did: field and value
+// without case, so "A@x" in flight holds back "a@x" of another key, and
+// the same value of another field does not.
+func TestMatchHashNormalises(t *testing.T) {
+	m := &mapper{matchPrefix: []string{"email=", "secondary_email="}}
+	if m.matchHash(0, "Ann@X.org") != m.matchHash(0, "ann@x.org") {
+		t.Fatal("values differing in case hash apart")
+	}
+	if m.matchHash(0, "ann@x.org") == m.matchHash(1, "ann@x.org") || m.matchHash(0, "ann@x.org") == m.matchHash(0, "ann@x.or") {
+		t.Fatal("another field's value, or another value, hashes alike")
+	}
+	p := &partition{}
+	b := newBatcher(100, time.Second, 8)
+	a, c := ent("a", actUpsert, "", 0, p, 0), ent("c", actUpsert, "", 0, p, 1)
+	a.matchHashes.add(m.matchHash(0, "Ann@X.org"))
+	c.matchHashes.add(m.matchHash(0, "ann@x.org"))
+	b.add(a)
+	b.add(c)
+	if got, _ := drain(b, t0.Add(time.Hour)); !reflect.DeepEqual(got, []string{"upsert:a"}) {
+		t.Fatalf("batches %q, want a alone (c shares its match value)", got)
+	}
+}
+
+// An entry holds any number of match values' hashes, in order: two inline,
+// more in a slice.
+func TestHashListHoldsAll(t *testing.T) {
+	var l hashList
+	var want []uint64
+	for i := range uint64(5) {
+		if got := l.all(); !reflect.DeepEqual(got, want) && len(want) > 0 {
+			t.Fatalf("after %d: %v, want %v", i, got, want)
+		}
+		l.add(10 + i)
+		want = append(want, 10+i)
+	}
+	if got := l.all(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%v, want %v", got, want)
 	}
 }

@@ -1,7 +1,6 @@
 package connector
 
 import (
-	"hash/maphash"
 	"sync"
 )
 
@@ -26,19 +25,22 @@ type keyCache struct {
 	// The LRU list runs through the nodes (no list elements of its own to
 	// allocate): root.next is the most recently used, root.prev the least.
 	root cacheNode
-	// m finds a key's node by a 64-bit hash of the key: a map of
-	// integers is smaller and quicker to probe than one of strings (every
-	// written record of a new key misses in it twice, a random place in
-	// tens of thousands). A node whose key differs (a collision, ~2^-64) is
-	// taken as absent, or replaced.
-	m    map[uint64]*cacheNode
-	seed maphash.Seed
+	// t finds a key's node by a 64-bit hash of the key (every written
+	// record of a new key looks in it twice, a random place in tens of
+	// thousands: see nodeTable).
+	t nodeTable
+	// spare holds evicted nodes (zeroed) for the next new keys: a full
+	// cache that takes new keys allocates none.
+	spare []*cacheNode
 }
+
+// maxSpare bounds keyCache.spare.
+const maxSpare = 128
 
 // cacheNode is one key's facts and its place in the LRU list.
 type cacheNode struct {
 	keyFacts
-	hash       uint64 // of key: its place in keyCache.m
+	hash       uint64 // of key: its place in keyCache.t
 	prev, next *cacheNode
 }
 
@@ -53,14 +55,14 @@ type keyFacts struct {
 
 // entryOverhead is the memory of a cache entry beyond the bytes of its key
 // and id: the node (the facts' fields, the hash and the list links: 80
-// bytes) and its slot in the map of hashes (16 bytes, about twice that
-// with the map's spare room).
+// bytes) and its slot in the table of hashes (16 bytes, up to three times
+// that with the table's spare room).
 const entryOverhead = 128
 
 func (f *keyFacts) size() int64 { return int64(len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	c := &keyCache{max: maxBytes, m: map[uint64]*cacheNode{}, seed: maphash.MakeSeed()}
+	c := &keyCache{max: maxBytes}
 	c.root.next, c.root.prev = &c.root, &c.root
 	return c
 }
@@ -82,13 +84,21 @@ func (c *keyCache) moveToFront(n *cacheNode) {
 	}
 }
 
+// hash returns key's hash (keyHash), for getHashed and learn: a caller that
+// looks a key up and later updates it hashes its text once.
+func (c *keyCache) hash(key string) uint64 { return keyHash(key) }
+
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
-	h := maphash.String(c.seed, key)
+	return c.getHashed(key, c.hash(key), gen)
+}
+
+// getHashed is get of a key whose hash (c.hash) is h.
+func (c *keyCache) getHashed(key string, h, gen uint64) (keyFacts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.m[h]
-	if !ok || n.gen != gen || n.key != key {
+	n := c.t.get(key, h)
+	if n == nil || n.gen != gen {
 		return keyFacts{}, false
 	}
 	c.moveToFront(n)
@@ -99,15 +109,54 @@ func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
 // the facts (zero when none, or of an older generation) and changes them.
 // A key left with neither id nor fingerprint is forgotten.
 func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
-	h := maphash.String(c.seed, key)
+	h := c.hash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n, ok := c.m[h]
+	c.updateLocked(key, h, gen, fn)
+}
+
+// learned is what a write taught of one key (keyCache.learn).
+type learned struct {
+	key  string
+	hash uint64 // c.hash(key)
+	gone bool   // the record was deleted: nothing is known of it
+	id   string // the record's id, when the answer said it
+	fp   uint64 // the fingerprint of the state written; 0: none
+}
+
+// learn records what one write taught of its keys, in generation gen,
+// under one lock: each key's id (when known) and the fingerprint of the
+// state written; a deleted record's key is forgotten.
+func (c *keyCache) learn(gen uint64, ls []learned) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range ls {
+		l := &ls[i]
+		c.updateLocked(l.key, l.hash, gen, func(f *keyFacts) {
+			if l.gone {
+				*f = keyFacts{key: f.key, gen: f.gen}
+				return
+			}
+			if l.id != "" {
+				f.id = l.id
+			}
+			f.fp, f.hasFP = l.fp, l.fp != 0
+		})
+	}
+}
+
+func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
+	slot := c.t.slot(key, h)
+	n, ok := slot.n, slot.n != nil
 	if ok {
 		c.bytes -= n.size()
-		if n.gen != gen || n.key != key { // another generation, or another key of the same hash: forgotten
+		if n.gen != gen { // another generation: forgotten
 			n.keyFacts = keyFacts{key: key, gen: gen}
 		}
+	} else if k := len(c.spare); k > 0 {
+		n = c.spare[k-1]
+		c.spare = c.spare[:k-1]
+		n.keyFacts = keyFacts{key: key, gen: gen}
 	} else {
 		n = &cacheNode{keyFacts: keyFacts{key: key, gen: gen}}
 	}
@@ -115,7 +164,7 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 	if n.id == "" && !n.hasFP {
 		if ok {
 			c.unlink(n)
-			delete(c.m, h)
+			c.t.del(n)
 			c.n--
 		}
 		return
@@ -125,7 +174,7 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 		c.moveToFront(n)
 	} else {
 		n.hash = h
-		c.m[h] = n
+		c.t.put(slot, n)
 		c.pushFront(n)
 		c.n++
 	}
@@ -133,8 +182,12 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 		old := c.root.prev
 		c.bytes -= old.size()
 		c.unlink(old)
-		delete(c.m, old.hash)
+		c.t.del(old)
 		c.n--
+		if len(c.spare) < maxSpare {
+			*old = cacheNode{}
+			c.spare = append(c.spare, old)
+		}
 	}
 }
 

@@ -300,11 +300,12 @@ func (m *mapper) matchValues(rec zoho.Record) []string {
 	return out
 }
 
-// matchKey is the normalised "field=value" of the i-th match_on field's value
-// v, for the batcher's in-flight exclusion: strings.ToLower(field + "=" + v),
-// with the field's part made once.
-func (m *mapper) matchKey(i int, v string) string {
-	return m.matchPrefix[i] + strings.ToLower(v)
+// matchHash is the hash of the normalised "field=value" of the i-th
+// match_on field's value v, for the batcher's in-flight exclusion:
+// strings.ToLower(field + "=" + v), with the field's part made once (see
+// matchHash).
+func (m *mapper) matchHash(i int, v string) uint64 {
+	return matchHash(m.matchPrefix[i], v)
 }
 
 // hash is a fingerprint of a record's content, for "did anything change":

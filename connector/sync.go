@@ -134,6 +134,7 @@ type syncWorker struct {
 	waitingRevokes []revokeReq
 	cache          *keyCache     // ids and last states written, by row key (shared by the process)
 	cacheGen       atomic.Uint64 // the sync's generation in cache: an assignment, revoke or loss starts a new one
+	learnt         []learned     // complete's scratch: what a write taught the cache
 	guard          [guardWindow]bool
 	guardCodes     [guardWindow]string
 	guardN         int
@@ -303,6 +304,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		// No key: every record is its own (partition and offset identify it).
 		key = ch.Topic + "\x00#" + strconv.Itoa(int(ch.Partition)) + "@" + strconv.FormatInt(ch.Offset, 10)
 	}
+	kh := keyHash(key)
 
 	var rec zoho.Record
 	var match []string
@@ -321,7 +323,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			match = w.mapper.matchValues(rec)
 		}
 		if !hasAny(match) {
-			if f, ok := w.cache.get(key, w.cacheGen.Load()); !ok || f.id == "" {
+			if f, ok := w.cache.getHashed(key, kh, w.cacheGen.Load()); !ok || f.id == "" {
 				w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: first(w.cfg.MatchOn),
 					msg: fmt.Sprintf("delete of key %s: the event carries no value for match_on %v and no Zoho id is known for the key (for PostgreSQL, set REPLICA IDENTITY FULL on the table so deletes carry the whole row; for MongoDB, capture.mode=change_streams_update_full_with_pre_image with pre-images enabled on the collection, or map a unique Zoho field from _id and match_on it)", ch.KeyString, w.cfg.MatchOn)}, nil)
 				return
@@ -362,7 +364,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 				return
 			}
 		}
-		if last, ok := w.cache.get(key, w.cacheGen.Load()); ok && last.hasFP {
+		if last, ok := w.cache.getHashed(key, kh, w.cacheGen.Load()); ok && last.hasFP {
 			recurred = true // written before
 			if last.fp == fp && !w.batcher.busy(key) {
 				w.noteRecurrence(true)
@@ -372,10 +374,10 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		}
 	}
 
-	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp}
+	e := &entry{key: key, act: act, rec: rec, match: match, in: r, op: ch.Op, since: time.Now(), fp: fp, keyHash: kh}
 	for i, v := range match {
 		if v != "" {
-			e.matchKeys = append(e.matchKeys, w.mapper.matchKey(i, v))
+			e.matchHashes.add(w.mapper.matchHash(i, v))
 		}
 	}
 	// Collapse: of several waiting writes of one kind, the key's last
@@ -539,6 +541,11 @@ func (w *syncWorker) complete(res batchResult) {
 		w.fatal(fmt.Errorf("sync %q: %w", w.cfg.Name, res.fatal))
 	}
 	var again []*entry // abandoned with their partition still ours: written again
+	// The counts of written and collapsed records go to the metrics once a
+	// batch (a run of one operation: a batch has one), not once a record.
+	var written, collapsed int64
+	var writtenOp zoho.Operation
+	var writtenOpN int
 	for i, e := range res.b.entries {
 		o := res.outcomes[i]
 		switch o.kind {
@@ -555,21 +562,18 @@ func (w *syncWorker) complete(res batchResult) {
 			}
 			continue
 		case outWritten:
-			w.writtenCounter(o.op).Inc()
-			w.status.written.Add(1)
+			if o.op != writtenOp && writtenOpN > 0 {
+				w.writtenCounter(writtenOp).Add(float64(writtenOpN))
+				writtenOpN = 0
+			}
+			writtenOp = o.op
+			writtenOpN++
+			written++
 			// Revoked or lost meanwhile: another member may write the key
 			// before it is ours again, so what this write learned is stale.
 			if !e.in.part.gone.Load() {
-				w.cache.update(e.key, w.cacheGen.Load(), func(f *keyFacts) {
-					switch {
-					case e.act == actDelete:
-						*f = keyFacts{key: f.key, gen: f.gen} // the record is gone
-						return
-					case o.id != "":
-						f.id = o.id
-					}
-					f.fp, f.hasFP = e.fp, e.fp != 0
-				})
+				// Applied to the cache below, under one lock for the batch.
+				w.learnt = append(w.learnt, learned{key: e.key, hash: e.keyHash, gone: e.act == actDelete, id: o.id, fp: e.fp})
 			}
 			e.in.done()
 			w.noteGuard(false, "")
@@ -581,10 +585,24 @@ func (w *syncWorker) complete(res batchResult) {
 			w.deadLetter(e.in, o, res.b)
 		}
 		if n := e.collapsed.n; n > 0 {
-			w.met.skipped.WithLabelValues(w.cfg.Name, "collapsed").Add(float64(n))
-			w.status.skipped.Add(int64(n))
+			collapsed += int64(n)
 			e.in.part.doneCollapsed(&e.collapsed)
 		}
+	}
+	if writtenOpN > 0 {
+		w.writtenCounter(writtenOp).Add(float64(writtenOpN))
+	}
+	w.status.written.Add(written)
+	if collapsed > 0 {
+		w.skippedCounter("collapsed").Add(float64(collapsed))
+		w.status.skipped.Add(collapsed)
+	}
+	if len(w.learnt) > 0 {
+		// The batch's keys are distinct (no batch holds a key twice), so
+		// learning them after the loop is learning them in it.
+		w.cache.learn(w.cacheGen.Load(), w.learnt)
+		clear(w.learnt)
+		w.learnt = w.learnt[:0]
 	}
 	if res.fatal == nil && w.status.state() == stateRetrying {
 		w.status.setState(stateRunning, "")
@@ -729,7 +747,7 @@ func (w *syncWorker) launch(writeCtx context.Context, b *batch) {
 		// A removal with no match value to look up (a before image with key
 		// columns only) falls back on the id an earlier write returned.
 		if b.act.needsID() && !hasAny(e.match) {
-			if f, ok := w.cache.get(e.key, w.cacheGen.Load()); ok {
+			if f, ok := w.cache.getHashed(e.key, e.keyHash, w.cacheGen.Load()); ok {
 				e.id = f.id
 			}
 		}

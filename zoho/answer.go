@@ -1,7 +1,9 @@
 package zoho
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"strings"
 	"unicode/utf8"
 )
@@ -232,17 +234,48 @@ func internAnswer(b []byte) string {
 // name one of them for encoding/json (which matches keys ignoring case, with
 // Unicode folding): any non-ASCII key counts, so the caller gives up.
 func foldsTo(key []byte, names ...string) bool {
-	for _, c := range key {
-		if c >= utf8.RuneSelf {
-			return true
-		}
-	}
+	// ASCII folds to ASCII of one length: only a name of the key's length
+	// can match an ASCII key.
 	for _, n := range names {
-		if strings.EqualFold(string(key), n) {
+		if len(n) == len(key) && strings.EqualFold(string(key), n) {
 			return true
 		}
 	}
-	return false
+	return !isASCII(key)
+}
+
+const (
+	ones8  = 0x0101010101010101
+	highs8 = 0x8080808080808080
+)
+
+// isASCII reports whether b is all ASCII, 8 bytes at a time.
+func isASCII(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&highs8 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// stringStops returns, for the 8 bytes of w (a word of a string's bytes,
+// little-endian), a mask whose lowest set bit is the high bit of the first
+// byte that ends a plain run (a quote, a backslash or a control character:
+// strClass 1), or 0 when none does. (x - 0x01…) &^ x & 0x80… flags the zero
+// bytes of x and (x - 0x20…) &^ x & 0x80… the bytes below 0x20: a borrow
+// only runs upwards, so the lowest flag of each is exact (a higher one may
+// not be).
+func stringStops(w uint64) uint64 {
+	q := w ^ ('"' * ones8)
+	bs := w ^ ('\\' * ones8)
+	return ((w-0x20*ones8)&^w | (q-ones8)&^q | (bs-ones8)&^bs) & highs8
 }
 
 // scanner reads JSON strictly (RFC 8259, as encoding/json's own checker),
@@ -256,7 +289,16 @@ type scanner struct {
 // to encoding/json.
 const maxScanDepth = 100
 
+// ws skips white space. Zoho's answers have none between tokens: the
+// common case is one comparison, inlined.
 func (p *scanner) ws() {
+	if p.i < len(p.b) && p.b[p.i] > ' ' {
+		return
+	}
+	p.wsSlow()
+}
+
+func (p *scanner) wsSlow() {
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
@@ -337,7 +379,24 @@ func (p *scanner) plainString() ([]byte, bool) {
 	}
 	start := p.i + 1
 	ascii := true
-	for j := start; j < len(b); j++ {
+	j := start
+	for len(b)-j >= 8 {
+		w := binary.LittleEndian.Uint64(b[j:])
+		m := stringStops(w)
+		if m == 0 {
+			if w&highs8 != 0 {
+				ascii = false
+			}
+			j += 8
+			continue
+		}
+		if w&highs8&(m&-m-1) != 0 { // a byte of 0x80 or more before the stop
+			ascii = false
+		}
+		j += bits.TrailingZeros64(m) / 8
+		break
+	}
+	for ; j < len(b); j++ {
 		switch strClass[b[j]] {
 		case 0:
 			continue
@@ -435,6 +494,14 @@ func (p *scanner) skipString() bool {
 	}
 	b, i := p.b, p.i
 	for i < len(b) {
+		if len(b)-i >= 8 {
+			m := stringStops(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
 		c := b[i]
 		i++
 		if strClass[c] != 1 {

@@ -1,7 +1,9 @@
 package zoho
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,4 +145,48 @@ func BenchmarkDecodeWriteAnswer(b *testing.B) {
 			}
 		}
 	})
+}
+
+// stringStops finds the first quote, backslash or control character of a
+// word, in any place, whatever the bytes before and after it.
+func TestStringStops(t *testing.T) {
+	fill := []byte{'a', 0x7f, 0x80, 0xc3, 0xff, ' ', '!', '#', '[', ']', 0, '"', '\\', 0x1f}
+	isStop := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for pos := range 8 {
+		for c := range 256 {
+			for _, before := range fill {
+				for _, after := range fill {
+					w := make([]byte, 8)
+					for i := range w {
+						switch {
+						case i < pos:
+							w[i] = 'a'
+							if i == pos-1 && !isStop(before) {
+								w[i] = before
+							}
+						case i == pos:
+							w[i] = byte(c)
+						default:
+							w[i] = after
+						}
+					}
+					want := -1
+					for i, x := range w {
+						if isStop(x) {
+							want = i
+							break
+						}
+					}
+					m := stringStops(binary.LittleEndian.Uint64(w))
+					got := -1
+					if m != 0 {
+						got = bits.TrailingZeros64(m) / 8
+					}
+					if got != want || m&^0x8080808080808080 != 0 {
+						t.Fatalf("word %q: first stop at %d (mask %#x), want %d", w, got, m, want)
+					}
+				}
+			}
+		}
+	}
 }

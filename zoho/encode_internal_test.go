@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"time"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestEncodeWriteMatchesEncodingJSON: the fast encoder produces JSON that
