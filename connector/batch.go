@@ -169,9 +169,9 @@ type batcher struct {
 	// after a scan), so that deferring costs no scan until maxDefer.
 	minSince time.Time
 
-	pending pendingTable // key -> its waiting entry (exact: a key's changes collapse into it)
-	queue   []*entry     // waiting entries in arrival order (with removed ones until compaction)
-	head    int          // queue[:head] are removed entries (nil): scans start at head
+	pending probeTable[*entry] // key -> its waiting entry (exact: a key's changes collapse into it)
+	queue   []*entry           // waiting entries in arrival order (with removed ones until compaction)
+	head    int                // queue[:head] are removed entries (nil): scans start at head
 	counts  [actClearFields + 1]int
 
 	// The keys and match values in flight, and pick's scratch set of those
@@ -192,7 +192,7 @@ const defaultMaxDefer = 30 * time.Second
 
 func newBatcher(size int, linger time.Duration, maxInflight int) *batcher {
 	return &batcher{size: size, linger: linger, maxInflight: maxInflight, maxDefer: max(defaultMaxDefer, linger),
-		inflightByPart: map[*partition]int{}}
+		inflightByPart: map[*partition]int{}, pending: probeTable[*entry]{fill: 5}}
 }
 
 // add queues e. When the key's waiting entry has the same action, e
@@ -205,7 +205,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 	// Only within a partition: the records a change takes over must be done
 	// with it, and a revoke drops a partition's entries whole.
 	slot := b.pending.slot(e.key, e.keyHash)
-	old := slot.e
+	old := slot.v
 	if old != nil {
 		old.pending = false
 	}
@@ -238,7 +238,7 @@ func (b *batcher) add(e *entry) (replaced inRecord, grew int64, ok bool) {
 // Call it in reverse arrival order to keep their order.
 func (b *batcher) requeue(e *entry) {
 	e.removed = false
-	if slot := b.pending.slot(e.key, e.keyHash); slot.e == nil {
+	if slot := b.pending.slot(e.key, e.keyHash); slot.v == nil {
 		b.pending.put(slot, e)
 		e.pending = true
 	}

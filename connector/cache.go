@@ -27,8 +27,8 @@ type keyCache struct {
 	root cacheNode
 	// t finds a key's node by a 64-bit hash of the key (every written
 	// record of a new key looks in it twice, a random place in tens of
-	// thousands: see nodeTable).
-	t nodeTable
+	// thousands: see probeTable).
+	t probeTable[*cacheNode]
 	// spare holds evicted nodes (zeroed) for the next new keys: a full
 	// cache that takes new keys allocates none.
 	spare []*cacheNode
@@ -62,7 +62,7 @@ const entryOverhead = 128
 func (f *keyFacts) size() int64 { return int64(len(f.key)+len(f.id)) + entryOverhead }
 
 func newKeyCache(maxBytes int64) *keyCache {
-	c := &keyCache{max: maxBytes}
+	c := &keyCache{max: maxBytes, t: probeTable[*cacheNode]{fill: 7}}
 	c.root.next, c.root.prev = &c.root, &c.root
 	return c
 }
@@ -147,7 +147,7 @@ func (c *keyCache) learn(gen uint64, ls []learned) {
 
 func (c *keyCache) updateLocked(key string, h, gen uint64, fn func(*keyFacts)) {
 	slot := c.t.slot(key, h)
-	n, ok := slot.n, slot.n != nil
+	n, ok := slot.v, slot.v != nil
 	if ok {
 		c.bytes -= n.size()
 		if n.gen != gen { // another generation: forgotten

@@ -123,182 +123,122 @@ func ceilPow2(n int) int {
 	return p
 }
 
-// pendingTable maps keys to their pending entries (the batcher's pending
-// set: exact, since a key's changes collapse into its entry), found by the
-// hash of the key the entry holds (entry.keyHash): open addressing with
-// linear probing, keys of one hash side by side, deletion by backward
-// shift. Adding a key's entry and removing it cost one probe each, with no
-// hashing of the key's text beyond the batcher's own.
-type pendingTable struct {
-	slots []pendingSlot
+// probeTable finds values by their key, exactly, through the 64-bit hash
+// of the key they hold: open addressing with linear probing, keys of one
+// hash side by side, deletion by backward shift. The batcher's pending
+// entries (where a key's changes collapse) and the key cache's nodes live
+// in one: finding, adding or removing a value costs one probe, and a probe
+// of a random place in a large table reads a cache line or two, against
+// the three or four (directory, table, control word, slot) of a Go map that
+// large.
+type probeTable[T keyed] struct {
+	slots []probeSlot[T]
 	n     int
+	// fill is how many tenths of the slots may be taken before the table
+	// doubles: 5 for speed (the batcher's), 7 for room (the cache's, whose
+	// bytes per key count against memory: 23–46 at 7).
+	fill int
 }
 
-type pendingSlot struct {
+// keyed is what a probeTable holds: a pointer whose value holds its key
+// and the key's hash.
+type keyed interface {
+	comparable
+	tableKey() (key string, hash uint64)
+}
+
+type probeSlot[T keyed] struct {
 	h uint64
-	e *entry // nil: empty
+	v T // zero: empty
 }
 
-// slot returns the slot of key (hash h): its entry's, or the empty one
-// where an entry of key goes, after making room for one more. Fill an empty
-// slot with put.
-func (t *pendingTable) slot(key string, h uint64) *pendingSlot {
-	if (t.n+1)*2 > len(t.slots) {
+func (e *entry) tableKey() (string, uint64)     { return e.key, e.keyHash }
+func (n *cacheNode) tableKey() (string, uint64) { return n.key, n.hash }
+
+// slot returns the slot of key (hash h): its value's, or the empty one
+// where a value of key goes, after making room for one more. Fill an empty
+// slot with put before any other call.
+func (t *probeTable[T]) slot(key string, h uint64) *probeSlot[T] {
+	if (t.n+1)*10 > len(t.slots)*max(t.fill, 5) {
 		t.grow()
 	}
+	var empty T
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
-		if s.e == nil || s.h == h && s.e.key == key {
+		if s.v == empty || s.h == h && s.key() == key {
 			return s
 		}
 	}
 }
 
-// put sets s, a slot slot returned, to e.
-func (t *pendingTable) put(s *pendingSlot, e *entry) {
-	if s.e == nil {
+func (s *probeSlot[T]) key() string {
+	k, _ := s.v.tableKey()
+	return k
+}
+
+// put sets s, a slot slot returned, to v.
+func (t *probeTable[T]) put(s *probeSlot[T], v T) {
+	var empty T
+	if s.v == empty {
 		t.n++
 	}
-	*s = pendingSlot{h: e.keyHash, e: e}
+	_, h := v.tableKey()
+	*s = probeSlot[T]{h: h, v: v}
 }
 
-// get returns key's entry (hash h), or nil.
-func (t *pendingTable) get(key string, h uint64) *entry {
+// get returns key's value (hash h), or the zero T.
+func (t *probeTable[T]) get(key string, h uint64) T {
+	var empty T
 	if t.n == 0 {
-		return nil
+		return empty
 	}
 	mask := uint64(len(t.slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
-		if s.e == nil || s.h == h && s.e.key == key {
-			return s.e
+		if s.v == empty || s.h == h && s.key() == key {
+			return s.v
 		}
 	}
 }
 
-// del removes e, if it is in t.
-func (t *pendingTable) del(e *entry) {
+// del removes v, if it is in t.
+func (t *probeTable[T]) del(v T) {
+	var empty T
 	if t.n == 0 {
 		return
 	}
+	_, h := v.tableKey()
 	mask := uint64(len(t.slots) - 1)
-	i := e.keyHash & mask
-	for ; t.slots[i].e != e; i = (i + 1) & mask {
-		if t.slots[i].e == nil {
+	i := h & mask
+	for ; t.slots[i].v != v; i = (i + 1) & mask {
+		if t.slots[i].v == empty {
 			return
 		}
 	}
-	for j := (i + 1) & mask; t.slots[j].e != nil; j = (j + 1) & mask {
+	// Shift back the slots after i that probed past it, so no probe stops
+	// early at the hole.
+	for j := (i + 1) & mask; t.slots[j].v != empty; j = (j + 1) & mask {
 		if home := t.slots[j].h & mask; (j-home)&mask >= (j-i)&mask {
 			t.slots[i] = t.slots[j]
 			i = j
 		}
 	}
-	t.slots[i] = pendingSlot{}
+	t.slots[i] = probeSlot[T]{}
 	t.n--
 }
 
-func (t *pendingTable) grow() {
+func (t *probeTable[T]) grow() {
+	var empty T
 	old := t.slots
-	t.slots = make([]pendingSlot, max(hashSetMin, 2*len(old)))
+	t.slots = make([]probeSlot[T], max(hashSetMin, 2*len(old)))
 	mask := uint64(len(t.slots) - 1)
 	for _, s := range old {
-		if s.e == nil {
+		if s.v == empty {
 			continue
 		}
 		i := s.h & mask
-		for t.slots[i].e != nil {
-			i = (i + 1) & mask
-		}
-		t.slots[i] = s
-	}
-}
-
-// nodeTable finds the key cache's nodes by the hash of their key
-// (cacheNode.hash), as pendingTable finds entries: keys of one hash side by
-// side, each found exactly. It grows at 70% full (so 23–46 bytes a key:
-// the cache counts 48 in entryOverhead); a probe of a random place in it
-// reads a cache line or two, against the three or four (its directory,
-// table, control word and slot) of a Go map that large.
-type nodeTable struct {
-	slots []nodeSlot
-	n     int
-}
-
-type nodeSlot struct {
-	h uint64
-	n *cacheNode // nil: empty
-}
-
-// slot returns the slot of key (hash h): its node's, or the empty one
-// where a node of key goes, after making room for one more. Fill an empty
-// slot with put before any other call.
-func (t *nodeTable) slot(key string, h uint64) *nodeSlot {
-	if (t.n+1)*10 > len(t.slots)*7 {
-		t.grow()
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.n == nil || s.h == h && s.n.key == key {
-			return s
-		}
-	}
-}
-
-// put sets s, an empty slot slot returned, to n.
-func (t *nodeTable) put(s *nodeSlot, n *cacheNode) {
-	*s = nodeSlot{h: n.hash, n: n}
-	t.n++
-}
-
-// get returns key's node (hash h), or nil.
-func (t *nodeTable) get(key string, h uint64) *cacheNode {
-	if t.n == 0 {
-		return nil
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.n == nil || s.h == h && s.n.key == key {
-			return s.n
-		}
-	}
-}
-
-// del removes n, if it is in t.
-func (t *nodeTable) del(n *cacheNode) {
-	if t.n == 0 {
-		return
-	}
-	mask := uint64(len(t.slots) - 1)
-	i := n.hash & mask
-	for ; t.slots[i].n != n; i = (i + 1) & mask {
-		if t.slots[i].n == nil {
-			return
-		}
-	}
-	for j := (i + 1) & mask; t.slots[j].n != nil; j = (j + 1) & mask {
-		if home := t.slots[j].h & mask; (j-home)&mask >= (j-i)&mask {
-			t.slots[i] = t.slots[j]
-			i = j
-		}
-	}
-	t.slots[i] = nodeSlot{}
-	t.n--
-}
-
-func (t *nodeTable) grow() {
-	old := t.slots
-	t.slots = make([]nodeSlot, max(hashSetMin, 2*len(old)))
-	mask := uint64(len(t.slots) - 1)
-	for _, s := range old {
-		if s.n == nil {
-			continue
-		}
-		i := s.h & mask
-		for t.slots[i].n != nil {
+		for t.slots[i].v != empty {
 			i = (i + 1) & mask
 		}
 		t.slots[i] = s

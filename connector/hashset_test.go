@@ -49,12 +49,13 @@ func TestHashSetAgreesWithAMap(t *testing.T) {
 	}
 }
 
-// The pending table agrees with a map of keys through random puts, gets
-// and deletions, with many keys of one hash (each is still found exactly)
-// and hashes crowded onto a few home slots.
-func TestPendingTableAgreesWithAMap(t *testing.T) {
+// The probe table (the batcher's pending entries, the key cache's nodes)
+// agrees with a map of keys through random puts, gets and deletions, with
+// many keys of one hash (each is still found exactly) and hashes crowded
+// onto a few home slots.
+func TestProbeTableAgreesWithAMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	var tb pendingTable
+	tb := probeTable[*entry]{fill: 5}
 	want := map[string]*entry{}
 	hashOf := func(k int) uint64 { return uint64(k%5)<<40 | uint64(k%11)*7 + 60 }
 	for step := range 200_000 {
@@ -66,8 +67,8 @@ func TestPendingTableAgreesWithAMap(t *testing.T) {
 			e := &entry{key: key}
 			e.keyHash = h
 			s := tb.slot(key, h)
-			if s.e != want[key] {
-				t.Fatalf("step %d: slot of %q holds %p, want %p", step, key, s.e, want[key])
+			if s.v != want[key] {
+				t.Fatalf("step %d: slot of %q holds %p, want %p", step, key, s.v, want[key])
 			}
 			tb.put(s, e)
 			want[key] = e

@@ -296,17 +296,17 @@ const (
 	// starting together reach 90–92% of Zoho's ceiling, at 250ms 86–90%
 	// (BENCHMARKS.md), for ten small requests a second to the coordinator.
 	DefaultHeartbeatInterval = 100 * time.Millisecond
-	DefaultMaxBufferedBytes = 64 << 20
-	DefaultEnvironment      = "production"
-	DefaultEdition          = "standard"
-	DefaultRequestTimeout   = 30 * time.Second
-	DefaultBatchSize        = 100
-	DefaultLinger           = time.Second
-	DefaultHTTPListen       = "127.0.0.1:9464"
-	DefaultLogLevel         = "info"
-	DefaultLogFormat        = "json"
-	DefaultProgressInterval = 30 * time.Second
-	DefaultFormat           = "auto"
+	DefaultMaxBufferedBytes  = 64 << 20
+	DefaultEnvironment       = "production"
+	DefaultEdition           = "standard"
+	DefaultRequestTimeout    = 30 * time.Second
+	DefaultBatchSize         = 100
+	DefaultLinger            = time.Second
+	DefaultHTTPListen        = "127.0.0.1:9464"
+	DefaultLogLevel          = "info"
+	DefaultLogFormat         = "json"
+	DefaultProgressInterval  = 30 * time.Second
+	DefaultFormat            = "auto"
 
 	// MaxCommitInterval is the longest commit_interval allowed.
 	MaxCommitInterval = 5 * time.Second
