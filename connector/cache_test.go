@@ -56,10 +56,7 @@ func TestKeyCacheGenerationsAndForgetting(t *testing.T) {
 //
 //	go test ./connector -run '^$' -bench KeyCache -benchmem
 func BenchmarkKeyCacheNewKeys(b *testing.B) {
-	keys := make([]string, 200_000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("wh.public.customers\x00{\"id\":%d}", i)
-	}
+	keys := benchKeys()
 	c := newKeyCache(16 << 20)
 	b.ReportAllocs()
 	i := 0
@@ -159,10 +156,7 @@ func TestKeyCacheLearn(t *testing.T) {
 // does it: the key hashed once, the updates of a write of 100 learned
 // under one lock.
 func BenchmarkKeyCacheNewKeysBatched(b *testing.B) {
-	keys := make([]string, 200_000)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("wh.public.customers\x00{\"id\":%d}", i)
-	}
+	keys := benchKeys()
 	c := newKeyCache(16 << 20)
 	ls := make([]learned, 0, 100)
 	b.ReportAllocs()
@@ -212,4 +206,13 @@ func TestKeyCacheAgreesWithAMap(t *testing.T) {
 			t.Fatalf("step %d: %d keys (%d in the table), want %d", step, c.len(), c.t.n, len(want))
 		}
 	}
+}
+
+// benchKeys are 200,000 keys of the load harness's table.
+func benchKeys() []string {
+	keys := make([]string, 200_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("wh.public.customers\x00{\"id\":%d}", i)
+	}
+	return keys
 }

@@ -31,8 +31,8 @@ func KeyString(key Row) string {
 }
 
 func appendRow(b []byte, r Row) []byte {
-	b = append(b, '{')
 	if len(r) == 1 {
+		b = append(b, '{')
 		for k, v := range r {
 			b = appendJSONString(b, k)
 			b = append(b, ':')
@@ -45,15 +45,7 @@ func appendRow(b []byte, r Row) []byte {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	for i, k := range names {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendKeyValue(b, r[k])
-	}
-	return append(b, '}')
+	return appendRecordKey(b, names, r)
 }
 
 // appendRecordKey is appendRow for a row holding exactly the columns

@@ -19,13 +19,8 @@ import (
 // whose errors carry Zoho's details) must read the same after later upserts
 // whose answers differ.
 func TestWriteResultsOutliveTheAnswer(t *testing.T) {
-	srv := zohotest.NewServer(zohotest.WithEdition("ultimate"), zohotest.WithDailyCredits(1<<30))
-	defer srv.Close()
-	cr := srv.Credentials()
-	c, err := zoho.NewClient(zoho.WithAccountsURL(srv.URL), zoho.WithCredentials(cr.ClientID, cr.ClientSecret, cr.RefreshToken))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newSim(t, zohotest.WithEdition("ultimate"), zohotest.WithDailyCredits(1<<30))
+	c := simClient(t, srv, watchSecrets(t))
 	ctx := context.Background()
 	opts := zoho.WriteOptions{DuplicateCheckFields: []string{"Email"}}
 	batch := func(round int) []zoho.Record {
