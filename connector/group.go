@@ -56,6 +56,16 @@ func (p *partition) hold(delta int64) {
 	}
 }
 
+// end is where a read-committed consumer of the partition stops, as of its
+// last fetch: the last stable offset (an open transaction's records are not
+// handed out until it ends), else the high watermark.
+func (p *partition) end() int64 {
+	if l := p.lso.Load(); l > 0 {
+		return l
+	}
+	return p.hwm.Load()
+}
+
 // release takes what the partition's records hold off the runner's count,
 // once: they are no longer ours to finish (the next owner consumes them
 // again), and later marks change nothing.
@@ -496,7 +506,7 @@ func (r *Runner) commit(ctx context.Context, parts []*partition, revoked bool) e
 	for _, p := range parts {
 		off, epoch, ok := p.cp.Released()
 		if pos, known := p.cp.Position(); known {
-			r.met.lag.WithLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part))).Set(float64(max(p.hwm.Load()-pos, 0)))
+			r.met.lag.WithLabelValues(p.tp.topic, strconv.Itoa(int(p.tp.part))).Set(float64(max(p.end()-pos, 0)))
 		}
 		if !ok || r.committed[p.tp] >= off {
 			continue

@@ -111,7 +111,7 @@ func (r *Runner) Status() Status {
 		}
 		parts[p.w]++
 		if pos, known := p.cp.Position(); known {
-			lag[p.w] += max(p.hwm.Load()-pos, 0)
+			lag[p.w] += max(p.end()-pos, 0)
 		}
 	}
 	r.mu.Unlock()

@@ -142,7 +142,7 @@ type syncWorker struct {
 	warnedTopics   map[string]bool // topics of Debezium metadata already warned about
 	counters       syncCounters
 	// lastRead is the highest offset handled of each of the sync's
-	// partitions: with the partition's high watermark, how much is left to
+	// partitions: with the partition's end (partition.end), how much is left to
 	// read (behind).
 	lastRead map[*partition]int64
 	// Recurrence: of the last records handled (recurN of recurEvery), how
@@ -702,15 +702,17 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 }
 
 // behind reports whether records of the sync's partitions are still to be
-// read: more than a batch beyond what it handled, by the high watermarks
-// of the last fetches (allowing one offset a partition for a transaction's
-// closing marker, which is never handed to the sync). Then the later
+// read: more than a batch beyond what it handled, by the partitions' ends
+// at the last fetches (partition.end: the last stable offset, so that an
+// open transaction's records, not handed out until it ends, do not count;
+// allowing one offset a partition for a transaction's closing marker,
+// which the poll marks done and never hands to the sync). Then the later
 // changes of the keys waiting may be coming, and their writes wait for
 // them (batcher), unless memory is tight (Runner.tight), or a partition's
 // window of records not done nears maxWindow (windowFull), where
-// back-pressure pauses it whatever the memory. A high watermark is as old
-// as the partition's last fetch: records produced since make the sync
-// behind only once fetched.
+// back-pressure pauses it whatever the memory. An end is as old as the
+// partition's last fetch: records produced since make the sync behind
+// only once fetched.
 func (w *syncWorker) behind() (behind, windowFull bool) {
 	var left int64
 	for p, last := range w.lastRead {
@@ -718,7 +720,7 @@ func (w *syncWorker) behind() (behind, windowFull bool) {
 			delete(w.lastRead, p)
 			continue
 		}
-		left += max(p.hwm.Load()-last-2, 0)
+		left += max(p.end()-last-2, 0)
 		if p.cp.Window() >= maxWindow/2 {
 			windowFull = true
 		}
