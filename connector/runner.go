@@ -380,20 +380,7 @@ func (r *Runner) drain(cl *kgo.Client, stopWaiting chan struct{}, abandonWrites,
 	fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	_ = cl.Flush(fctx)
 	fcancel()
-	// The final commit may meet a rebalance in progress: try again for a while.
-	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer ccancel()
-	for {
-		err := r.commit(cctx, nil, commitLive)
-		if err == nil {
-			break
-		}
-		if cctx.Err() != nil || !sleepCtx(cctx, 200*time.Millisecond) {
-			r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
-			r.finalCommitFailed.Store(true)
-			break
-		}
-	}
+	r.finalCommit()
 	// Nothing is left to commit on the revoke that closing the client runs.
 	r.mu.Lock()
 	all := make([]*partition, 0, len(r.parts))
@@ -449,6 +436,25 @@ func everyOrWoken(ctx context.Context, d time.Duration, wake <-chan struct{}, fn
 		case <-wake:
 		}
 		if !fn() {
+			return
+		}
+	}
+}
+
+// finalCommit commits every partition still ours, whatever the limit
+// shares hold back (they wait for calls in flight, and none is left),
+// trying again for up to 10 s: it may meet a rebalance in progress.
+func (r *Runner) finalCommit() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		err := r.commit(ctx, nil, commitLive)
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !sleepCtx(ctx, 200*time.Millisecond) {
+			r.log.Error("final commit failed: the records since the last commit will be written again at the next start", "err", err)
+			r.finalCommitFailed.Store(true)
 			return
 		}
 	}

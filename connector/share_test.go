@@ -621,3 +621,27 @@ func TestCommitLiveSkipsPartitionsRevokedSince(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A commit held for the calls in flight to fit is held shareHoldMax at
+// most: a process whose calls never drain (Zoho slow, a share that keeps
+// shrinking) still commits its caught-up partition.
+func TestCommitHoldEnds(t *testing.T) {
+	r, own := holdRunner()
+	crm := &fakeSharer{calls: 10, complexWrites: 10, st: zoho.Stats{InFlight: 9, ComplexInFlight: 9}}
+	c := &catchUps{}
+	start := time.Unix(100, 0)
+	held := func(now time.Time) bool {
+		r.commitCaughtUp(crm, own, shares{calls: 2, complexWrites: 2}, c, now)
+		h := r.heldCommits.Load()
+		return h != nil && (*h)[tp{"a", 0}]
+	}
+	if !held(start) || !held(start.Add(shareHoldMax/2)) {
+		t.Fatal("the commit was not held while the calls in flight exceed the share")
+	}
+	if held(start.Add(shareHoldMax)) {
+		t.Fatalf("the commit is still held after %s", shareHoldMax)
+	}
+	if !fired(r.commitNow) {
+		t.Error("the commit was not asked for once the hold ended")
+	}
+}

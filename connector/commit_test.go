@@ -1,0 +1,97 @@
+package connector
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"zohosink/connector/config"
+)
+
+// committer is a Runner whose client is a member of group "g" owning
+// partition 0 of topic "t" on a kfake cluster, with that partition's
+// records 0 to 9 done, and an admin client to read what the group
+// committed.
+func committer(t *testing.T) (*Runner, *partition, func() int64) {
+	t.Helper()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kc.Close)
+	assigned := make(chan struct{}, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kc.ListenAddrs()...), kgo.ConsumerGroup("g"), kgo.ConsumeTopics("t"),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			select {
+			case assigned <- struct{}{}:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil && !cl.PollFetches(ctx).IsClientClosed() {
+		}
+	}()
+	select {
+	case <-assigned:
+	case <-ctx.Done():
+		t.Fatal("the group was not joined")
+	}
+	r := &Runner{cfg: &config.Config{}, cl: cl, log: slog.New(slog.DiscardHandler), parts: map[tp]*partition{}, committed: map[tp]int64{}, met: newMetrics(prometheus.NewRegistry())}
+	k := tp{"t", 0}
+	p := r.newPartition(k, nil)
+	for off := range int64(10) {
+		p.cp.track(off, 0)
+		p.cp.markDone(off)
+	}
+	r.parts[k] = p
+	adm := kadm.NewClient(cl)
+	committed := func() int64 {
+		t.Helper()
+		offs, err := adm.FetchOffsets(context.Background(), "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, ok := offs.Lookup("t", 0)
+		if !ok {
+			return -1
+		}
+		return o.At
+	}
+	return r, p, committed
+}
+
+// A revoke commits the partitions it takes away, although they are gone
+// by the time it commits (the partition's next owner starts there; not
+// committing them would have it write again everything since the last
+// interval's commit).
+func TestRevokeCommitsThePartitionsItTakes(t *testing.T) {
+	r, _, committed := committer(t)
+	r.onRevoked(context.Background(), r.cl, map[string][]int32{"t": {0}})
+	if got := committed(); got != 10 {
+		t.Fatalf("committed %d, want 10", got)
+	}
+}
+
+// The final commit commits a partition whose caught-up end the limit
+// shares hold back: the hold waits for calls in flight, and at the end
+// none is left.
+func TestFinalCommitIgnoresHolds(t *testing.T) {
+	r, _, committed := committer(t)
+	r.heldCommits.Store(&map[tp]bool{{"t", 0}: true})
+	r.finalCommit()
+	if got := committed(); got != 10 || r.finalCommitFailed.Load() {
+		t.Fatalf("committed %d (failed %v), want 10", got, r.finalCommitFailed.Load())
+	}
+}
