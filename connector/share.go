@@ -453,7 +453,7 @@ type groupRead struct {
 	counts    map[string]int32 // partitions of each topic that exists
 	lso       map[tp]int64     // last stable offsets read
 	committed map[tp]int64     // the group's committed offsets (none: nothing committed)
-	start     map[tp]int64     // log start offsets, of partitions with nothing committed
+	start     map[tp]int64     // log start offsets, of partitions that look behind
 	latest    bool             // kafka.start_offset is latest
 	unknown   map[tp]bool      // partitions whose offsets the read could not get
 	allFailed bool             // the group's committed offsets could not be read at all
@@ -488,12 +488,20 @@ func viewOf(prev *groupView, rd groupRead) *groupView {
 			continue
 		}
 		v.ends[k] = end
+		// Where the group's next read of k starts: its committed offset,
+		// or the log start when retention or compaction removed what lay
+		// past it (a partition with nothing left to deliver is caught up:
+		// no record will come to commit it); with nothing committed, the
+		// log start (0 when not read: behind if the partition has
+		// records), or the end with start_offset latest.
 		from, ok := rd.committed[k]
-		if !ok {
-			from = rd.start[k] // 0 when not read: behind if the partition has records
-			if rd.latest {
-				from = end
-			}
+		switch {
+		case ok:
+			from = max(from, rd.start[k])
+		case rd.latest:
+			from = end
+		default:
+			from = rd.start[k]
 		}
 		if end > from {
 			v.behind[k] = true
@@ -584,15 +592,15 @@ func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 	}
 }
 
-// logStarts are the log start offsets read of partitions the group never
-// committed (readGroup), and when they were read.
+// logStarts are the log start offsets read of partitions that look behind
+// (readGroup), and when they were read.
 type logStarts struct {
 	at   map[tp]int64
 	read time.Time
 }
 
-// logStartEvery is how often the log starts of partitions never committed
-// are read again.
+// logStartEvery is how often the log starts of partitions that look
+// behind are read again.
 const logStartEvery = 10 * time.Second
 
 // readGroup reads the group's offsets into r.group and returns the view.
@@ -635,13 +643,16 @@ func (r *Runner) readGroup(ctx context.Context, adm *kadm.Client, topics []strin
 			rd.committed[k] = o.At
 		}
 	})
-	if !rd.latest && !rd.allFailed {
-		// Where the group starts a partition it never committed: its log
-		// start, read only for those with records, and again only every
-		// logStartEvery (it moves with retention only).
+	if !rd.allFailed {
+		// The log starts of the partitions that look behind (nothing
+		// committed, or committed short of the end): where the group
+		// starts one it never committed, and how far a committed one can
+		// be behind once retention or compaction moved its start. Read
+		// again only every logStartEvery (they move with retention only).
 		fresh := map[string]int32{}
 		for k, end := range rd.lso {
-			if _, ok := rd.committed[k]; !ok && end > 0 {
+			c, committed := rd.committed[k]
+			if end > 0 && (committed && c < end || !committed && !rd.latest) {
 				if _, known := starts.at[k]; !known || time.Since(starts.read) >= logStartEvery {
 					fresh[k.topic] = max(fresh[k.topic], k.part+1)
 				}

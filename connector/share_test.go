@@ -645,3 +645,17 @@ func TestCommitHoldEnds(t *testing.T) {
 		t.Error("the commit was not asked for once the hold ended")
 	}
 }
+
+// A partition whose committed offset retention or compaction left behind
+// its log start, with nothing left to deliver, is caught up: no record
+// will come to commit it, and its slots would idle for good.
+func TestViewOfCommittedBehindTheLogStart(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	v := viewOf(nil, groupRead{counts: map[string]int32{"a": 3},
+		lso:       map[tp]int64{a(0): 100, a(1): 100, a(2): 100},
+		committed: map[tp]int64{a(0): 40, a(1): 40, a(2): 40},
+		start:     map[tp]int64{a(0): 100, a(1): 60}}) // a(2)'s start not read: from its commit
+	if v.behind[a(0)] || !v.behind[a(1)] || !v.behind[a(2)] {
+		t.Fatalf("behind %v: want a/0 caught up (its log starts at its end), a/1 and a/2 behind", v.behind)
+	}
+}
