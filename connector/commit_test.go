@@ -95,3 +95,26 @@ func TestFinalCommitIgnoresHolds(t *testing.T) {
 		t.Fatalf("committed %d (failed %v), want 10", got, r.finalCommitFailed.Load())
 	}
 }
+
+// After Kafka lost records of a partition (its log truncated by an unclean
+// leader election), the records at offsets already seen are other records:
+// the partition starts afresh, so that they are taken, not refused as
+// delivered twice (they would never be written, and committed past).
+func TestDataLossStartsThePartitionAfresh(t *testing.T) {
+	r, old, _ := committer(t)
+	if old.track(&kgo.Record{Topic: "t", Offset: 6}) {
+		t.Fatal("the old checkpoint took an offset it had seen")
+	}
+	r.onDataLoss(&kgo.ErrDataLoss{Topic: "t", Partition: 0, ConsumedTo: 10, ResetTo: 6})
+	p := r.parts[tp{"t", 0}]
+	if p == old || !old.gone.Load() {
+		t.Fatal("the partition was not replaced")
+	}
+	if !p.track(&kgo.Record{Topic: "t", Offset: 6}) {
+		t.Fatal("the record now at offset 6 was refused")
+	}
+	r.onDataLoss(&kgo.ErrDataLoss{Topic: "t", Partition: 1, ConsumedTo: 5, ResetTo: 0}) // not ours: nothing happens
+	if r.parts[tp{"t", 0}] != p {
+		t.Fatal("a loss of another partition replaced this one")
+	}
+}

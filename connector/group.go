@@ -252,6 +252,9 @@ func (r *Runner) poll(ctx context.Context) {
 			if isFatalKafka(err) {
 				r.fail(fmt.Errorf("kafka: topic %s partition %d: %w: check the credentials and ACLs of the consumer", t, p, err))
 			}
+			if dl, ok := errors.AsType[*kgo.ErrDataLoss](err); ok {
+				r.onDataLoss(dl)
+			}
 		})
 		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
 			if len(ftp.Records) == 0 {
@@ -407,6 +410,43 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	r.forget(parts)
 	cl.ResumeFetchPartitions(revoked)
 	r.log.Info("partitions revoked", "partitions", describe(revoked))
+}
+
+// onDataLoss starts a partition afresh after Kafka lost records of it (an
+// unclean leader election truncated its log: franz-go reports it and goes
+// on from dl.ResetTo). The records the log holds now at offsets already
+// seen are other records: the old checkpoint would refuse them as
+// delivered twice, and they would never be written. The partition is
+// replaced as at an assignment (the changes of the old one waiting or in
+// flight are dropped) and read again from the first offset not known done,
+// or from ResetTo if that is lower, so that nothing the log still holds is
+// skipped; what is read again is written again (at least once). Called
+// from the poll loop, before it allows a rebalance, as SetOffsets needs.
+func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) {
+	k := tp{dl.Topic, dl.Partition}
+	r.mu.Lock()
+	old, ok := r.parts[k]
+	if !ok || old.gone.Load() {
+		r.mu.Unlock()
+		return
+	}
+	from := dl.ResetTo
+	if pos, known := old.cp.Position(); known && pos < from {
+		from = pos
+	}
+	old.gone.Store(true)
+	old.cancel()
+	old.release()
+	r.parts[k] = r.newPartition(k, old.w)
+	if old.w != nil {
+		old.w.cacheGen.Add(1) // what the writes of the lost records taught may be stale
+	}
+	r.mu.Unlock()
+	r.log.Error("kafka lost records of a partition (its log was truncated): reading it again from the first record not known written; records read again are written again",
+		"topic", dl.Topic, "partition", dl.Partition, "consumed_to", dl.ConsumedTo, "reset_to", dl.ResetTo, "reading_from", from)
+	if r.cl != nil {
+		r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{dl.Topic: {dl.Partition: {Epoch: -1, Offset: from}}})
+	}
 }
 
 func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
