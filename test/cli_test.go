@@ -231,11 +231,7 @@ func TestDeadLetterInspectAndReplay(t *testing.T) {
 	enc := s.register(contactsTable)
 	recs := rowsMissingLastName(t, enc, 30) // required by Contacts: dead-lettered at stage map
 	s.produce(recs...)
-	broken := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: dlq, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+	broken := s.config(stackHeader("dlq")+`syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
 `, nil)
 	runUntilCommitted(t, s, broken, "dlq", topic)
@@ -254,11 +250,7 @@ syncs:
 	}
 
 	// The fix: a constant fills the missing last name. Replay writes them.
-	fixed := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: dlq, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+	fixed := s.config(stackHeader("dlq")+`syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Email: email}, constants: {Last_Name: Unknown}, linger: 100ms}
 `, nil)
 	code, stdout, stderr = runCmd(t, nil, "dlq", "replay", "--config", fixed)

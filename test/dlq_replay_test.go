@@ -12,20 +12,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const dlqReplayBroken = `kafka: {brokers: ["{{.Broker}}"], group_id: dlqrp, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+var dlqReplayBroken = stackHeader("dlqrp") + `syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
 `
 
 // The fix: a constant fills the missing last name.
-const dlqReplayFixed = `kafka: {brokers: ["{{.Broker}}"], group_id: dlqrp, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+var dlqReplayFixed = stackHeader("dlqrp") + `syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Email: email}, constants: {Last_Name: Unknown}, linger: 100ms}
 `
 

@@ -402,3 +402,15 @@ func runUntilCommitted(t *testing.T, s *stack, cfg, group, topic string) {
 	eventually(t, 60*time.Second, "offsets committed", func() (bool, string) { return s.committedAtEnd(group, topic) })
 	p.stop(30 * time.Second)
 }
+
+// stackHeader is the kafka, schema_registry, zoho and http sections of a
+// config for the stack (its template variables filled by stack.config),
+// with consumer group group and commits every 200 ms; a test adds its
+// syncs and anything else.
+func stackHeader(group string) string {
+	return `kafka: {brokers: ["{{.Broker}}"], group_id: ` + group + `, commit_interval: 200ms}
+schema_registry: {url: "{{.Registry}}"}
+zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
+http: {listen: "127.0.0.1:0"}
+`
+}

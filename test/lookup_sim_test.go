@@ -39,11 +39,7 @@ func TestDealAccountLookupByName(t *testing.T) {
 		event(t, enc, 'c', nil, map[string]any{"id": int64(2), "name": "Globex upsell", "stage": "Closed Won", "amount": "99.99", "close_date": close, "company": "globex"}),
 		event(t, enc, 'c', nil, map[string]any{"id": int64(3), "name": "Ghost deal", "stage": "Qualification", "amount": nil, "close_date": nil, "company": "No Such Co"}),
 	)
-	path := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: deals, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-log: {level: info}
+	path := s.config(stackHeader("deals")+`log: {level: info}
 syncs:
   - {name: deals, topics: [wh.public.opportunities], module: Deals, type: model, mode: upsert, match_on: [Deal_Name], fields: {Deal_Name: name, Stage: stage, Amount: amount, Closing_Date: close_date, Account_Name: company}, linger: 100ms}
 `, nil)

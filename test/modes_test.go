@@ -72,11 +72,7 @@ func TestModeTableEndToEnd(t *testing.T) {
 	s := newStack(t, 1, topics)
 
 	var cfg strings.Builder
-	cfg.WriteString(`kafka: {brokers: ["{{.Broker}}"], group_id: modes, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-log: {level: info}
+	cfg.WriteString(stackHeader("modes") + `log: {level: info}
 syncs:
 `)
 	for _, c := range cases {

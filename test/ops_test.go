@@ -19,11 +19,7 @@ import (
 	"zohosink/zoho/zohotest"
 )
 
-const opsConfig = `kafka: {brokers: ["{{.Broker}}"], group_id: ops, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-log: {level: debug}
+var opsConfig = stackHeader("ops") + `log: {level: debug}
 syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email, Title: title}, linger: 100ms}
 `

@@ -55,11 +55,7 @@ func TestTagCapIsPerRecord(t *testing.T) {
 		t.Fatal("could not tag the seeded contact")
 	}
 	s.produce(contactRows(t, enc, 4)...)
-	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: tags, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+	cfg := s.config(stackHeader("tags")+`syncs:
   - {name: members, topics: [wh.public.customers], module: Contacts, type: audience, mode: add, match_on: [Email], tag: Newsletter, fields: {Last_Name: last_name, Email: email}, linger: 100ms}
 `, nil)
 	runUntilCommitted(t, s, cfg, "tags", topic)
@@ -91,11 +87,7 @@ func TestUpsertMatchingSeveralRecordsIsDeadLettered(t *testing.T) {
 	a := s.sim.Seed("Contacts", map[string]any{"Last_Name": "Twin A", "Email": email(0)})
 	b := s.sim.Seed("Contacts", map[string]any{"Last_Name": "Twin B", "Email": email(0)})
 	s.produce(contactRows(t, enc, 2)...)
-	cfg := s.config(`kafka: {brokers: ["{{.Broker}}"], group_id: twins, commit_interval: 200ms}
-schema_registry: {url: "{{.Registry}}"}
-zoho: {data_center: us, client_id: "{{.ClientID}}", client_secret: "{{.ClientSecret}}", refresh_token: "{{.RefreshToken}}", api_domain: "{{.Zoho}}", accounts_url: "{{.Zoho}}"}
-http: {listen: "127.0.0.1:0"}
-syncs:
+	cfg := s.config(stackHeader("twins")+`syncs:
   - {name: contacts, topics: [wh.public.customers], module: Contacts, type: model, mode: upsert, match_on: [Email], fields: {Last_Name: last_name, Email: email}, linger: 100ms}
 `, nil)
 	runUntilCommitted(t, s, cfg, "twins", topic)
