@@ -19,11 +19,7 @@ func TestTransactionsCommittedToTheirEnd(t *testing.T) {
 	enc := s.register(contactsTable)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tx, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.TransactionalID("eos-source"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
+	tx := txProducer(t, s, "eos-source")
 	inTx := func(end kgo.TransactionEndTry, recs ...*kgo.Record) {
 		t.Helper()
 		if err := tx.BeginTransaction(); err != nil {
@@ -50,13 +46,7 @@ func TestTransactionsCommittedToTheirEnd(t *testing.T) {
 			t.Fatalf("not committed to the end (%s):\n%s", why, p.output())
 		}
 	}
-	written := 0
-	for _, r := range s.sim.Requests() {
-		if r.Operation == "upsert" && r.Status == 200 {
-			written += r.Records
-		}
-	}
-	if written != 5 {
+	if written := upserted(s); written != 5 {
 		t.Errorf("%d records written, want the 5 committed", written)
 	}
 }
@@ -72,11 +62,7 @@ func TestOpenTransactionIsNotABacklog(t *testing.T) {
 	enc := s.register(contactsTable)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tx, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.TransactionalID("eos-open"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
+	tx := txProducer(t, s, "eos-open")
 	produce := func(recs ...*kgo.Record) {
 		t.Helper()
 		if err := tx.ProduceSync(ctx, recs...).FirstErr(); err != nil {
@@ -96,15 +82,7 @@ func TestOpenTransactionIsNotABacklog(t *testing.T) {
 	produce(newRecords(t, enc, 5, 500)...) // open: more than a few batches past the committed ones
 
 	p := startLoadProc(t, s.configText(contactsConfig, map[string]string{"Group": "txo", "Instance": "txo-0", "Timeout": "30s", "Linger": "100ms"}))
-	written := func() int {
-		n := 0
-		for _, r := range s.sim.Requests() {
-			if r.Operation == "upsert" && r.Status == 200 {
-				n += r.Records
-			}
-		}
-		return n
-	}
+	written := func() int { return upserted(s) }
 	// Held as a backlog, they would wait 30 s.
 	for end := time.Now().Add(15 * time.Second); written() < 5; time.Sleep(50 * time.Millisecond) {
 		if p.exited() || time.Now().After(end) {
@@ -126,4 +104,26 @@ func TestOpenTransactionIsNotABacklog(t *testing.T) {
 			t.Fatalf("after the commit: %d of 505 written, committed at end %v (%s):\n%s", written(), ok, why, p.output())
 		}
 	}
+}
+
+// txProducer is a transactional producer of the stack's broker.
+func txProducer(t *testing.T, s *stack, id string) *kgo.Client {
+	t.Helper()
+	tx, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.TransactionalID(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tx.Close)
+	return tx
+}
+
+// upserted counts the records Zoho accepted in upserts.
+func upserted(s *stack) int {
+	n := 0
+	for _, r := range s.sim.Requests() {
+		if r.Operation == "upsert" && r.Status == 200 {
+			n += r.Records
+		}
+	}
+	return n
 }
