@@ -341,6 +341,7 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	r.mu.Unlock()
 	cl.ResumeFetchPartitions(assigned) // a pause outlives a revoke in franz-go
 	r.wakeShare()
+	r.wakeGroup()
 	r.joined.Store(true)
 	r.kafkaGroupErr.Store("")
 	if len(assigned) > 0 {
@@ -485,6 +486,7 @@ func (r *Runner) take(m map[string][]int32) []*partition {
 		}
 	}
 	r.wakeShare() // their slots are no longer ours
+	r.wakeGroup()
 	return out
 }
 

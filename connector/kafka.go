@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -215,7 +216,9 @@ func (r *Runner) watchTopics(ctx context.Context, topics []string) {
 					counts[t] = int32(len(d.Partitions))
 				}
 			}
-			r.topicPartitions.Store(&counts)
+			if old := r.topicPartitions.Swap(&counts); old != nil && !maps.Equal(*old, counts) {
+				r.wakeGroup() // partitions added: not all owned any more
+			}
 			var all []string
 			if len(missing) > 0 {
 				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

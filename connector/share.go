@@ -88,6 +88,13 @@ const (
 	// ceiling.
 	groupReadEvery = 250 * time.Millisecond
 	groupIdleEvery = time.Second
+	// groupAloneEvery is how often the group's offsets are read while the
+	// process owns every partition of its topics: its share is the whole
+	// limit whatever they say, and a member joining (a rebalance) or a
+	// partition added (the topic watch) has them read at once. Reads at
+	// groupReadEvery cost a single process about a tenth of its CPU while
+	// behind (BENCHMARKS.md, issue 14).
+	groupAloneEvery = 10 * time.Second
 	// shareHoldMax bounds how long the commit of a partition caught up
 	// waits for the calls in flight to fit the share without it.
 	shareHoldMax = time.Second
@@ -577,6 +584,9 @@ func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 				warned = time.Time{}
 			}
 			wait = g.ok(v, now)
+			if r.ownsAll(v) {
+				wait = groupAloneEvery
+			}
 		default:
 			var stale bool
 			wait, stale = g.failed(now)
@@ -586,10 +596,51 @@ func (r *Runner) watchGroup(ctx context.Context, topics []string) {
 				r.wakeShare()
 			}
 		}
-		if !sleepCtx(ctx, wait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-r.groupWake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// wakeGroup has the group's offsets read again now (the assignment
+// changed).
+func (r *Runner) wakeGroup() {
+	select {
+	case r.groupWake <- struct{}{}:
+	default:
+	}
+}
+
+// ownsAll reports whether the process owns every partition of its topics,
+// by v and the topic watch's partition counts (a partition added is not
+// owned until assigned).
+func (r *Runner) ownsAll(v *groupView) bool {
+	if v == nil || len(v.all) == 0 {
+		return false
+	}
+	if c := r.topicPartitions.Load(); c != nil {
+		n := 0
+		for _, k := range *c {
+			n += int(k)
+		}
+		if n != len(v.all) {
+			return false
 		}
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range v.all {
+		if p, ok := r.parts[k]; !ok || p.gone.Load() {
+			return false
+		}
+	}
+	return true
 }
 
 // logStarts are the log start offsets read of partitions that look behind

@@ -659,3 +659,43 @@ func TestViewOfCommittedBehindTheLogStart(t *testing.T) {
 		t.Fatalf("behind %v: want a/0 caught up (its log starts at its end), a/1 and a/2 behind", v.behind)
 	}
 }
+
+// ownsAll: every partition of the view owned and not gone, and the topic
+// watch counting no partition the view lacks (one just added).
+func TestOwnsAll(t *testing.T) {
+	a0, a1 := tp{"a", 0}, tp{"a", 1}
+	v := &groupView{all: []tp{a0, a1}}
+	r := &Runner{parts: map[tp]*partition{}}
+	own := func(ks ...tp) {
+		clear(r.parts)
+		for _, k := range ks {
+			r.parts[k] = &partition{tp: k}
+		}
+	}
+	own(a0, a1)
+	if !r.ownsAll(v) {
+		t.Error("both partitions owned: want alone")
+	}
+	if r.ownsAll(nil) || r.ownsAll(&groupView{}) {
+		t.Error("no view, or one of no partitions: want not alone")
+	}
+	own(a0)
+	if r.ownsAll(v) {
+		t.Error("a(1) not owned: want not alone")
+	}
+	own(a0, a1)
+	r.parts[a1].gone.Store(true)
+	if r.ownsAll(v) {
+		t.Error("a(1) revoked: want not alone")
+	}
+	own(a0, a1)
+	counts := map[string]int32{"a": 3}
+	r.topicPartitions.Store(&counts)
+	if r.ownsAll(v) {
+		t.Error("a third partition added since the view: want not alone")
+	}
+	counts = map[string]int32{"a": 2}
+	if !r.ownsAll(v) {
+		t.Error("the topic watch agrees with the view: want alone")
+	}
+}

@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"testing"
@@ -12,41 +13,53 @@ import (
 	"zohosink/zoho/zohotest"
 )
 
-// BenchmarkRequestRates counts the Kafka requests of three processes of
-// one group (heartbeats, fetches, the limit shares' reads of the group's
-// offsets, commits), idle for 10 s and then behind for 10 s (a backlog
-// written at 2 s a call), and reports them per process and second. A
-// measurement, ~35 s:
+// BenchmarkRequestRates counts the Kafka requests of one process alone,
+// and of three processes of one group (heartbeats, fetches, the limit
+// shares' reads of the group's offsets, commits), idle for 10 s and then
+// behind for 10 s (a backlog written at 2 s a call), and reports them per
+// process and second. A measurement, ~35 s each:
 //
 //	go test ./test -run '^$' -bench RequestRates -benchtime 1x
 func BenchmarkRequestRates(b *testing.B) {
-	for range b.N {
-		requestRates(b)
+	for _, procs := range []int{1, 3} {
+		b.Run(fmt.Sprintf("processes=%d", procs), func(b *testing.B) {
+			for range b.N {
+				requestRates(b, procs)
+			}
+		})
 	}
 }
 
-func requestRates(t *testing.B) {
+// kafkaRequests counts the requests s's broker is sent, by API key.
+type kafkaRequests struct {
+	mu     sync.Mutex
+	counts map[int16]int
+}
+
+func countKafkaRequests(s *stack) *kafkaRequests {
+	k := &kafkaRequests{counts: map[int16]int{}}
+	s.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		s.kafka.KeepControl()
+		k.mu.Lock()
+		k.counts[req.Key()]++
+		k.mu.Unlock()
+		return nil, nil, false
+	})
+	return k
+}
+
+func (k *kafkaRequests) snap() map[int16]int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.counts)
+}
+
+func requestRates(t *testing.B, procs int) {
 	topic := contactsTable.Topic()
 	s := newStack(t, 6, []string{topic}, zohotest.WithLatency(2*time.Second, 2*time.Second), zohotest.WithConcurrency(10))
 	enc := s.register(contactsTable)
-	var mu sync.Mutex
-	counts := map[int16]int{}
-	s.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
-		s.kafka.KeepControl()
-		mu.Lock()
-		counts[req.Key()]++
-		mu.Unlock()
-		return nil, nil, false
-	})
-	snap := func() map[int16]int {
-		mu.Lock()
-		defer mu.Unlock()
-		c := map[int16]int{}
-		for k, v := range counts {
-			c[k] = v
-		}
-		return c
-	}
+	reqs := countKafkaRequests(s)
+	snap := reqs.snap
 	show := func(name string, a, b map[int16]int, d time.Duration, procs int) {
 		t.Helper()
 		var keys []int
@@ -63,10 +76,9 @@ func requestRates(t *testing.B) {
 				line += fmt.Sprintf(" %s=%.1f", kmsg.NameForKey(int16(k)), float64(n)/d.Seconds()/float64(procs))
 			}
 		}
-		fmt.Printf("%s: %.1f requests/s per process:%s\n", name, float64(total)/d.Seconds()/float64(procs), line)
+		fmt.Printf("%d process(es), %s: %.1f requests/s per process:%s\n", procs, name, float64(total)/d.Seconds()/float64(procs), line)
 		t.ReportMetric(float64(total)/d.Seconds()/float64(procs), name+"-req/s/process")
 	}
-	const procs = 3
 	for i := range procs {
 		cfg := s.configText(contactsConfig, map[string]string{"Group": "rr", "Instance": fmt.Sprintf("rr-%d", i), "Timeout": "30s", "Linger": "1s"})
 		p := startLoadProc(t, cfg)
@@ -83,4 +95,39 @@ func requestRates(t *testing.B) {
 	time.Sleep(10 * time.Second)
 	b = snap()
 	show("behind", a, b, 10*time.Second, procs)
+}
+
+// A process that owns every partition of its topics has its share (the
+// whole limit) whatever the group's offsets say, so it reads them seldom;
+// once another member joins, the rebalance has them read again at the
+// usual pace, for both to share Zoho's limits.
+func TestAProcessAloneReadsTheGroupSeldom(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two processes and watches their requests for ~10 s")
+	}
+	s := newStack(t, 6, []string{contactsTable.Topic()})
+	s.register(contactsTable)
+	reqs := countKafkaRequests(s)
+	reads := func() int { return reqs.snap()[kmsg.OffsetFetch.Int16()] }
+	start := func(i int) *loadProc {
+		cfg := s.configText(contactsConfig, map[string]string{"Group": "alone", "Instance": fmt.Sprintf("alone-%d", i), "Timeout": "30s", "Linger": "1s"})
+		p := startLoadProc(t, cfg)
+		p.waitFor(t, "partitions assigned", time.Minute)
+		return p
+	}
+	start(0)
+	time.Sleep(time.Second) // the first read, at the start
+	a := reads()
+	time.Sleep(4 * time.Second)
+	if n := reads() - a; n > 1 {
+		t.Errorf("a process alone read the group's offsets %d times in 4 s; want at most 1 (every %v)", n, 10*time.Second)
+	}
+	start(1)
+	time.Sleep(time.Second)
+	a = reads()
+	time.Sleep(3 * time.Second)
+	// Two members, nothing behind: each reads every second.
+	if n := reads() - a; n < 4 {
+		t.Errorf("two processes read the group's offsets %d times in 3 s; want at least 4 (each every second)", n)
+	}
 }
