@@ -97,10 +97,10 @@ type Runner struct {
 	// shareWake has the share looked at again at once (an assignment);
 	// commitNow has the commit loop commit at once (a partition caught up,
 	// whose slots the other processes take once they see its commit).
-	shareWake     chan struct{}
+	shareWake chan struct{}
 	// groupWake has the group's offsets read again at once (an assignment
 	// changed): a process that owned every partition reads them seldom.
-	groupWake chan struct{}
+	groupWake     chan struct{}
 	commitNow     chan struct{}
 	heldCommits   atomic.Pointer[map[tp]bool] // ends whose commit waits for the calls in flight to fit the share (commitCaughtUp)
 	kafkaConnErr  atomic.Value                // string: the last broker connection failure, "" once one succeeds
