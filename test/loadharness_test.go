@@ -53,6 +53,9 @@ import (
 //	LOAD_LIMIT=10       the stand-in's limit of calls in flight
 //	LOAD_LINGER=1s      the syncs' linger (the product's default)
 //	LOAD_BUFFERED=N     the processes' kafka.max_buffered_bytes (default 64 MiB)
+//	LOAD_PROC_ENV="K=V ..."  more environment for the zohosink processes
+//	                    only (GOMAXPROCS=1, GOGC=400, ...), not for the
+//	                    harness or the floor
 //
 // For a and b the same changes are then consumed by the CPU floor: a plain
 // franz-go consumer that decodes them with goavro into maps, maps three
@@ -383,6 +386,9 @@ func startLoadProc(t testing.TB, cfg string) *loadProc {
 	p := &loadProc{cmd: exec.Command(binary, "run", "--config", path), done: make(chan struct{})}
 	w := lockedWriter{&p.mu, &p.out}
 	p.cmd.Stdout, p.cmd.Stderr = w, w
+	if v := os.Getenv("LOAD_PROC_ENV"); v != "" {
+		p.cmd.Env = append(os.Environ(), strings.Fields(v)...)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
