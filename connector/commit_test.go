@@ -118,3 +118,20 @@ func TestDataLossStartsThePartitionAfresh(t *testing.T) {
 		t.Fatal("a loss of another partition replaced this one")
 	}
 }
+
+// A revoke's wait, flush and commit fit within the rebalance timeout,
+// however small, and keep their own bounds under a large one.
+func TestRevokeTimesFitTheRebalanceTimeout(t *testing.T) {
+	for _, rt := range []time.Duration{2 * time.Second, 10 * time.Second, 60 * time.Second, 10 * time.Minute} {
+		wait, flush, commit := revokeTimes(rt, 30*time.Second)
+		if sum := wait + flush + commit; sum >= rt {
+			t.Errorf("rebalance timeout %v: wait %v + flush %v + commit %v = %v, not within it", rt, wait, flush, commit, sum)
+		}
+		if wait > 30*time.Second || flush > 5*time.Second || commit > 10*time.Second {
+			t.Errorf("rebalance timeout %v: wait %v, flush %v, commit %v: past their own bounds (30s, 5s, 10s)", rt, wait, flush, commit)
+		}
+	}
+	if wait, flush, commit := revokeTimes(0, 30*time.Second); wait != 30*time.Second || flush != 5*time.Second || commit != 10*time.Second {
+		t.Errorf("no rebalance timeout: %v %v %v, want the bounds 30s 5s 10s", wait, flush, commit)
+	}
+}

@@ -349,6 +349,20 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 }
 
+// revokeTimes bounds the three steps of a revoke: the wait for the
+// partitions' writes in flight (at most drain), the flush of their dead
+// letters (5 s) and the commit (10 s). Together they stay within seven
+// eighths of the rebalance timeout (rt, 0: not set): a member that takes
+// longer to give its partitions up is put out of the group, and the
+// partitions' next owner starts before the commit.
+func revokeTimes(rt, drain time.Duration) (wait, flush, commit time.Duration) {
+	wait, flush, commit = drain, 5*time.Second, 10*time.Second
+	if rt > 0 {
+		wait, flush, commit = min(wait, rt/2), min(flush, rt/8), min(commit, rt/4)
+	}
+	return wait, flush, commit
+}
+
 func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
 	if len(revoked) == 0 {
 		return
@@ -358,10 +372,7 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		return
 	}
 	// Give in-flight writes of these partitions a bounded time to finish.
-	wait := r.drainTimeout
-	if rt := r.cfg.Kafka.RebalanceTimeout.D(); rt > 0 && rt/2 < wait {
-		wait = rt / 2
-	}
+	wait, flushFor, commitFor := revokeTimes(r.cfg.Kafka.RebalanceTimeout.D(), r.drainTimeout)
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	byWorker := map[*syncWorker]map[*partition]bool{}
@@ -400,10 +411,10 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		r.log.Warn("revoke: in-flight writes did not finish in time; abandoning them (the new owner writes those changes)", "wait", wait)
 	}
 	// Dead letters produced for these partitions are done once acknowledged.
-	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	fctx, fcancel := context.WithTimeout(context.Background(), flushFor)
 	_ = cl.Flush(fctx)
 	fcancel()
-	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	cctx, cancel := context.WithTimeout(context.Background(), commitFor)
 	defer cancel()
 	if err := r.commit(cctx, parts, commitRevoked); err != nil {
 		r.log.Warn("commit on revoke failed: the new owner will write those records again", "err", err)
