@@ -349,16 +349,17 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	}
 }
 
-// revokeTimes bounds the three steps of a revoke: the wait for the
-// partitions' writes in flight (at most drain), the flush of their dead
-// letters (5 s) and the commit (10 s). Together they stay within seven
+// revokeTimes bounds the steps of a revoke: the wait for the partitions'
+// writes in flight (at most drain), the flush of their dead letters (5 s)
+// and the commit (10 s), which may first wait for a commit of the commit
+// loop to end, itself bounded by commit. Together they stay within seven
 // eighths of the rebalance timeout (rt, 0: not set): a member that takes
 // longer to give its partitions up is put out of the group, and the
 // partitions' next owner starts before the commit.
 func revokeTimes(rt, drain time.Duration) (wait, flush, commit time.Duration) {
 	wait, flush, commit = drain, 5*time.Second, 10*time.Second
 	if rt > 0 {
-		wait, flush, commit = min(wait, rt/2), min(flush, rt/8), min(commit, rt/4)
+		wait, flush, commit = min(wait, rt/2), min(flush, rt/8), min(commit, rt/8)
 	}
 	return wait, flush, commit
 }
@@ -414,7 +415,8 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 	fctx, fcancel := context.WithTimeout(context.Background(), flushFor)
 	_ = cl.Flush(fctx)
 	fcancel()
-	cctx, cancel := context.WithTimeout(context.Background(), commitFor)
+	// The commit loop's commit in progress, if any, ends within commitFor.
+	cctx, cancel := context.WithTimeout(context.Background(), 2*commitFor)
 	defer cancel()
 	if err := r.commit(cctx, parts, commitRevoked); err != nil {
 		r.log.Warn("commit on revoke failed: the new owner will write those records again", "err", err)
@@ -518,8 +520,11 @@ func (r *Runner) forget(parts []*partition) {
 // commitLoop commits every commit interval, and at once when the limit
 // shares ask (commitNow); what they hold back waits (committable).
 func (r *Runner) commitLoop(ctx context.Context) {
+	// A revoke's commit waits for this one to end (commitMu): its bound
+	// is the revoke's (revokeTimes).
+	_, _, bound := revokeTimes(r.cfg.Kafka.RebalanceTimeout.D(), r.drainTimeout)
 	everyOrWoken(ctx, r.cfg.Kafka.CommitInterval.D(), r.commitNow, func() bool {
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, bound)
 		defer cancel()
 		if err := r.commit(cctx, r.committable(), commitLive); err != nil && ctx.Err() == nil {
 			r.log.Warn("offset commit failed, will retry", "err", err)

@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -103,31 +104,63 @@ func requestRates(t *testing.B, procs int) {
 // usual pace, for both to share Zoho's limits.
 func TestAProcessAloneReadsTheGroupSeldom(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts two processes and watches their requests for ~10 s")
+		t.Skip("starts two processes and watches their requests for ~15 s")
 	}
 	s := newStack(t, 6, []string{contactsTable.Topic()})
 	s.register(contactsTable)
-	reqs := countKafkaRequests(s)
-	reads := func() int { return reqs.snap()[kmsg.OffsetFetch.Int16()] }
-	start := func(i int) *loadProc {
+	// The limit shares' reads of the group's offsets: an OffsetFetch of
+	// all the group's topics (a consumer's own, at an assignment, names
+	// its partitions).
+	var mu sync.Mutex
+	var reads []time.Time
+	s.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		s.kafka.KeepControl()
+		if of, ok := req.(*kmsg.OffsetFetchRequest); ok && len(of.Topics) == 0 && !slices.ContainsFunc(of.Groups, func(g kmsg.OffsetFetchRequestGroup) bool { return len(g.Topics) > 0 }) {
+			mu.Lock()
+			reads = append(reads, time.Now())
+			mu.Unlock()
+		}
+		return nil, nil, false
+	})
+	between := func(from, to time.Time) (n int, last time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, at := range reads {
+			if !at.Before(from) && at.Before(to) {
+				n++
+			}
+			last = at
+		}
+		return n, last
+	}
+	start := func(i int) {
 		cfg := s.configText(contactsConfig, map[string]string{"Group": "alone", "Instance": fmt.Sprintf("alone-%d", i), "Timeout": "30s", "Linger": "1s"})
-		p := startLoadProc(t, cfg)
-		p.waitFor(t, "partitions assigned", time.Minute)
-		return p
+		startLoadProc(t, cfg).waitFor(t, "partitions assigned", time.Minute)
 	}
 	start(0)
-	time.Sleep(time.Second) // the first read, at the start
-	a := reads()
-	time.Sleep(4 * time.Second)
-	if n := reads() - a; n > 1 {
-		t.Errorf("a process alone read the group's offsets %d times in 4 s; want at most 1 (every %v)", n, 10*time.Second)
-	}
-	start(1)
-	time.Sleep(time.Second)
-	a = reads()
+	// Reads keep their usual pace (every second, nothing behind) for 6 s
+	// after the start, then go to every 10 s.
+	time.Sleep(8 * time.Second)
+	_, alone := between(time.Time{}, time.Now())
 	time.Sleep(3 * time.Second)
-	// Two members, nothing behind: each reads every second.
-	if n := reads() - a; n < 4 {
-		t.Errorf("two processes read the group's offsets %d times in 3 s; want at least 4 (each every second)", n)
+	if n, _ := between(alone.Add(time.Millisecond), time.Now()); n > 0 {
+		t.Errorf("a process alone read the group's offsets %d times in the 3 s after its read at the 10 s pace; want none", n)
+	}
+	// A second member: both read every second. Had the rebalance not woken
+	// the first, it would not read before its 10 s were up, and the window
+	// ends before that.
+	start(1)
+	from := time.Now().Add(time.Second)
+	to := alone.Add(9500 * time.Millisecond)
+	if to.Sub(from) > 5*time.Second {
+		to = from.Add(5 * time.Second)
+	}
+	if d := to.Sub(from); d < 2*time.Second {
+		t.Fatalf("the second process took too long to start (%v left before the first's next read at the 10 s pace): nothing to tell", d)
+	}
+	time.Sleep(time.Until(to))
+	n, _ := between(from, to)
+	if want := 1.6 * to.Sub(from).Seconds(); float64(n) < want {
+		t.Errorf("two processes read the group's offsets %d times in %v; want at least %.1f (each every second)", n, to.Sub(from).Round(time.Millisecond), want)
 	}
 }
