@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -71,7 +72,7 @@ func BenchmarkLoad(b *testing.B) {
 	sc := loadScenario{lat: lat, limit: limit, linger: linger}
 	b.Run("a_new_records_one_process", func(b *testing.B) {
 		s := sc
-		s.name, s.procs, s.floor = "a", 1, true
+		s.name, s.procs, s.floor, s.floorCalls = "a", 1, true, true
 		s.gen = func(enc *schematest.Encoder) ([]*kgo.Record, int) {
 			return newRecords(b, enc, 0, n(50_000)), n(50_000)
 		}
@@ -107,6 +108,9 @@ type loadScenario struct {
 	limit  int
 	linger time.Duration
 	floor  bool
+	// floorCalls: the floor runs a second time, writing its bodies to the
+	// stand-in as the product does (see floorMain).
+	floorCalls bool
 	// gen makes the backlog produced before the processes start, and says
 	// how many distinct keys it holds.
 	gen func(enc *schematest.Encoder) ([]*kgo.Record, int)
@@ -129,6 +133,7 @@ type loadResult struct {
 	cpu                               time.Duration // the product's processes together
 	rssKiB                            int64         // the largest of them
 	floorCPU                          time.Duration
+	floorCallsCPU                     time.Duration
 	lat                               []time.Duration
 }
 
@@ -259,7 +264,14 @@ func runLoadOnce(b *testing.B, sc loadScenario) loadResult {
 		res.peakAsked = max(res.peakAsked, open)
 	}
 	if sc.floor {
-		res.floorCPU = runFloor(b, s, topic, res.changes)
+		res.floorCPU = runFloor(b, s, topic, res.changes, "")
+	}
+	if sc.floorCalls {
+		tokens := s.sim.AccessTokens()
+		if len(tokens) == 0 {
+			b.Fatal("the stand-in holds no access token for the floor's calls")
+		}
+		res.floorCallsCPU = runFloor(b, s, topic, res.changes, s.sim.URL+","+tokens[0])
 	}
 	return res
 }
@@ -293,6 +305,11 @@ func report(b *testing.B, sc loadScenario, r loadResult) {
 	add("  CPU             %.1f µs/change (the zohosink processes' user+system, start to exit)", cpuPer)
 	if r.floorCPU > 0 {
 		add("  CPU floor       %.1f µs/change (franz-go + goavro maps + 3 fields + encoding/json 100-record bodies)", float64(r.floorCPU.Microseconds())/float64(r.changes))
+	}
+	if r.floorCallsCPU > 0 {
+		per := float64(r.floorCallsCPU.Microseconds()) / float64(r.changes)
+		b.ReportMetric(per, "floor-calls-cpu-µs/change")
+		add("  CPU floor+calls %.1f µs/change (the floor, each body also upserted to the stand-in, 10 calls at a time, answers read with encoding/json)", per)
 	}
 	add("  peak RSS        %.0f MiB (the largest zohosink process, VmHWM before SIGTERM)", float64(r.rssKiB)/1024)
 	if len(r.lat) > 0 {
@@ -455,14 +472,20 @@ func (p *loadProc) stop(t testing.TB) (time.Duration, int64) {
 // by floorEnv where the broker is. See floorMain.
 const floorEnv = "ZOHOSINK_LOAD_FLOOR"
 
-func runFloor(t testing.TB, s *stack, topic string, changes int) time.Duration {
+// calls is "" for the floor, or "URL,access token" of the stand-in for
+// the floor with calls.
+func runFloor(t testing.TB, s *stack, topic string, changes int, calls string) time.Duration {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), floorEnv+"="+s.broker+","+topic+","+strconv.Itoa(changes))
+	arg := s.broker + "," + topic + "," + strconv.Itoa(changes)
+	if calls != "" {
+		arg += "," + calls
+	}
+	cmd.Env = append(os.Environ(), floorEnv+"="+arg)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("CPU floor: %v\n%s", err, out)
@@ -475,9 +498,20 @@ func runFloor(t testing.TB, s *stack, topic string, changes int) time.Duration {
 // with franz-go, decodes key and value with goavro into maps, maps three
 // fields of the after image, and encodes 100-record upsert bodies with
 // encoding/json, which it discards.
+//
+// Given the stand-in's URL and an access token as well, it is the floor
+// with calls: each body is upserted too, at most 10 calls in flight (the
+// stand-in's limit) over kept-alive connections, and each answer is read
+// with encoding/json, as a plain program would. Issue 14's floor makes no
+// calls; this one shows what calls cost a program that makes them.
 func floorMain(arg string) {
 	parts := strings.Split(arg, ",")
 	n, _ := strconv.Atoi(parts[2])
+	var post func(body []byte)
+	wait := func() {}
+	if len(parts) == 5 {
+		post, wait = floorCalls(parts[3], parts[4])
+	}
 	ks, err := contactsTable.KeySchema()
 	must(err)
 	vs, err := contactsTable.ValueSchema()
@@ -493,7 +527,9 @@ func floorMain(arg string) {
 	flush := func() {
 		body, err := json.Marshal(map[string]any{"data": batch, "duplicate_check_fields": []string{"Email"}})
 		must(err)
-		_ = body
+		if post != nil {
+			post(body)
+		}
 		batch = batch[:0]
 	}
 	seen := 0
@@ -523,6 +559,66 @@ func floorMain(arg string) {
 	if len(batch) > 0 {
 		flush()
 	}
+	wait()
+}
+
+// floorCalls returns the floor's post, which upserts a body to the stand-in
+// at zohoURL in a goroutine of its own once fewer than 10 are in flight,
+// and wait, which returns once every call was answered. A call that fails
+// or is answered other than 200 ends the floor with an error.
+func floorCalls(zohoURL, token string) (post func(body []byte), wait func()) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 10
+	hc := &http.Client{Transport: tr}
+	slots := make(chan struct{}, 10)
+	var wg sync.WaitGroup
+	post = func(body []byte) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			// The stand-in frees a call's slot once its handler returns,
+			// which can be after the client read the answer: a call that
+			// follows at once may be refused with 429, as Zoho may. A
+			// plain program tries again.
+			for {
+				if floorUpsert(hc, zohoURL, token, body) {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+	return post, wg.Wait
+}
+
+// floorUpsert upserts body, reading the answer with encoding/json: false
+// when refused with 429.
+func floorUpsert(hc *http.Client, zohoURL, token string, body []byte) bool {
+	req, err := http.NewRequest(http.MethodPost, zohoURL+"/crm/v8/Contacts/upsert", bytes.NewReader(body))
+	must(err)
+	req.Header.Set("Authorization", "Zoho-oauthtoken "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	must(err)
+	defer resp.Body.Close()
+	var answer struct {
+		Data []struct {
+			Code    string `json:"code"`
+			Status  string `json:"status"`
+			Message string `json:"message"`
+			Details struct {
+				ID string `json:"id"`
+			} `json:"details"`
+		} `json:"data"`
+	}
+	must(json.NewDecoder(resp.Body).Decode(&answer))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		return false
+	}
+	if resp.StatusCode != http.StatusOK || len(answer.Data) == 0 {
+		must(fmt.Errorf("floor upsert: status %d, %d items", resp.StatusCode, len(answer.Data)))
+	}
+	return true
 }
 
 func unwrapUnion(v any) any {
