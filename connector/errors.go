@@ -16,6 +16,9 @@ import (
 type mapError struct {
 	Field string // the Zoho field at fault, "" when none
 	Msg   string
+	// missing: a mapped column is not in the row; Msg lists the row's
+	// columns, which a row decoded with a projection holds only some of.
+	missing bool
 }
 
 func (e *mapError) Error() string {

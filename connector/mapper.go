@@ -198,6 +198,16 @@ func newMapper(cfg *config.SyncConfig, types map[string]*zoho.Field) *mapper {
 	return m
 }
 
+// columns are the columns the mapper reads from rows: a decode need not
+// decode the others (schema.Scratch.Project).
+func (m *mapper) columns() []string {
+	cols := make([]string, 0, len(m.fields))
+	for _, fm := range m.fields {
+		cols = append(cols, fm.Column)
+	}
+	return cols
+}
+
 // column finds a column in a row, by exact name first, then ignoring case.
 func column(row schema.Row, name string) (any, bool) {
 	if v, ok := row[name]; ok {
@@ -223,7 +233,7 @@ func (m *mapper) mapRow(row schema.Row, checkRequired bool) (zoho.Record, error)
 			if m.cfg.FieldsDefaulted {
 				continue
 			}
-			return nil, &mapError{Field: fm.Field, Msg: fmt.Sprintf("column %q is not in the row (columns: %s)", fm.Column, columnList(row))}
+			return nil, &mapError{Field: fm.Field, Msg: fmt.Sprintf("column %q is not in the row (columns: %s)", fm.Column, columnList(row)), missing: true}
 		}
 		if _, unavailable := v.(schema.Unavailable); unavailable {
 			continue

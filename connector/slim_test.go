@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,5 +222,42 @@ func TestSlimEntryThatNoLongerMapsIsDeadLettered(t *testing.T) {
 	}
 	if len(letters) != 3 || r.held.Load() != 0 {
 		t.Fatalf("%d dead letters, %d bytes still counted", len(letters), r.held.Load())
+	}
+}
+
+// A sync decodes only the columns it maps (schema.Scratch.Project); a
+// record whose mapped column is missing is still dead-lettered with every
+// column of the table listed, the ones left undecoded (note) included, so
+// that the operator sees what to map instead.
+func TestMissingColumnListsTheWholeRow(t *testing.T) {
+	f := newLoopFixture(t)
+	cfg := *f.cfg
+	cfg.Fields = map[string]string{"Email": "email", "Last_Name": "last_name", "Mobile": "mobile_phone"}
+	_, cl := newDLQCluster(t)
+	r := &Runner{cl: cl, maxHeld: 4 << 20, cache: newKeyCache(1 << 20)}
+	w := newSyncWorker(&cfg, fieldTypes("Contacts", nil), &upsertRecorder{}, f.dec, &deadLetterer{cl: cl, topic: "g.dlq"}, newMetrics(nil), slog.New(slog.DiscardHandler), func(err error) { t.Error(err) })
+	w.cache = r.cache
+	p := r.newPartition(tp{f.table.Topic(), 0}, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rec := f.record(t, 'c', nil, f.row(1, "T"))
+	p.track(rec)
+	w.handle(ctx, inRecord{rec: rec, part: p})
+	fetch, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics("g.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fetch.Close()
+	var letters []dlq.Letter
+	for len(letters) < 1 && ctx.Err() == nil {
+		fetch.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { letters = append(letters, dlq.Parse(rec)) })
+	}
+	if len(letters) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(letters))
+	}
+	l := letters[0]
+	want := `column "mobile_phone" is not in the row (columns: email, id, last_name, note, phone, title)`
+	if l.Stage != "map" || l.Field != "Mobile" || !strings.Contains(l.Message, want) {
+		t.Fatalf("dead letter %s/%s %q; want the map stage, field Mobile and %q", l.Stage, l.Field, l.Message, want)
 	}
 }

@@ -204,6 +204,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		w.slots = l.WriteSlots
 	}
 	w.mayLookup.Store(w.mapper.lookups)
+	w.scratch.Project(w.mapper.columns())
 	return w
 }
 
@@ -212,6 +213,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 func (w *syncWorker) setTypes(types map[string]*zoho.Field) {
 	w.types = types
 	w.mapper = newMapper(w.cfg, types)
+	w.scratch.Project(w.mapper.columns())
 	if w.mapper.lookups {
 		w.mayLookup.Store(true)
 	}
@@ -343,6 +345,9 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			field := ""
 			if me, ok := errors.AsType[*mapError](err); ok {
 				field = me.Field
+				if me.missing {
+					err = w.mapWhole(ctx, r, act, err)
+				}
 			}
 			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: field, msg: err.Error()}, nil)
 			return
@@ -391,6 +396,25 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	if w.slimming {
 		w.slim(e)
 	}
+}
+
+// mapWhole maps r's row again decoded whole, for the error of a mapped
+// column missing from the row to list every column of the table, not only
+// those the projected decode kept (schema.Scratch.Project); err when that
+// decode fails.
+func (w *syncWorker) mapWhole(ctx context.Context, r inRecord, act action, err error) error {
+	ch, derr := w.decode(ctx, r, nil)
+	if derr != nil {
+		return err
+	}
+	row := ch.After
+	if act == actDelete || act == actUntag || act == actClearFields {
+		row = ch.Before
+	}
+	if _, merr := w.mapper.mapRow(row, true); merr != nil {
+		return merr
+	}
+	return err
 }
 
 // noteRecurrence counts a record handled, and whether its key changed
@@ -453,6 +477,7 @@ func (w *syncWorker) slim(e *entry) {
 // abandoned with the batch.
 func (w *syncWorker) remap(ctx context.Context, b *batch, out []outcome) error {
 	var scratch schema.Scratch // the write's own: the loop decodes into w.scratch meanwhile
+	scratch.Project(b.mapper.columns())
 	for i, e := range b.entries {
 		if !e.slim || e.rec != nil || out[i].kind != outPending {
 			continue
@@ -487,8 +512,9 @@ func (w *syncWorker) countConsumed() {
 
 // decode decodes a record, retrying while the schema registry is out of
 // reach; a record that cannot be decoded is returned as an error. The
-// change's rows (Key, Before, After) are valid until the next decode: what
-// is kept of them must be copied (mapping does).
+// change's rows (Key, Before, After) are valid until the next decode into
+// scratch: what is kept of them must be copied (mapping does). A nil
+// scratch decodes into rows of the change's own, every column.
 func (w *syncWorker) decode(ctx context.Context, r inRecord, scratch *schema.Scratch) (schema.Change, error) {
 	part, off := r.source()
 	m := schema.Message{Topic: r.rec.Topic, Partition: part, Offset: off, Timestamp: r.rec.Timestamp, Key: r.rec.Key, Value: r.rec.Value}
@@ -498,7 +524,7 @@ func (w *syncWorker) decode(ctx context.Context, r inRecord, scratch *schema.Scr
 	for attempt := 0; ; attempt++ {
 		var ch schema.Change
 		var err error
-		if rd, ok := w.dec.(reusingDecoder); ok {
+		if rd, ok := w.dec.(reusingDecoder); ok && scratch != nil {
 			ch, err = rd.DecodeReusing(ctx, m, scratch)
 		} else {
 			ch, err = w.dec.Decode(ctx, m)

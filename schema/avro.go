@@ -430,6 +430,9 @@ type reader struct {
 	// key, before, after, or a flattened row): DecodeReusing's rows.
 	scratch *Scratch
 	reuse   bool
+	// project: the record read at the top keeps the scratch's columns
+	// only (Scratch.Project): an envelope's before or after.
+	project bool
 }
 
 const maxZeroSizeItems = 1 << 16
@@ -641,14 +644,25 @@ func (r *reader) value(n *node) (any, error) {
 			return nil, errTooDeep
 		}
 		var row Row
+		var keep []bool
 		if r.reuse && r.depth == 0 && r.scratch != nil {
 			row = r.scratch.row(len(n.fields))
+			if r.project {
+				keep = r.scratch.keep(n)
+			}
 		} else {
 			row = make(Row, len(n.fields))
 		}
 		r.depth++
 		for i := range n.fields {
 			f := &n.fields[i]
+			if keep != nil && !keep[i] {
+				if err := r.skip(f.n); err != nil {
+					r.depth--
+					return nil, inField(f.name, err)
+				}
+				continue
+			}
 			v, err := r.value(f.n)
 			if err != nil {
 				r.depth--

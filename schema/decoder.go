@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -161,6 +162,49 @@ type Scratch struct {
 	rows []Row
 	used int
 	buf  []byte // KeyString's
+	// only, when set (Project), are the columns the before and after rows
+	// of an Avro envelope keep; keeps caches, by record schema, which of
+	// its fields they are.
+	only  []string
+	keeps map[*node][]bool
+}
+
+// Project has DecodeReusing keep, of the before and after rows of a
+// Debezium envelope in Avro, only the columns named in cols (matched
+// ignoring case, as a mapping looks them up); the others are skipped over,
+// not decoded, which saves most of the work on a wide table of which a
+// sync maps a few columns. A value that does not decode in a column left
+// out is still an error if it cannot be skipped (its length runs past the
+// datum), not if it merely does not convert. nil keeps every column, as
+// do the key, flattened rows (ExtractNewRecordState) and JSON.
+func (s *Scratch) Project(cols []string) {
+	s.only = slices.Clone(cols)
+	s.keeps = nil
+}
+
+// keep returns which fields of record n the rows keep (Project), nil for
+// all of them.
+func (s *Scratch) keep(n *node) []bool {
+	if s == nil || s.only == nil {
+		return nil
+	}
+	if k, ok := s.keeps[n]; ok {
+		return k
+	}
+	k := make([]bool, len(n.fields))
+	for i := range n.fields {
+		for _, c := range s.only {
+			if strings.EqualFold(n.fields[i].name, c) {
+				k[i] = true
+				break
+			}
+		}
+	}
+	if s.keeps == nil {
+		s.keeps = map[*node][]bool{}
+	}
+	s.keeps[n] = k
+	return k
 }
 
 // row returns an empty row: the next one of the last decode's, else a new

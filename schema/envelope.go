@@ -146,8 +146,9 @@ func (r *reader) readEnvelope(root *node, e *envelopeShape) (envParts, error) {
 			// before and after become the change's rows; the other parts
 			// are read into the change, not kept.
 			r.reuse = e.roles[i] == envBefore || e.roles[i] == envAfter
+			r.project = r.reuse
 			v, err = r.value(f.n)
-			r.reuse = false
+			r.reuse, r.project = false, false
 			if err == nil {
 				p.set(e.roles[i], v)
 			}

@@ -117,6 +117,23 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if (err == nil) != (rerr == nil) || err == nil && !reflect.DeepEqual(re, ch) && fmt.Sprint(re) != fmt.Sprint(ch) {
 			t.Fatalf("DecodeReusing = %+v, %v; Decode = %+v, %v", re, rerr, ch, err)
 		}
+		// A projection keeps the named columns of what decodes whole. It
+		// may decode what does not (a value it skips need not convert),
+		// but never fails where the whole decode succeeds.
+		s.Project([]string{"ID", "status", "email", "name"})
+		pr, perr := d.DecodeReusing(context.Background(), m, &s)
+		if err == nil {
+			if perr != nil {
+				t.Fatalf("projected DecodeReusing failed: %v; Decode = %+v", perr, ch)
+			}
+			for _, rows := range [][2]Row{{pr.Before, ch.Before}, {pr.After, ch.After}} {
+				for k, v := range rows[0] {
+					if w, ok := rows[1][k]; !ok || !reflect.DeepEqual(v, w) && fmt.Sprint(v) != fmt.Sprint(w) {
+						t.Fatalf("projected column %s = %#v; Decode's %#v (present %v)", k, v, w, ok)
+					}
+				}
+			}
+		}
 		if len(body) > 0 {
 			ch, err = d.Decode(context.Background(), Message{Topic: "fuzz", Value: body, Key: body})
 			if err != nil && errors.Is(err, ErrUnknownSchema) {

@@ -149,3 +149,50 @@ func TestDecodeReusingKeyString(t *testing.T) {
 		}
 	}
 }
+
+// A projected scratch keeps, of an envelope's before and after rows, the
+// columns named (ignoring case) and nothing else, with the values a full
+// decode gives them; the key, the op and the source are whole, and a
+// projection of nil decodes every column again.
+func TestProjectKeepsTheNamedColumns(t *testing.T) {
+	reg, cl := registry(t)
+	id := register(t, reg, "shop.public.orders-value", ordersSchema)
+	kid := register(t, reg, "shop.public.orders-key", ordersKeySchema)
+	d := newDecoder(t, WithRegistry(cl))
+	m := Message{Topic: "shop.public.orders", Key: encode(t, kid, ordersKeySchema, map[string]any{"id": int32(1001)}), Value: ordersEvent(t, id)}
+	ctx := context.Background()
+	full, err := d.Decode(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s Scratch
+	s.Project([]string{"ID", "email", "Total", "no_such_column"})
+	for round := 0; round < 2; round++ { // the second from the cache of kept fields
+		got, err := d.DecodeReusing(ctx, m, &s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, pair := range map[string][2]Row{"before": {got.Before, full.Before}, "after": {got.After, full.After}} {
+			row, want := pair[0], pair[1]
+			if len(row) != 3 {
+				t.Errorf("round %d: %s has %d columns, want id, email and total: %v", round, name, len(row), row)
+			}
+			for _, c := range []string{"id", "email", "total"} {
+				if !reflect.DeepEqual(row[c], want[c]) {
+					t.Errorf("round %d: %s[%s] = %#v, want %#v", round, name, c, row[c], want[c])
+				}
+			}
+		}
+		if !reflect.DeepEqual(got.Key, full.Key) || got.KeyString != full.KeyString || got.Op != full.Op || got.Source != full.Source {
+			t.Errorf("round %d: the key, op or source changed with the projection: %+v, want %+v", round, got, full)
+		}
+	}
+	s.Project(nil)
+	got, err := d.DecodeReusing(ctx, m, &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, full) {
+		t.Errorf("projection of nil: %+v, want every column: %+v", got, full)
+	}
+}
