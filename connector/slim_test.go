@@ -206,15 +206,7 @@ func TestSlimEntryThatNoLongerMapsIsDeadLettered(t *testing.T) {
 	if got := crm.written(); len(got) != 0 {
 		t.Fatalf("%d records written that do not map", len(got))
 	}
-	fetch, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics("g.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fetch.Close()
-	var letters []dlq.Letter
-	for len(letters) < 3 && ctx.Err() == nil {
-		fetch.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { letters = append(letters, dlq.Parse(rec)) })
-	}
+	letters := readLetters(ctx, t, cl, "g.dlq", 3)
 	for _, l := range letters {
 		if l.Stage != "map" || l.Code != "MAPPING_ERROR" || l.Field != "Title" || l.Topic != f.table.Topic() {
 			t.Fatalf("dead letter %+v", l)
@@ -243,15 +235,7 @@ func TestMissingColumnListsTheWholeRow(t *testing.T) {
 	rec := f.record(t, 'c', nil, f.row(1, "T"))
 	p.track(rec)
 	w.handle(ctx, inRecord{rec: rec, part: p})
-	fetch, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics("g.dlq"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fetch.Close()
-	var letters []dlq.Letter
-	for len(letters) < 1 && ctx.Err() == nil {
-		fetch.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { letters = append(letters, dlq.Parse(rec)) })
-	}
+	letters := readLetters(ctx, t, cl, "g.dlq", 1)
 	if len(letters) != 1 {
 		t.Fatalf("%d dead letters, want 1", len(letters))
 	}
@@ -260,4 +244,20 @@ func TestMissingColumnListsTheWholeRow(t *testing.T) {
 	if l.Stage != "map" || l.Field != "Mobile" || !strings.Contains(l.Message, want) {
 		t.Fatalf("dead letter %s/%s %q; want the map stage, field Mobile and %q", l.Stage, l.Field, l.Message, want)
 	}
+}
+
+// readLetters reads the dead letters of topic on cl's cluster until it has
+// n or ctx ends.
+func readLetters(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int) []dlq.Letter {
+	t.Helper()
+	fetch, err := kgo.NewClient(kgo.SeedBrokers(cl.OptValue(kgo.SeedBrokers).([]string)...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fetch.Close()
+	var letters []dlq.Letter
+	for len(letters) < n && ctx.Err() == nil {
+		fetch.PollFetches(ctx).EachRecord(func(rec *kgo.Record) { letters = append(letters, dlq.Parse(rec)) })
+	}
+	return letters
 }

@@ -148,31 +148,3 @@ func BenchmarkDecodePostgresUpdate20Cols(b *testing.B) {
 		b.ReportMetric(float64(b.N)/s, "events/s")
 	}
 }
-
-// BenchmarkDecodeProjected is the 20-column update decoded into reused
-// rows, whole and projected on the 5 columns a sync maps (Scratch.Project).
-func BenchmarkDecodeProjected(b *testing.B) {
-	reg, cl := registry(b)
-	id := register(b, reg, "shop.public.orders-value", ordersSchema)
-	kid := register(b, reg, "shop.public.orders-key", ordersKeySchema)
-	d := newDecoder(b, WithRegistry(cl))
-	m := Message{Topic: "shop.public.orders", Partition: 0, Timestamp: time.Now(),
-		Key: encode(b, kid, ordersKeySchema, map[string]any{"id": int32(1001)}), Value: ordersEvent(b, id)}
-	ctx := context.Background()
-	for _, bc := range []struct {
-		name string
-		cols []string
-	}{{"whole", nil}, {"5_of_20", []string{"id", "email", "status", "total", "order_date"}}} {
-		b.Run(bc.name, func(b *testing.B) {
-			var s Scratch
-			s.Project(bc.cols)
-			b.ReportAllocs()
-			for i := 0; b.Loop(); i++ {
-				m.Offset = int64(i)
-				if _, err := d.DecodeReusing(ctx, m, &s); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
