@@ -346,7 +346,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 			if me, ok := errors.AsType[*mapError](err); ok {
 				field = me.Field
 				if me.missing {
-					err = w.mapWhole(ctx, r, act, err)
+					err = w.mapWhole(ctx, r, err)
 				}
 			}
 			w.deadLetter(r, outcome{kind: outDeadLetter, stage: "map", op: act.operation(), code: "MAPPING_ERROR", field: field, msg: err.Error()}, nil)
@@ -398,20 +398,18 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	}
 }
 
-// mapWhole maps r's row again decoded whole, for the error of a mapped
-// column missing from the row to list every column of the table, not only
-// those the projected decode kept (schema.Scratch.Project); err when that
-// decode fails.
-func (w *syncWorker) mapWhole(ctx context.Context, r inRecord, act action, err error) error {
+// mapWhole maps r's after image again decoded whole, for the error of a
+// mapped column missing from the row to list every column of the table,
+// not only those the projected decode kept (schema.Scratch.Project); err
+// when that decode fails. A record of a mapping that names a column the
+// table lacks is thus decoded twice on its way to the dead-letter topic.
+// (Removals map their rows without checking, so never come here.)
+func (w *syncWorker) mapWhole(ctx context.Context, r inRecord, err error) error {
 	ch, derr := w.decode(ctx, r, nil)
 	if derr != nil {
 		return err
 	}
-	row := ch.After
-	if act == actDelete || act == actUntag || act == actClearFields {
-		row = ch.Before
-	}
-	if _, merr := w.mapper.mapRow(row, true); merr != nil {
+	if _, merr := w.mapper.mapRow(ch.After, true); merr != nil {
 		return merr
 	}
 	return err
@@ -476,13 +474,16 @@ func (w *syncWorker) slim(e *entry) {
 // waits on the registry while the write is cancelled stays pending, and is
 // abandoned with the batch.
 func (w *syncWorker) remap(ctx context.Context, b *batch, out []outcome) error {
-	var scratch schema.Scratch // the write's own: the loop decodes into w.scratch meanwhile
-	scratch.Project(b.mapper.columns())
+	var scratch *schema.Scratch // the write's own: the loop decodes into w.scratch meanwhile
 	for i, e := range b.entries {
 		if !e.slim || e.rec != nil || out[i].kind != outPending {
 			continue
 		}
-		ch, err := w.decode(ctx, e.in, &scratch)
+		if scratch == nil {
+			scratch = new(schema.Scratch)
+			scratch.Project(b.mapper.columns())
+		}
+		ch, err := w.decode(ctx, e.in, scratch)
 		if err != nil {
 			if schema.IsRetryable(err) {
 				return err

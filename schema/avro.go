@@ -647,7 +647,7 @@ func (r *reader) value(n *node) (any, error) {
 		var keep []bool
 		if r.reuse && r.depth == 0 && r.scratch != nil {
 			row = r.scratch.row(len(n.fields))
-			if r.project {
+			if r.project && n.conv == convNone {
 				keep = r.scratch.keep(n)
 			}
 		} else {
