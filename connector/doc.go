@@ -16,9 +16,10 @@
 //     partition whose checkpoint holds too many unfinished records.
 //  2. Decode. sync.go, syncWorker.run takes the queued records in its loop
 //     and calls syncWorker.handle for each; handle calls syncWorker.decode
-//     (schema.Decoder.Decode), which retries while the schema registry is
-//     out of reach. A record that cannot be decoded is dead-lettered
-//     (step 7).
+//     (schema.Decoder.DecodeReusing, into the rows of the last change,
+//     keeping only the columns the sync maps: schema.Scratch.Project),
+//     which retries while the schema registry is out of reach. A record
+//     that cannot be decoded is dead-lettered (step 7).
 //  3. Map. mapper.go: actionFor applies the mode table to the change's op
 //     (a skip is done at once: syncWorker.skip marks the checkpoint);
 //     mapper.mapRow turns the row into a zoho.Record (values formatted by
