@@ -179,6 +179,10 @@ func (p *partition) backpressure() {
 	case !p.paused && (held >= limit || window >= maxWindow) && !p.gone.Load():
 		p.paused = true
 		p.r.cl.PauseFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
+		select {
+		case p.r.pausedWake <- struct{}{}: // resumeLoop looks again from now on
+		default:
+		}
 	case p.paused && held < limit*3/4 && window < maxWindow/2:
 		p.paused = false
 		p.r.cl.ResumeFetchPartitions(map[string][]int32{p.tp.topic: {p.tp.part}})
@@ -215,8 +219,12 @@ func (r *Runner) tight(slim bool) bool {
 // resumeLoop looks at the paused partitions a few times a second, so that
 // a partition paused while others held the memory is fetched again once
 // they released it, though none of its own records is left to finish.
+// While none is paused it sleeps until one is (pausedWake): an idle
+// process has no timer of its own to wake it.
 func (r *Runner) resumeLoop(ctx context.Context) {
-	every(ctx, 100*time.Millisecond, func() bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
 		r.mu.Lock()
 		var paused []*partition
 		for _, p := range r.parts {
@@ -230,8 +238,17 @@ func (r *Runner) resumeLoop(ctx context.Context) {
 		for _, p := range paused {
 			p.backpressure()
 		}
-		return true
-	})
+		tick := t.C
+		if len(paused) == 0 {
+			tick = nil // nothing to resume: wait for a pause
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.pausedWake:
+		case <-tick:
+		}
+	}
 }
 
 // poll hands fetched records to the syncs until ctx ends.

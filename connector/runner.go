@@ -100,7 +100,10 @@ type Runner struct {
 	shareWake chan struct{}
 	// groupWake has the group's offsets read again at once (an assignment
 	// changed): a process that owned every partition reads them seldom.
-	groupWake     chan struct{}
+	groupWake chan struct{}
+	// pausedWake has resumeLoop look at the paused partitions again (one
+	// was paused): it sleeps while none is.
+	pausedWake    chan struct{}
 	commitNow     chan struct{}
 	heldCommits   atomic.Pointer[map[tp]bool] // ends whose commit waits for the calls in flight to fit the share (commitCaughtUp)
 	kafkaConnErr  atomic.Value                // string: the last broker connection failure, "" once one succeeds
@@ -140,7 +143,7 @@ func WithReplay(maxReplays int) Option {
 
 // New builds a Runner from a validated config.
 func New(cfg *config.Config, opts ...Option) (*Runner, error) {
-	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{}), shareWake: make(chan struct{}, 1), groupWake: make(chan struct{}, 1), commitNow: make(chan struct{}, 1), maxHeld: cfg.Kafka.MaxBufferedBytes}
+	r := &Runner{cfg: cfg, log: slog.Default(), drainTimeout: 30 * time.Second, byTopic: map[string]*syncWorker{}, parts: map[tp]*partition{}, committed: map[tp]int64{}, loopsDone: make(chan struct{}), shareWake: make(chan struct{}, 1), groupWake: make(chan struct{}, 1), pausedWake: make(chan struct{}, 1), commitNow: make(chan struct{}, 1), maxHeld: cfg.Kafka.MaxBufferedBytes}
 	if r.maxHeld <= 0 { // a Config not made by Load
 		r.maxHeld = config.DefaultMaxBufferedBytes
 	}

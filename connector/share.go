@@ -75,6 +75,9 @@ const (
 	// assignment's changes and the group's reads: turns, and partitions
 	// this process caught up.
 	shareEvery = 50 * time.Millisecond
+	// shareAloneEvery is shareEvery for a process that owns every
+	// partition of its topics (Runner.ownsAll).
+	shareAloneEvery = time.Second
 	// groupReadEvery is how often the group's offsets are read while some
 	// partition is behind: a caught-up partition's slots pass on within it.
 	// Once none is, groupIdleEvery. A read is a ListOffsets a leader and an
@@ -337,7 +340,25 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 		return true
 	}
 	look()
-	everyOrWoken(ctx, shareEvery, r.shareWake, look)
+	// A process that owns every partition has the whole limit: nothing to
+	// reckon again but at the assignment's changes (shareWake), so it
+	// looks once a second rather than twenty times.
+	t := time.NewTimer(shareEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.shareWake:
+		case <-t.C:
+		}
+		look()
+		d := shareEvery
+		if r.ownsAll(r.group.Load()) {
+			d = shareAloneEvery
+		}
+		t.Reset(d)
+	}
 }
 
 // wakeShare has the share looked at again now (the assignment changed).
