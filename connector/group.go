@@ -222,9 +222,7 @@ func (r *Runner) tight(slim bool) bool {
 // While none is paused it sleeps until one is (pausedWake): an idle
 // process has no timer of its own to wake it.
 func (r *Runner) resumeLoop(ctx context.Context) {
-	t := time.NewTicker(100 * time.Millisecond)
-	defer t.Stop()
-	for {
+	look := func() (time.Duration, bool) {
 		r.mu.Lock()
 		var paused []*partition
 		for _, p := range r.parts {
@@ -238,17 +236,13 @@ func (r *Runner) resumeLoop(ctx context.Context) {
 		for _, p := range paused {
 			p.backpressure()
 		}
-		tick := t.C
 		if len(paused) == 0 {
-			tick = nil // nothing to resume: wait for a pause
+			return 0, true // nothing to resume: wait for a pause
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.pausedWake:
-		case <-tick:
-		}
+		return 100 * time.Millisecond, true
 	}
+	next, _ := look()
+	pacedOrWoken(ctx, next, r.pausedWake, look)
 }
 
 // poll hands fetched records to the syncs until ctx ends.

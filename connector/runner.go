@@ -432,16 +432,31 @@ func every(ctx context.Context, d time.Duration, fn func() bool) { everyOrWoken(
 // everyOrWoken is every, calling fn at once too when wake has a value
 // (commits and limit shares are also woken by events).
 func everyOrWoken(ctx context.Context, d time.Duration, wake <-chan struct{}, fn func() bool) {
-	t := time.NewTicker(d)
+	pacedOrWoken(ctx, d, wake, func() (time.Duration, bool) { return d, fn() })
+}
+
+// pacedOrWoken calls fn after wait, or at once when wake has a value, and
+// again after the wait fn returns, until ctx ends or fn returns false. A
+// wait of 0 waits for wake alone (a loop with nothing to watch sleeps).
+func pacedOrWoken(ctx context.Context, wait time.Duration, wake <-chan struct{}, fn func() (next time.Duration, ok bool)) {
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
+		var tick <-chan time.Time
+		if wait > 0 {
+			t.Reset(wait)
+			tick = t.C
+		} else {
+			t.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-wake:
 		}
-		if !fn() {
+		var ok bool
+		if wait, ok = fn(); !ok {
 			return
 		}
 	}

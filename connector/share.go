@@ -323,7 +323,7 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 	go r.watchGroup(ctx, topics)
 	var caught catchUps
 	var behind behindWatch
-	look := func() bool {
+	look := func() {
 		own := r.ownPartitions()
 		now := time.Now()
 		v := r.group.Load()
@@ -337,28 +337,19 @@ func (r *Runner) shareLimits(ctx context.Context, crm limitSharer, topics []stri
 		share := shares{shareAt(calls, owned, units, n, now), shareAt(complexWrites, owned, units, n, now)}
 		crm.ShareLimits(share.calls, share.complexWrites)
 		r.commitCaughtUp(crm, own, share, &caught, now)
-		return true
 	}
-	look()
 	// A process that owns every partition has the whole limit: nothing to
 	// reckon again but at the assignment's changes (shareWake), so it
 	// looks once a second rather than twenty times.
-	t := time.NewTimer(shareEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-r.shareWake:
-		case <-t.C:
-		}
+	paced := func() (time.Duration, bool) {
 		look()
-		d := shareEvery
 		if r.ownsAll(r.group.Load()) {
-			d = shareAloneEvery
+			return shareAloneEvery, true
 		}
-		t.Reset(d)
+		return shareEvery, true
 	}
+	next, _ := paced()
+	pacedOrWoken(ctx, next, r.shareWake, paced)
 }
 
 // wakeShare has the share looked at again now (the assignment changed).
