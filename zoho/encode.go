@@ -93,44 +93,52 @@ func appendFloat(b []byte, f float64, bits int) ([]byte, bool) {
 }
 
 // validNumber reports whether s is a JSON number, as encoding/json checks
-// a json.Number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// a json.Number.
 func validNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
+	end, ok := numberEnd(s, 0)
+	return ok && end == len(s)
+}
+
+// numberEnd reads a JSON number in b from i,
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?, and returns where it
+// ends; false when none starts at i. The encoder checks json.Number values
+// with it, the answer scanner reads numbers with it.
+func numberEnd[T string | []byte](b T, i int) (int, bool) {
+	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	switch {
-	case i < len(s) && s[i] == '0':
+	case i < len(b) && b[i] == '0':
 		i++
-	case i < len(s) && '1' <= s[i] && s[i] <= '9':
-		for i < len(s) && isDigit(s[i]) {
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		for i < len(b) && isDigit(b[i]) {
 			i++
 		}
 	default:
-		return false
+		return i, false
 	}
-	if i < len(s) && s[i] == '.' {
+	if i < len(b) && b[i] == '.' {
 		i++
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
+		if i >= len(b) || !isDigit(b[i]) {
+			return i, false
 		}
-		for i < len(s) && isDigit(s[i]) {
+		for i < len(b) && isDigit(b[i]) {
 			i++
 		}
 	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
+		if i >= len(b) || !isDigit(b[i]) {
+			return i, false
 		}
-		for i < len(s) && isDigit(s[i]) {
+		for i < len(b) && isDigit(b[i]) {
 			i++
 		}
 	}
-	return i == len(s)
+	return i, true
 }
 
 // member is a field of a record being written.
