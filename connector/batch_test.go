@@ -268,7 +268,7 @@ func TestSupersededRecordHoldsOnlyItsPlace(t *testing.T) {
 	}
 	var pl places
 	grew := pl.add(old.Offset)
-	p.supersede(heldSize(old), grew)
+	p.rehold(heldSize(old), grew)
 	if got, want := r.held.Load(), grew+heldSize(cur); got != want || p.held != got || grew <= 0 || grew > 16 {
 		t.Fatalf("after supersede held %d (partition %d), want %d (the place: %d bytes)", got, p.held, want, grew)
 	}

@@ -29,7 +29,7 @@
 //  4. Batch. batch.go: handle adds an entry to the sync's batcher, which
 //     collapses a key's waiting change of the same action into the newer
 //     one; the replaced record keeps only its place (places; partition.
-//     supersede frees its memory in the back-pressure count). syncWorker.
+//     rehold frees its memory in the back-pressure count). syncWorker.
 //     flush tells the batcher whether the sync is behind (syncWorker.behind:
 //     records of its partitions still to read) and whether memory is tight
 //     (Runner.tight), and asks batcher.next for the batches due: behind and

@@ -125,14 +125,17 @@ func (p *partition) doneHeld(off, held int64) {
 	p.backpressure()
 }
 
-// supersede lowers what a record held (held) to its place in the entry of
-// the change of its key that replaced it: grew, how much that entry's
-// places grew (places.add), a byte to three on average. Only the place is
-// kept until that change is written (doneCollapsed). A backlog of changes
-// of few keys thus holds about its keys' worth of memory, not its changes'
-// worth, and can be read far ahead.
-func (p *partition) supersede(held, grew int64) {
-	p.hold(grew - held)
+// rehold lowers what a record counts in the partition's memory from held
+// to now, and lets back-pressure see it:
+//   - a record superseded by a later change of its key (collapse): now is
+//     its place in that change's entry (places.add grew by a byte to three
+//     on average), kept until the change is written (doneCollapsed), so a
+//     backlog of changes of few keys holds about its keys' worth of memory,
+//     not its changes' worth, and can be read far ahead;
+//   - a waiting record whose entry dropped its mapped record (entry.slim):
+//     now is slimSize.
+func (p *partition) rehold(held, now int64) {
+	p.hold(now - held)
 	p.backpressure()
 }
 
@@ -155,13 +158,6 @@ func (p *partition) doneCollapsed(pl *places) {
 // Contacts row of 170 bytes of key and value.
 func slimSize(rec *kgo.Record) int64 {
 	return int64(len(rec.Key)+len(rec.Value)) + 576
-}
-
-// slim lowers what a waiting record held (held) to slimmed (slimSize): its
-// entry dropped its mapped record (entry.slim).
-func (p *partition) slim(held, slimmed int64) {
-	p.hold(slimmed - held)
-	p.backpressure()
 }
 
 // backpressure pauses fetching the partition while the process holds
@@ -196,21 +192,21 @@ func (r *Runner) buffered() int64 { return r.held.Load() + r.cache.size() }
 // tight reports whether memory is near its bound, so that a sync behind
 // its partitions' ends must write what waits rather than defer it
 // (batcher): the records handled and not done, and the caches, hold half
-// of kafka.max_buffered_bytes or more; three quarters for a sync whose
-// waiting entries are slim (syncWorker.slimming: its backlog is worth
-// holding, its keys change again, and a slim entry costs a fraction of a
-// full one), and for every sync while one is. The records queued to the syncs do not count: handling them
-// frees memory (a change collapsing into its key's waiting one), writing
-// does not. Neither bound is above three quarters, where a partition
-// paused by back-pressure resumes: a paused sync with nothing left to
-// handle either writes (tight) or is resumed.
-func (r *Runner) tight(slim bool) bool {
+// of kafka.max_buffered_bytes or more; three quarters while any sync's
+// waiting entries are slim (syncWorker.slimming, counted in r.slimmers:
+// its backlog is worth holding, its keys change again, and a slim entry
+// costs a fraction of a full one). The records queued to the syncs do not
+// count: handling them frees memory (a change collapsing into its key's
+// waiting one), writing does not. Neither bound is above three quarters,
+// where a partition paused by back-pressure resumes: a paused sync with
+// nothing left to handle either writes (tight) or is resumed.
+func (r *Runner) tight() bool {
 	var queued int64
 	for _, w := range r.workers {
 		queued += w.input.bytes.Load()
 	}
 	bound := r.maxHeld / 2
-	if slim || r.slimmers.Load() > 0 {
+	if r.slimmers.Load() > 0 {
 		bound = r.maxHeld * 3 / 4
 	}
 	return r.buffered()-queued >= bound

@@ -425,12 +425,13 @@ func (r *Runner) fatal() error {
 }
 
 // every calls fn every d until ctx ends or fn returns false. The runner's
-// background loops (resumes, the replay's end, commits, limit shares) are
-// each one call of it or of everyOrWoken.
+// background loops are each one call of it (the replay's end), of
+// everyOrWoken (commits) or of pacedOrWoken (resumes, limit shares), all
+// three the last.
 func every(ctx context.Context, d time.Duration, fn func() bool) { everyOrWoken(ctx, d, nil, fn) }
 
 // everyOrWoken is every, calling fn at once too when wake has a value
-// (commits and limit shares are also woken by events).
+// (commits are also asked for by events).
 func everyOrWoken(ctx context.Context, d time.Duration, wake <-chan struct{}, fn func() bool) {
 	pacedOrWoken(ctx, d, wake, func() (time.Duration, bool) { return d, fn() })
 }

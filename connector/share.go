@@ -129,7 +129,6 @@ func (s shares) fits(st zoho.Stats) bool {
 // groupView is the group's partitions as the last read of its offsets
 // found them.
 type groupView struct {
-	counts bool         // made of partition counts alone (viewOfCounts)
 	all    []tp         // every partition of the group's topics, sorted
 	ends   map[tp]int64 // their end offsets (none when not read)
 	behind map[tp]bool  // those whose committed offset is behind the end
@@ -142,18 +141,20 @@ func viewOfCounts(counts map[string]int32) *groupView {
 	if len(counts) == 0 {
 		return nil
 	}
-	v := &groupView{counts: true, ends: map[tp]int64{}, behind: map[tp]bool{}}
-	for t, n := range counts {
-		for p := range n {
-			v.all = append(v.all, tp{t, p})
-		}
-	}
-	sortTPs(v.all)
-	return v
+	return &groupView{all: partitionsOf(counts), ends: map[tp]int64{}, behind: map[tp]bool{}}
 }
 
-func sortTPs(s []tp) {
-	slices.SortFunc(s, func(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) })
+// partitionsOf lists the partitions of topics of the given counts, sorted
+// by topic and partition.
+func partitionsOf(counts map[string]int32) []tp {
+	var all []tp
+	for t, n := range counts {
+		for p := range n {
+			all = append(all, tp{t, p})
+		}
+	}
+	slices.SortFunc(all, func(a, b tp) int { return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part)) })
+	return all
 }
 
 // shareOf is the slots of limit that the units owned get in rotation turn:
@@ -242,12 +243,12 @@ type behindWatch struct {
 	since map[tp]time.Time // the partitions behind in it: when first seen behind (zero: at the first view)
 }
 
-// note takes in v, the view of the group's offsets now (nil, or one of
-// partition counts alone: nothing to note). The partitions behind at the
+// note takes in v, the view of the group's offsets now (nil: nothing to
+// note). The partitions behind at the
 // first view read were behind before this process could know: the others
 // count them already, and a process starting takes its slots at once.
 func (b *behindWatch) note(v *groupView, now time.Time) {
-	if v == nil || v == b.view || v.counts {
+	if v == nil || v == b.view {
 		return
 	}
 	first := b.since == nil
@@ -492,13 +493,7 @@ type groupRead struct {
 // is behind when records lie between where the group starts it (its log
 // start, or its end with kafka.start_offset latest) and its end.
 func viewOf(prev *groupView, rd groupRead) *groupView {
-	v := &groupView{ends: map[tp]int64{}, behind: map[tp]bool{}}
-	for t, n := range rd.counts {
-		for p := range n {
-			v.all = append(v.all, tp{t, p})
-		}
-	}
-	sortTPs(v.all)
+	v := &groupView{all: partitionsOf(rd.counts), ends: map[tp]int64{}, behind: map[tp]bool{}}
 	for _, k := range v.all {
 		end, ok := rd.lso[k]
 		if !ok || rd.unknown[k] || rd.allFailed {

@@ -59,7 +59,7 @@ func TestRecurringBacklogIsHeldSlim(t *testing.T) {
 	crm := &upsertRecorder{}
 	r := &Runner{cl: cl, maxHeld: 4 << 20, cache: newKeyCache(1 << 20)}
 	w := newSyncWorker(f.cfg, fieldTypes("Contacts", nil), crm, f.dec, nil, newMetrics(nil), slog.New(slog.DiscardHandler), func(err error) { t.Error(err) })
-	w.cache, w.tight = r.cache, r.tight
+	w.cache, w.tight, w.slimmers = r.cache, r.tight, &r.slimmers
 	r.workers = []*syncWorker{w}
 	p := r.newPartition(tp{f.table.Topic(), 0}, w)
 	p.hwm.Store(keys*rounds + 1000) // more is there to read: behind throughout

@@ -124,7 +124,7 @@ type syncWorker struct {
 	drainCh chan struct{}
 	typesCh chan map[string]*zoho.Field // field types read after the start
 	slots   func() int                  // the CRM's write slots now (writeLimiter)
-	tight   func(slim bool) bool        // memory near its bound (Runner.tight)
+	tight   func() bool                 // memory near its bound (Runner.tight)
 
 	lookupMu    sync.Mutex
 	lookupCache map[string]string // module NUL name -> id
@@ -193,7 +193,7 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		typesCh:      make(chan map[string]*zoho.Field, 1),
 		lookupCache:  map[string]string{},
 		slots:        func() int { return defaultWriteSlots },
-		tight:        func(bool) bool { return false },
+		tight:        func() bool { return false },
 		slimmers:     new(atomic.Int32),
 		lastRead:     map[*partition]int64{},
 		batcher:      newBatcher(cfg.BatchSize, cfg.Linger.D(), defaultWriteSlots+spareBatches),
@@ -389,7 +389,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 	// change is the only one worth making (see batcher). Of the change it
 	// replaced only the place is kept: its memory is free.
 	if old, grew, ok := w.batcher.add(e); ok {
-		old.part.supersede(old.heldBytes(), grew)
+		old.part.rehold(old.heldBytes(), grew)
 		recurred = true
 	}
 	w.noteRecurrence(recurred)
@@ -463,7 +463,7 @@ func (w *syncWorker) slim(e *entry) {
 	}
 	e.in.rec = &own
 	n := slimSize(e.in.rec)
-	e.in.part.slim(e.in.heldBytes(), n)
+	e.in.part.rehold(e.in.heldBytes(), n)
 	e.in.held = n
 }
 
@@ -703,7 +703,7 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 	// half its bound, rather than written (Runner.tight), until the sync
 	// caught up: a run of new keys within it does not make it write the
 	// backlog held so far.
-	slimming := behind && !windowFull && (w.slimming || w.recurring && w.tight(false))
+	slimming := behind && !windowFull && (w.slimming || w.recurring && w.tight())
 	switch {
 	case slimming && !w.slimming:
 		w.slimmers.Add(1)
@@ -712,7 +712,7 @@ func (w *syncWorker) flush(writeCtx context.Context, now time.Time) time.Duratio
 		w.slimmers.Add(-1)
 	}
 	w.slimming = slimming
-	w.batcher.behind, w.batcher.tight = behind, windowFull || w.tight(slimming)
+	w.batcher.behind, w.batcher.tight = behind, windowFull || w.tight()
 	for {
 		b, wait := w.batcher.next(now, w.dropped)
 		if b == nil {
