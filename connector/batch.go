@@ -254,10 +254,9 @@ func (b *batcher) requeue(e *entry) {
 	}
 }
 
-// busy reports whether the key has a change waiting or in flight: Zoho's
-// state of the key may still change.
-func (b *batcher) busy(key string) bool {
-	h := keyHash(key)
+// busy reports whether the key (of hash h, keyHash) has a change waiting
+// or in flight: Zoho's state of the key may still change.
+func (b *batcher) busy(key string, h uint64) bool {
 	return b.pending.get(key, h) != nil || b.inflightSet.has(h)
 }
 

@@ -206,8 +206,8 @@ func TestBatcherCollapseCarriesRecords(t *testing.T) {
 	if r, _, ok := b.add(third); !ok || r.rec.Offset != 11 {
 		t.Fatal("a later change of the key did not replace the waiting one")
 	}
-	if b.waiting() != 1 || !b.busy("a") || b.busy("b") {
-		t.Fatalf("waiting %d, busy(a) %v, busy(b) %v", b.waiting(), b.busy("a"), b.busy("b"))
+	if b.waiting() != 1 || !b.busy("a", keyHash("a")) || b.busy("b", keyHash("b")) {
+		t.Fatalf("waiting %d, busy(a) %v, busy(b) %v", b.waiting(), b.busy("a", keyHash("a")), b.busy("b", keyHash("b")))
 	}
 	var offs []int64
 	third.collapsed.each(func(off int64) { offs = append(offs, off) })
@@ -217,7 +217,7 @@ func TestBatcherCollapseCarriesRecords(t *testing.T) {
 	// A change of another action does not collapse: both are written.
 	b.add(ent("a", actDelete, "", 3*time.Millisecond, p, 13))
 	got, _ := drain(b, t0.Add(time.Hour))
-	if !reflect.DeepEqual(got, []string{"upsert:a"}) || b.waiting() != 1 || !b.busy("a") {
+	if !reflect.DeepEqual(got, []string{"upsert:a"}) || b.waiting() != 1 || !b.busy("a", keyHash("a")) {
 		t.Fatalf("got %q, %d waiting", got, b.waiting())
 	}
 }
@@ -231,7 +231,7 @@ func TestBatcherRevokes(t *testing.T) {
 	b.add(ent("b", actUpsert, "", 0, p1, 0))
 	b.add(ent("c", actUpsert, "", 0, p1, 1))
 	dropped := b.revoke(map[*partition]bool{p1: true})
-	if len(dropped) != 2 || dropped[0].key != "b" || dropped[1].key != "c" || b.waiting() != 1 || b.busy("b") {
+	if len(dropped) != 2 || dropped[0].key != "b" || dropped[1].key != "c" || b.waiting() != 1 || b.busy("b", keyHash("b")) {
 		t.Fatalf("revoke dropped %d, %d waiting", len(dropped), b.waiting())
 	}
 	bt, _ := b.next(t0.Add(time.Hour), func(*entry) { t.Fatal("nothing was gone") })

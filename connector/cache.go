@@ -84,16 +84,12 @@ func (c *keyCache) moveToFront(n *cacheNode) {
 	}
 }
 
-// hash returns key's hash (keyHash), for getHashed and learn: a caller that
-// looks a key up and later updates it hashes its text once.
-func (c *keyCache) hash(key string) uint64 { return keyHash(key) }
-
 // get returns what is known of key in generation gen.
 func (c *keyCache) get(key string, gen uint64) (keyFacts, bool) {
-	return c.getHashed(key, c.hash(key), gen)
+	return c.getHashed(key, keyHash(key), gen)
 }
 
-// getHashed is get of a key whose hash (c.hash) is h.
+// getHashed is get of a key whose hash (keyHash) is h.
 func (c *keyCache) getHashed(key string, h, gen uint64) (keyFacts, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -109,7 +105,7 @@ func (c *keyCache) getHashed(key string, h, gen uint64) (keyFacts, bool) {
 // the facts (zero when none, or of an older generation) and changes them.
 // A key left with neither id nor fingerprint is forgotten.
 func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
-	h := c.hash(key)
+	h := keyHash(key)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.updateLocked(key, h, gen, fn)
@@ -118,7 +114,7 @@ func (c *keyCache) update(key string, gen uint64, fn func(*keyFacts)) {
 // learned is what a write taught of one key (keyCache.learn).
 type learned struct {
 	key  string
-	hash uint64 // c.hash(key)
+	hash uint64 // keyHash(key)
 	gone bool   // the record was deleted: nothing is known of it
 	id   string // the record's id, when the answer said it
 	fp   uint64 // the fingerprint of the state written; 0: none

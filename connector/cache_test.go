@@ -110,10 +110,10 @@ func TestKeyCacheLearn(t *testing.T) {
 	c.update("t\x00a", 1, func(f *keyFacts) { f.id = "1" })
 	c.update("t\x00d", 1, func(f *keyFacts) { f.id = "4"; f.fp, f.hasFP = 9, true })
 	c.learn(1, []learned{
-		{key: "t\x00a", hash: c.hash("t\x00a"), fp: 5},                      // an update: no id in the answer
-		{key: "t\x00b", hash: c.hash("t\x00b"), id: "2", fp: 6},             // a new record
-		{key: "t\x00d", hash: c.hash("t\x00d"), gone: true, fp: 0},          // deleted
-		{key: "t\x00e", hash: c.hash("t\x00e"), id: "", fp: 0, gone: false}, // nothing learned: not kept
+		{key: "t\x00a", hash: keyHash("t\x00a"), fp: 5},                      // an update: no id in the answer
+		{key: "t\x00b", hash: keyHash("t\x00b"), id: "2", fp: 6},             // a new record
+		{key: "t\x00d", hash: keyHash("t\x00d"), gone: true, fp: 0},          // deleted
+		{key: "t\x00e", hash: keyHash("t\x00e"), id: "", fp: 0, gone: false}, // nothing learned: not kept
 	})
 	if f, ok := c.get("t\x00a", 1); !ok || f.id != "1" || f.fp != 5 || !f.hasFP {
 		t.Fatalf("a = %+v, %v", f, ok)
@@ -132,7 +132,7 @@ func TestKeyCacheLearn(t *testing.T) {
 	// A flood of new keys through a full cache: nodes are taken again.
 	for i := range 100 {
 		k := fmt.Sprintf("t\x00k%05d", i)
-		c.learn(1, []learned{{key: k, hash: c.hash(k), id: "5725767000000000001", fp: uint64(i + 1)}})
+		c.learn(1, []learned{{key: k, hash: keyHash(k), id: "5725767000000000001", fp: uint64(i + 1)}})
 		if f, ok := c.get(k, 1); !ok || f.fp != uint64(i+1) || f.key != k {
 			t.Fatalf("key %d: %+v, %v", i, f, ok)
 		}
@@ -165,7 +165,7 @@ func BenchmarkKeyCacheNewKeysBatched(b *testing.B) {
 		k := keys[i%len(keys)]
 		gen := uint64(i / len(keys)) // every round of keys is new
 		i++
-		h := c.hash(k)
+		h := keyHash(k)
 		if _, ok := c.getHashed(k, h, gen); ok {
 			b.Fatal("a new key is known")
 		}

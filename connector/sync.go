@@ -159,8 +159,11 @@ type syncWorker struct {
 	slimmers *atomic.Int32 // the syncs of the process slimming (Runner.slimmers)
 
 	// scratch holds the rows of the change decoded last (reusingDecoder):
-	// they are valid until the next decode.
+	// they are valid until the next decode. Its rows keep cols alone, the
+	// columns the sync maps (mapper.columns: cfg.Fields', whatever the
+	// field types), which remap's scratch keeps too.
 	scratch schema.Scratch
+	cols    []string
 	// mayLookup: a mapper of this sync (the first, or one given types
 	// later) has lookup fields, so records written may hold lookup names
 	// to resolve. Never unset: records mapped earlier may still wait.
@@ -204,7 +207,8 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 		w.slots = l.WriteSlots
 	}
 	w.mayLookup.Store(w.mapper.lookups)
-	w.scratch.Project(w.mapper.columns())
+	w.cols = w.mapper.columns()
+	w.scratch.Project(w.cols)
 	return w
 }
 
@@ -213,7 +217,6 @@ func newSyncWorker(cfg *config.SyncConfig, types map[string]*zoho.Field, crm CRM
 func (w *syncWorker) setTypes(types map[string]*zoho.Field) {
 	w.types = types
 	w.mapper = newMapper(w.cfg, types)
-	w.scratch.Project(w.mapper.columns())
 	if w.mapper.lookups {
 		w.mayLookup.Store(true)
 	}
@@ -371,7 +374,7 @@ func (w *syncWorker) handle(ctx context.Context, r inRecord) {
 		}
 		if last, ok := w.cache.getHashed(key, kh, w.cacheGen.Load()); ok && last.hasFP {
 			recurred = true // written before
-			if last.fp == fp && !w.batcher.busy(key) {
+			if last.fp == fp && !w.batcher.busy(key, kh) {
 				w.noteRecurrence(true)
 				w.skip(r, "unchanged")
 				return
@@ -429,12 +432,12 @@ func (w *syncWorker) noteRecurrence(recurred bool) {
 }
 
 // slim drops the mapped record of a waiting upsert, insert or update, to
-// hold a backlog in less memory: what is kept is the Kafka record, the
-// key, the fingerprint and the match values (copied out of the decoded
-// value, which they would otherwise keep alive) and a copy of the Kafka
-// record. The record is mapped
-// again from the Kafka record before it is written (remap). Removals,
-// whose records are a few fields, stay as they are.
+// hold a backlog in less memory: what is kept is a copy of the Kafka
+// record (the fetched one would keep its whole fetch alive), the key, the
+// fingerprint and the match values (copied out of the decoded value, which
+// they would otherwise keep alive). The record is mapped again from the
+// Kafka record before it is written (remap). Removals, whose records are a
+// few fields, stay as they are.
 func (w *syncWorker) slim(e *entry) {
 	if e.slim || e.rec == nil || !(e.act == actUpsert || e.act == actInsert || e.act == actUpdate) {
 		return
@@ -481,7 +484,7 @@ func (w *syncWorker) remap(ctx context.Context, b *batch, out []outcome) error {
 		}
 		if scratch == nil {
 			scratch = new(schema.Scratch)
-			scratch.Project(b.mapper.columns())
+			scratch.Project(w.cols)
 		}
 		ch, err := w.decode(ctx, e.in, scratch)
 		if err != nil {
@@ -569,10 +572,8 @@ func (w *syncWorker) complete(res batchResult) {
 	}
 	var again []*entry // abandoned with their partition still ours: written again
 	// The counts of written and collapsed records go to the metrics once a
-	// batch (a run of one operation: a batch has one), not once a record.
+	// batch (of one operation, its action's), not once a record.
 	var written, collapsed int64
-	var writtenOp zoho.Operation
-	var writtenOpN int
 	for i, e := range res.b.entries {
 		o := res.outcomes[i]
 		switch o.kind {
@@ -589,12 +590,6 @@ func (w *syncWorker) complete(res batchResult) {
 			}
 			continue
 		case outWritten:
-			if o.op != writtenOp && writtenOpN > 0 {
-				w.writtenCounter(writtenOp).Add(float64(writtenOpN))
-				writtenOpN = 0
-			}
-			writtenOp = o.op
-			writtenOpN++
 			written++
 			// Revoked or lost meanwhile: another member may write the key
 			// before it is ours again, so what this write learned is stale.
@@ -616,8 +611,8 @@ func (w *syncWorker) complete(res batchResult) {
 			e.in.part.doneCollapsed(&e.collapsed)
 		}
 	}
-	if writtenOpN > 0 {
-		w.writtenCounter(writtenOp).Add(float64(writtenOpN))
+	if written > 0 {
+		w.writtenCounter(res.b.act.operation()).Add(float64(written))
 	}
 	w.status.written.Add(written)
 	if collapsed > 0 {

@@ -346,68 +346,64 @@ func trailing(r *reader) error {
 	return nil
 }
 
-// rec is the Avro record schema the key was decoded from, when it is one
-// (and not a logical type): the row holds its fields.
-func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (key Row, rec *node, id int, err error) {
-	key, id, err = d.decodeKeyRow(ctx, k, s, &rec)
-	return key, rec, id, err
-}
-
-func (d *Decoder) decodeKeyRow(ctx context.Context, k []byte, s *Scratch, rec **node) (Row, int, error) {
+// decodeKey decodes a record's key into a row, with the Avro record schema
+// it was decoded from when it is one (and not a logical type: the row holds
+// its fields), and the schema id (0 when none).
+func (d *Decoder) decodeKey(ctx context.Context, k []byte, s *Scratch) (Row, *node, int, error) {
 	if k[0] == 1 && len(k) >= 17 && d.format != FormatJSON {
-		return nil, 0, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
+		return nil, nil, 0, wrapErr("magic byte 0x01 (schema GUID)", ErrUnsupportedFraming)
 	}
 	if k[0] == 0 && len(k) >= 5 && d.format != FormatJSON {
 		ws, body, id, err := d.avroDatum(ctx, k)
 		if err != nil {
-			return nil, id, err
+			return nil, nil, id, err
 		}
 		r := &reader{b: body, scratch: s, reuse: true}
 		v, err := r.value(ws.root)
 		if err != nil {
-			return nil, id, wrapErr("avro datum", err)
+			return nil, nil, id, wrapErr("avro datum", err)
 		}
 		if err := trailing(r); err != nil {
-			return nil, id, err
+			return nil, nil, id, err
 		}
 		switch v := v.(type) {
 		case nil:
-			return nil, id, nil
+			return nil, nil, id, nil
 		case Row:
 			if ws.root.kind == kRecord && ws.root.conv == convNone {
-				*rec = ws.root
+				return v, ws.root, id, nil
 			}
-			return v, id, nil
+			return v, nil, id, nil
 		}
-		return Row{"": v}, id, nil
+		return Row{"": v}, nil, id, nil
 	}
 	if firstNonSpace(k) == '{' {
 		v, err := parseJSON(k)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		obj, _ := v.(map[string]any)
 		val, sch, err := d.unwrapJSON(obj)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		var conv any
 		if sch != nil {
 			if conv, err = fromJSON(sch, val, 0); err != nil {
-				return nil, 0, err
+				return nil, nil, 0, err
 			}
 		} else {
 			conv = schemaless(val, 0)
 		}
 		switch c := conv.(type) {
 		case nil:
-			return nil, 0, nil
+			return nil, nil, 0, nil
 		case Row:
-			return c, 0, nil
+			return c, nil, 0, nil
 		}
-		return Row{"": conv}, 0, nil
+		return Row{"": conv}, nil, 0, nil
 	}
-	return plainKey(k), 0, nil
+	return plainKey(k), nil, 0, nil
 }
 
 // unwrapJSON returns the payload and compiled schema of a

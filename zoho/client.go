@@ -572,6 +572,15 @@ const maxPooledAnswer = 1 << 20
 // itemsPool holds the data[] slices of write answers (scanner.items).
 var itemsPool sync.Pool
 
+// results maps the answer's data[] items to Results (see results), which
+// copy what they keep of the answer, and then releases the reply: a write
+// needs nothing more of it.
+func (rep *reply) results(ids []string, op Operation, module string, recs []Record) []Result {
+	res := results(rep.items, ids, op, module, recs)
+	rep.release()
+	return res
+}
+
 // release gives back what a write's reply holds for the next (its answer's
 // buffer, its items) once its results are made: nothing may point into
 // them any more.

@@ -66,9 +66,7 @@ func (c *Client) write(ctx context.Context, op Operation, method, path, module s
 	if err != nil {
 		return nil, err
 	}
-	res := results(rep.items, nil, op, module, recs) // copies what it keeps of the answer
-	rep.release()
-	return res, nil
+	return rep.results(nil, op, module, recs), nil
 }
 
 // Delete deletes records by id: DELETE /crm/v8/{module}?ids=...; wfTrigger
@@ -87,9 +85,7 @@ func (c *Client) Delete(ctx context.Context, module string, ids []string, wfTrig
 	if err != nil {
 		return nil, err
 	}
-	res := results(rep.items, ids, cl.op, module, nil) // copies what it keeps of the answer
-	rep.release()
-	return res, nil
+	return rep.results(ids, cl.op, module, nil), nil
 }
 
 // AddTags adds tags (created when new) to records: POST
@@ -145,9 +141,7 @@ func (c *Client) tags(ctx context.Context, op Operation, action, module string, 
 	if err != nil {
 		return nil, err
 	}
-	res := results(rep.items, ids, cl.op, module, nil) // copies what it keeps of the answer
-	rep.release()
-	return res, nil
+	return rep.results(ids, cl.op, module, nil), nil
 }
 
 func checkCount(op Operation, module string, n, max int) error {
