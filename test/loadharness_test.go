@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -62,7 +63,11 @@ import (
 // franz-go consumer that decodes them with goavro into maps, maps three
 // fields and encodes 100-record bodies with encoding/json (no Zoho calls, no
 // checkpoints), in a process of its own; its CPU per change is reported
-// beside the product's.
+// beside the product's. For a, two more plain programs show what the calls
+// cost: the floor with calls (each body also upserted, answers read with
+// encoding/json) and the calls alone (the changes consumed with franz-go and
+// one fixed body upserted per 100 of them, nothing decoded or encoded,
+// answers discarded): the least any program that makes the calls spends.
 func BenchmarkLoad(b *testing.B) {
 	scale := envFloat(b, "LOAD_SCALE", 1)
 	lat := envDuration(b, "LOAD_LATENCY", 100*time.Millisecond)
@@ -134,6 +139,7 @@ type loadResult struct {
 	rssKiB                            int64         // the largest of them
 	floorCPU                          time.Duration
 	floorCallsCPU                     time.Duration
+	callsAloneCPU                     time.Duration
 	lat                               []time.Duration
 }
 
@@ -272,6 +278,7 @@ func runLoadOnce(b *testing.B, sc loadScenario) loadResult {
 			b.Fatal("the stand-in holds no access token for the floor's calls")
 		}
 		res.floorCallsCPU = runFloor(b, s, topic, res.changes, s.sim.URL+","+tokens[0])
+		res.callsAloneCPU = runFloor(b, s, topic, res.changes, s.sim.URL+","+tokens[0]+",alone")
 	}
 	return res
 }
@@ -310,6 +317,11 @@ func report(b *testing.B, sc loadScenario, r loadResult) {
 		per := float64(r.floorCallsCPU.Microseconds()) / float64(r.changes)
 		b.ReportMetric(per, "floor-calls-cpu-µs/change")
 		add("  CPU floor+calls %.1f µs/change (the floor, each body also upserted to the stand-in, 10 calls at a time, answers read with encoding/json)", per)
+	}
+	if r.callsAloneCPU > 0 {
+		per := float64(r.callsAloneCPU.Microseconds()) / float64(r.changes)
+		b.ReportMetric(per, "calls-alone-cpu-µs/change")
+		add("  CPU calls alone %.1f µs/change (franz-go consuming the changes and one fixed 100-record body upserted per 100 of them, 10 calls at a time, answers discarded unread)", per)
 	}
 	add("  peak RSS        %.0f MiB (the largest zohosink process, VmHWM before SIGTERM)", float64(r.rssKiB)/1024)
 	if len(r.lat) > 0 {
@@ -509,8 +521,13 @@ func floorMain(arg string) {
 	n, _ := strconv.Atoi(parts[2])
 	var post func(body []byte)
 	wait := func() {}
-	if len(parts) == 5 {
-		post, wait = floorCalls(parts[3], parts[4])
+	if len(parts) >= 5 {
+		post, wait = floorCalls(parts[3], parts[4], len(parts) == 6)
+	}
+	if len(parts) == 6 {
+		callsAlone(parts[0], parts[1], n, post)
+		wait()
+		return
 	}
 	ks, err := contactsTable.KeySchema()
 	must(err)
@@ -564,9 +581,10 @@ func floorMain(arg string) {
 
 // floorCalls returns the floor's post, which upserts a body to the stand-in
 // at zohoURL in a goroutine of its own once fewer than 10 are in flight,
-// and wait, which returns once every call was answered. A call that fails
+// and wait, which returns once every call was answered (discard: its
+// answer unread, for the calls alone). A call that fails
 // or is answered other than 200 ends the floor with an error.
-func floorCalls(zohoURL, token string) (post func(body []byte), wait func()) {
+func floorCalls(zohoURL, token string, discard bool) (post func(body []byte), wait func()) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 10
 	hc := &http.Client{Transport: tr}
@@ -581,7 +599,7 @@ func floorCalls(zohoURL, token string) (post func(body []byte), wait func()) {
 			// follows at once may be refused with 429, as Zoho may. A
 			// plain program tries again.
 			for {
-				if floorUpsert(hc, zohoURL, token, body) {
+				if floorUpsert(hc, zohoURL, token, body, discard) {
 					return
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -591,9 +609,9 @@ func floorCalls(zohoURL, token string) (post func(body []byte), wait func()) {
 	return post, wg.Wait
 }
 
-// floorUpsert upserts body, reading the answer with encoding/json: false
-// when refused with 429.
-func floorUpsert(hc *http.Client, zohoURL, token string, body []byte) bool {
+// floorUpsert upserts body, reading the answer with encoding/json, or
+// discarding it unread: false when refused with 429.
+func floorUpsert(hc *http.Client, zohoURL, token string, body []byte, discard bool) bool {
 	req, err := http.NewRequest(http.MethodPost, zohoURL+"/crm/v8/Contacts/upsert", bytes.NewReader(body))
 	must(err)
 	req.Header.Set("Authorization", "Zoho-oauthtoken "+token)
@@ -601,6 +619,17 @@ func floorUpsert(hc *http.Client, zohoURL, token string, body []byte) bool {
 	resp, err := hc.Do(req)
 	must(err)
 	defer resp.Body.Close()
+	if discard {
+		_, err := io.Copy(io.Discard, resp.Body)
+		must(err)
+		if resp.StatusCode == http.StatusTooManyRequests {
+			return false
+		}
+		if resp.StatusCode != http.StatusOK {
+			must(fmt.Errorf("calls alone: status %d", resp.StatusCode))
+		}
+		return true
+	}
 	var answer struct {
 		Data []struct {
 			Code    string `json:"code"`
@@ -619,6 +648,33 @@ func floorUpsert(hc *http.Client, zohoURL, token string, body []byte) bool {
 		must(fmt.Errorf("floor upsert: status %d, %d items", resp.StatusCode, len(answer.Data)))
 	}
 	return true
+}
+
+// callsAlone is the least a program that makes the calls must spend: it
+// consumes n records of topic with franz-go and, for every 100 of them,
+// upserts one body made once beforehand (100 contacts), without decoding,
+// mapping or encoding anything, and discards the answers unread.
+func callsAlone(broker, topic string, n int, post func([]byte)) {
+	recs := make([]map[string]any, 100)
+	for i := range recs {
+		recs[i] = map[string]any{"Email": fmt.Sprintf("alone-%d@example.com", i), "Last_Name": "L", "Title": "T"}
+	}
+	body, err := json.Marshal(map[string]any{"data": recs, "duplicate_check_fields": []string{"Email"}})
+	must(err)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	must(err)
+	defer cl.Close()
+	seen := 0
+	for seen < n {
+		fs := cl.PollFetches(context.Background())
+		must(fs.Err())
+		fs.EachRecord(func(*kgo.Record) {
+			seen++
+			if seen%100 == 0 || seen == n {
+				post(body)
+			}
+		})
+	}
 }
 
 func unwrapUnion(v any) any {
