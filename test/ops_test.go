@@ -434,3 +434,53 @@ func TestFieldsMetadataIsReadLater(t *testing.T) {
 	})
 	p.stop(30 * time.Second)
 }
+
+// A process with little to do runs on one P (Go's GOMAXPROCS 1), which
+// costs a waiting process less CPU than several; GOMAXPROCS in the
+// environment is left as it is.
+func TestIdleProcessRunsOnOneP(t *testing.T) {
+	topic := contactsTable.Topic()
+	s := newStack(t, 1, []string{topic})
+	cfg := s.config(opsConfig, nil)
+	startLine := regexp.MustCompile(`"msg":"zohosink starting".*"gomaxprocs":"([^"]+)"`)
+	procsOf := func(p *proc) string {
+		var got string
+		eventually(t, 30*time.Second, "the start line", func() (bool, string) {
+			m := startLine.FindStringSubmatch(p.output())
+			if m != nil {
+				got = m[1]
+			}
+			return m != nil, "not started"
+		})
+		return got
+	}
+	changed := regexp.MustCompile(`"msg":"gomaxprocs","from":(\d+),"to":(\d+)`)
+
+	p := start(t, []string{"GOMAXPROCS="}, "run", "--config", cfg)
+	switch got := procsOf(p); {
+	case got == "1":
+		// One CPU here (or a container's limit of one): nothing to adapt.
+		time.Sleep(2 * time.Second)
+		if changed.MatchString(p.output()) {
+			t.Errorf("GOMAXPROCS changed on a single CPU:\n%s", p.output())
+		}
+	case regexp.MustCompile(`^1-([2-9]|\d\d+) \(adaptive\)$`).MatchString(got):
+		eventually(t, 15*time.Second, "GOMAXPROCS lowered to 1", func() (bool, string) {
+			m := changed.FindStringSubmatch(p.output())
+			return m != nil && m[2] == "1", "no change logged"
+		})
+	default:
+		t.Fatalf("start line's gomaxprocs %q, want 1-N (adaptive)", got)
+	}
+	p.stop(30 * time.Second)
+
+	p = start(t, []string{"GOMAXPROCS=3"}, "run", "--config", cfg)
+	if got := procsOf(p); got != "3 (GOMAXPROCS)" {
+		t.Errorf("with GOMAXPROCS=3 the start line says %q", got)
+	}
+	time.Sleep(2 * time.Second)
+	if changed.MatchString(p.output()) {
+		t.Errorf("GOMAXPROCS set in the environment was changed:\n%s", p.output())
+	}
+	p.stop(30 * time.Second)
+}

@@ -60,11 +60,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	memLimit := setMemoryLimit(cfg)
 	gogc := setGCPercent()
+	procs := adaptProcs(ctx, log)
 	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain))
 	if err != nil {
 		return err
 	}
-	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen, "memory_limit", memLimit, "gogc", gogc)
+	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen, "memory_limit", memLimit, "gogc", gogc, "gomaxprocs", procs)
 	if err := r.Run(ctx); err != nil {
 		fold.Flush() // the counts of folded warnings before the last line
 		return err

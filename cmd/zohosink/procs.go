@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Adaptive GOMAXPROCS. A process at Zoho's ceiling spends most of its life
+// waiting on calls: about a tenth of a core at 10,000 records a second. With
+// more than one P, every answer that arrives wakes a thread, hands goroutines
+// across Ps and wakes another thread to steal them; with one P the same work
+// costs a sixth less CPU (BENCHMARKS.md). A process that needs the cores (a
+// backlog collapsing in memory, Zoho answering at once) gets them back.
+const (
+	// procsEvery is how often the process's CPU use is read.
+	procsEvery = 500 * time.Millisecond
+	// procsUp: on one P, at least this much of a core used over a look goes
+	// back to Go's default at once.
+	procsUp = 0.75
+	// procsDown: with more, less than this much of a core over procsCalm
+	// looks in a row goes down to one.
+	procsDown = 0.5
+	procsCalm = 2
+)
+
+// procsPolicy decides the next GOMAXPROCS from the CPU used (cores) over the
+// last look. calm counts the looks in a row below procsDown.
+type procsPolicy struct {
+	calm int
+}
+
+// next returns the GOMAXPROCS to use after a look that used cores while
+// running with procs, given Go's default top.
+func (p *procsPolicy) next(procs, top int, cores float64) int {
+	if procs == 1 {
+		p.calm = 0
+		if cores >= procsUp {
+			return top
+		}
+		return 1
+	}
+	if cores >= procsDown {
+		p.calm = 0
+		return procs
+	}
+	p.calm++
+	if p.calm < procsCalm {
+		return procs
+	}
+	p.calm = 0
+	return 1
+}
+
+// adaptProcs runs GOMAXPROCS at one while the process uses less than half a
+// core, and at Go's default (the machine's or the container's CPUs) once it
+// uses more, until ctx ends. It does nothing when GOMAXPROCS is set in the
+// environment, when the default is one already, or where the process's CPU
+// time cannot be read. It returns what it does, as text for the start line.
+func adaptProcs(ctx context.Context, log *slog.Logger) string {
+	top := runtime.GOMAXPROCS(0)
+	switch {
+	case os.Getenv("GOMAXPROCS") != "":
+		return os.Getenv("GOMAXPROCS") + " (GOMAXPROCS)"
+	case top == 1:
+		return "1"
+	}
+	if _, ok := cpuTime(); !ok {
+		return strconv.Itoa(top)
+	}
+	go func() {
+		var p procsPolicy
+		t := time.NewTicker(procsEvery)
+		defer t.Stop()
+		last, _ := cpuTime()
+		lastAt := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				used, _ := cpuTime()
+				cores := float64(used-last) / float64(now.Sub(lastAt))
+				last, lastAt = used, now
+				procs := runtime.GOMAXPROCS(0)
+				next := p.next(procs, top, cores)
+				if next == procs {
+					continue
+				}
+				if next == 1 {
+					runtime.GOMAXPROCS(1)
+				} else {
+					// Back to Go's default, which follows the container's
+					// CPU limit again.
+					runtime.SetDefaultGOMAXPROCS()
+					top = runtime.GOMAXPROCS(0)
+				}
+				log.Debug("gomaxprocs", "from", procs, "to", runtime.GOMAXPROCS(0), "cores_used", cores)
+			}
+		}
+	}()
+	return "1-" + strconv.Itoa(top) + " (adaptive)"
+}
