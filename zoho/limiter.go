@@ -2,6 +2,7 @@ package zoho
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -122,8 +123,9 @@ func (l *CreditLedger) prune(now time.Time) {
 // gate is a counting semaphore whose limit adapts to 429 answers: halved
 // (never below 1) when Zoho says too many requests, raised by one after a
 // run of successes as long as the current limit, up to max. max is the
-// client's share of the org's limit (setMax), at most top. Waiters are woken
-// by closing a channel that is replaced on every change.
+// client's share of the org's limit (setMax), at most top. Waiters take
+// slots in the order they came: a freed slot is handed to the first of them,
+// waking that one only (not every waiter to race for it).
 type gate struct {
 	top int
 
@@ -132,11 +134,11 @@ type gate struct {
 	limit     int
 	inUse     int
 	successes int
-	wake      chan struct{}
+	waiters   []chan int // each gets the limit in force when it is handed a slot
 }
 
 func newGate(max int) *gate {
-	return &gate{top: max, max: max, limit: max, wake: make(chan struct{})}
+	return &gate{top: max, max: max, limit: max}
 }
 
 // setMax makes n (1..top) the most slots in use at once. A lower max lowers
@@ -154,29 +156,54 @@ func (g *gate) setMax(n int) {
 		g.limit = n
 	}
 	g.max = n
-	close(g.wake)
-	g.wake = make(chan struct{})
+	g.handOnLocked()
 }
 
 // acquire takes a slot and returns the limit at the time it was taken.
 func (g *gate) acquire(ctx context.Context) (int, error) {
-	for {
-		g.mu.Lock()
-		if g.inUse < g.limit {
-			g.inUse++
-			l := g.limit
-			g.mu.Unlock()
-			return l, nil
-		}
-		ch := g.wake
+	g.mu.Lock()
+	if g.inUse < g.limit && len(g.waiters) == 0 {
+		g.inUse++
+		l := g.limit
 		g.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-stopOf(ctx):
-			return 0, ErrStopped
-		}
+		return l, nil
+	}
+	ch := make(chan int, 1)
+	g.waiters = append(g.waiters, ch)
+	g.mu.Unlock()
+	var err error
+	select {
+	case l := <-ch:
+		return l, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-stopOf(ctx):
+		err = ErrStopped
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := slices.Index(g.waiters, ch); i >= 0 {
+		g.waiters = slices.Delete(g.waiters, i, i+1)
+		return 0, err
+	}
+	// Handed a slot as the wait ended: pass it on.
+	<-ch
+	g.inUse--
+	g.handOnLocked()
+	return 0, err
+}
+
+// handOnLocked hands the slots the limit leaves free to the first waiters.
+func (g *gate) handOnLocked() {
+	for g.inUse < g.limit && len(g.waiters) > 0 {
+		ch := g.waiters[0]
+		g.waiters[0] = nil
+		g.waiters = g.waiters[1:]
+		g.inUse++
+		ch <- g.limit
+	}
+	if len(g.waiters) == 0 {
+		g.waiters = nil // let the array behind go, rather than creep along it
 	}
 }
 
@@ -210,8 +237,7 @@ func (g *gate) release(seen int, o outcome) {
 			g.successes = 0
 		}
 	}
-	close(g.wake)
-	g.wake = make(chan struct{})
+	g.handOnLocked()
 	g.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package zoho
 import (
 	"context"
 	"testing"
+	"time"
 )
 
 // A share lowers the gate's limit at once, never below 1 nor above the
@@ -70,4 +71,116 @@ func TestStatsComplexInFlight(t *testing.T) {
 	if st := c.Stats(); st.InFlight != 4 || st.ComplexInFlight != 3 {
 		t.Errorf("in flight %d, complex %d; want 4 and 3", st.InFlight, st.ComplexInFlight)
 	}
+}
+
+// Calls waiting at a full gate take the freed slots in the order they came,
+// and a freed slot goes to one waiter: the others stay asleep.
+func TestGateHandsSlotsInOrder(t *testing.T) {
+	g := newGate(1)
+	ctx := context.Background()
+	seen, err := g.acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan int, 3)
+	for i := range 3 {
+		go func() {
+			s, err := g.acquire(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			order <- i
+			g.release(s, outcomeNeutral)
+		}()
+		waitWaiters(t, g, i+1) // the next waiter comes after this one
+	}
+	g.release(seen, outcomeNeutral)
+	for want := range 3 {
+		if got := <-order; got != want {
+			t.Fatalf("waiter %d took a slot before waiter %d", got, want)
+		}
+	}
+	if _, inUse := g.stats(); inUse != 0 {
+		t.Errorf("%d slots in use after every call released its own", inUse)
+	}
+}
+
+// A waiter whose wait ends (its write canceled) neither holds a slot nor
+// loses one: a slot handed to it as it gave up goes on to the next waiter.
+func TestGateCanceledWaiterPassesItsSlotOn(t *testing.T) {
+	g := newGate(1)
+	bg := context.Background()
+	seen, err := g.acquire(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	gaveUp := make(chan error)
+	go func() {
+		_, err := g.acquire(ctx)
+		gaveUp <- err
+	}()
+	waitWaiters(t, g, 1)
+	next := make(chan struct{})
+	go func() {
+		if _, err := g.acquire(bg); err == nil {
+			close(next)
+		}
+	}()
+	waitWaiters(t, g, 2)
+	// The first waiter's wait ends (its context canceled) and, before it
+	// takes the gate's lock to leave, the slot is handed to it: it must pass
+	// it on to the second.
+	g.mu.Lock()
+	cancel()
+	time.Sleep(50 * time.Millisecond) // the waiter wakes and blocks on the lock
+	g.inUse--
+	_ = seen
+	g.handOnLocked()
+	g.mu.Unlock()
+	if err := <-gaveUp; err == nil {
+		// It saw the slot before its cancellation (the scheduler was
+		// slow): then it holds the slot, and the second waiter waits.
+		t.Log("the first waiter took the slot before it saw its cancellation")
+		g.release(1, outcomeNeutral)
+	}
+	select {
+	case <-next:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slot the canceled waiter was handed never reached the next waiter")
+	}
+	if _, inUse := g.stats(); inUse != 1 {
+		t.Errorf("%d slots in use, want 1 (the second waiter's)", inUse)
+	}
+	// A waiter canceled before any slot freed leaves no trace either.
+	ctx2, cancel2 := context.WithCancel(bg)
+	go func() {
+		_, err := g.acquire(ctx2)
+		gaveUp <- err
+	}()
+	waitWaiters(t, g, 1)
+	cancel2()
+	if err := <-gaveUp; err == nil {
+		t.Fatal("a canceled wait took a slot")
+	}
+	g.mu.Lock()
+	n := len(g.waiters)
+	g.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d waiters left after the only one gave up", n)
+	}
+}
+
+func waitWaiters(t *testing.T, g *gate, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		g.mu.Lock()
+		got := len(g.waiters)
+		g.mu.Unlock()
+		if got == n {
+			return
+		}
+	}
+	t.Fatalf("never %d waiters at the gate", n)
 }
