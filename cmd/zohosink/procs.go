@@ -55,9 +55,9 @@ func (p *procsPolicy) next(procs, top int, cores float64) int {
 	return 1
 }
 
-// adaptProcs runs GOMAXPROCS at one while the process uses less than half a
-// core, and at Go's default (the machine's or the container's CPUs) once it
-// uses more, until ctx ends. It does nothing when GOMAXPROCS is set in the
+// adaptProcs runs GOMAXPROCS at one, from the start, while the process uses
+// less than half a core, and at Go's default (the machine's or the
+// container's CPUs) once one P is three-quarters full, until ctx ends. It does nothing when GOMAXPROCS is set in the
 // environment, when the default is one already, or where the process's CPU
 // time cannot be read. It returns what it does, as text for the start line.
 func adaptProcs(ctx context.Context, log *slog.Logger) string {
@@ -71,6 +71,9 @@ func adaptProcs(ctx context.Context, log *slog.Logger) string {
 	if _, ok := cpuTime(); !ok {
 		return strconv.Itoa(top)
 	}
+	// Start lean: most processes wait on Zoho from the start, and one that
+	// has a backlog to read is raised after its first look.
+	runtime.GOMAXPROCS(1)
 	go func() {
 		var p procsPolicy
 		t := time.NewTicker(procsEvery)

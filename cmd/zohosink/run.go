@@ -12,9 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"zohosink/connector/config"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"zohosink/connector"
+	"zohosink/connector/config"
 )
 
 const runUsage = `
@@ -61,7 +64,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	memLimit := setMemoryLimit(cfg)
 	gogc := setGCPercent()
 	procs := adaptProcs(ctx, log)
-	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain))
+	// The Go runtime's and the process's own metrics (GOMAXPROCS, heap,
+	// CPU, RSS) beside zohosink's.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r, err := connector.New(cfg, connector.WithLogger(log), connector.WithDrainTimeout(*drain), connector.WithRegistry(reg))
 	if err != nil {
 		return err
 	}
