@@ -32,21 +32,34 @@ func TestGateShare(t *testing.T) {
 	}
 }
 
-// A waiter blocked at a full gate goes once the share grows.
+// Waiters blocked at a full gate go once the share grows: every slot the
+// raise frees, not one.
 func TestGateShareWakesWaiters(t *testing.T) {
 	g := newGate(10)
 	g.setMax(1)
 	if _, err := g.acquire(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan struct{})
-	go func() {
-		if _, err := g.acquire(context.Background()); err == nil {
-			close(got)
+	got := make(chan struct{}, 3)
+	for i := range 3 {
+		go func() {
+			if _, err := g.acquire(context.Background()); err == nil {
+				got <- struct{}{}
+			}
+		}()
+		waitWaiters(t, g, i+1)
+	}
+	g.setMax(4)
+	for i := range 3 {
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of 3 waiters went after the share grew from 1 to 4", i)
 		}
-	}()
-	g.setMax(2)
-	<-got
+	}
+	if _, inUse := g.stats(); inUse != 4 {
+		t.Errorf("%d slots in use, want 4", inUse)
+	}
 }
 
 // Stats counts the writes of more than 10 records in flight apart from the
