@@ -565,6 +565,59 @@ func TestGroupReadsBackOff(t *testing.T) {
 	}
 }
 
+// A partition that comes within nearEndRecords of its end from further
+// has the group read fast for groupEndingFor, so its slots pass on soon
+// after it is caught up; a partition that never had more left (steady
+// traffic) does not, nor one a read could not get.
+func TestEndingPartitionQuickensReads(t *testing.T) {
+	a := func(p int32) tp { return tp{"a", p} }
+	counts := map[string]int32{"a": 3}
+	read := func(left0, left1 int64, unknown ...tp) groupRead {
+		rd := groupRead{counts: counts, lso: map[tp]int64{a(0): 10_000, a(1): 10_000, a(2): 10_000},
+			committed: map[tp]int64{a(0): 10_000 - left0, a(1): 10_000 - left1, a(2): 10_000}, unknown: map[tp]bool{}}
+		for _, k := range unknown {
+			rd.unknown[k] = true
+		}
+		return rd
+	}
+	v1 := viewOf(nil, read(5_000, 400)) // 0 far from its end, 1 near (steady)
+	if v1.ending || v1.left[a(0)] != 5_000 || v1.left[a(1)] != 400 {
+		t.Fatalf("first view: ending %v, left %v", v1.ending, v1.left)
+	}
+	if v := viewOf(v1, read(2_000, 300)); v.ending {
+		t.Error("nothing came near its end, yet ending")
+	}
+	if v := viewOf(v1, read(5_000, 100, a(0))); v.ending || v.left[a(0)] != 5_000 {
+		t.Errorf("a partition not read keeps what it had left (%d) and ends nothing (%v)", v.left[a(0)], v.ending)
+	}
+	v2 := viewOf(v1, read(nearEndRecords, 300))
+	if !v2.ending {
+		t.Fatal("partition 0 came within nearEndRecords of its end: not ending")
+	}
+	if v := viewOf(v1, read(0, 300)); v.ending {
+		t.Error("caught up in one step: nothing left to quicken")
+	}
+
+	now := time.Unix(1000, 0)
+	g := groupReads{lastOK: now}
+	if w := g.ok(v1, now); w != groupReadEvery {
+		t.Errorf("behind, none ending: wait %s, want %s", w, groupReadEvery)
+	}
+	if w := g.ok(v2, now); w != groupEndingEvery {
+		t.Errorf("one ending: wait %s, want %s", w, groupEndingEvery)
+	}
+	v3 := viewOf(v2, read(200, 300)) // still near, no longer "coming near"
+	if w := g.ok(v3, now.Add(groupEndingFor/2)); w != groupEndingEvery {
+		t.Errorf("within groupEndingFor of the ending view: wait %s, want %s", w, groupEndingEvery)
+	}
+	if w := g.ok(v3, now.Add(groupEndingFor)); w != groupReadEvery {
+		t.Errorf("groupEndingFor after: wait %s, want %s again", w, groupReadEvery)
+	}
+	if w := g.ok(viewOf(v3, read(0, 0)), now.Add(groupEndingFor/2)); w != groupIdleEvery {
+		t.Errorf("none behind: wait %s", w)
+	}
+}
+
 // A commit of a partition caught up is asked for once a view of the
 // group's offsets, not at every look (20 a second): records done since
 // (live traffic), or a commit that failed, wait for the next view.
