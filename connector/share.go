@@ -95,10 +95,13 @@ const (
 	// once the others read it caught up: for groupEndingFor after a read
 	// sees one so, reads come every groupEndingEvery (10 a second, 20
 	// requests), which takes the others' wait for those slots from 125 ms
-	// to 50 on average. It is the end of a catch-up, not steady traffic: a
-	// partition that never has more than nearEndRecords left never
-	// triggers it. Three processes reached 91.4-93.5% of the ceiling
-	// together instead of 89.4-93.6% (BENCHMARKS.md, issue 14).
+	// to 50 on average. It is meant for the end of a catch-up: a
+	// partition that never has more than nearEndRecords left (steady
+	// traffic below the ceiling) never triggers it; one whose commits
+	// step it down from further (traffic at the ceiling, a
+	// commit_interval's records at a time) may, a second at a time. Three
+	// processes reached 91.7-93.5% of the ceiling together instead of
+	// 90.0-91.6% (BENCHMARKS.md, issue 14).
 	groupEndingEvery = 100 * time.Millisecond
 	groupEndingFor   = time.Second
 	nearEndRecords   = 1000
