@@ -90,16 +90,16 @@ const (
 	// (20 requests a second) three processes gained 1-2 points of the
 	// ceiling.
 	groupReadEvery = 250 * time.Millisecond
-	// A partition about to be caught up (it came within nearEndRecords of
-	// its end, by the group's commits, from further) passes its slots on
-	// once the others read it caught up: for groupEndingFor after a read
-	// sees one so, reads come every groupEndingEvery (10 a second, 20
-	// requests), which takes the others' wait for those slots from 125 ms
-	// to 50 on average. It is meant for the end of a catch-up: a
-	// partition that never has more than nearEndRecords left (steady
-	// traffic below the ceiling) never triggers it; one whose commits
-	// step it down from further (traffic at the ceiling, a
-	// commit_interval's records at a time) may, a second at a time. Three
+	// A partition about to be caught up passes its slots on once the
+	// others read it caught up. When a read sees a partition's commits
+	// bring it within nearEndRecords of its end from a low point above
+	// that (groupView.low: where the commit before left it), reads come
+	// every groupEndingEvery (10 a second, 20 requests) for
+	// groupEndingFor, which takes the others' wait for those slots from
+	// 125 ms to 50 on average. That is the end of a catch-up, whose low
+	// points shrink to zero. Steady traffic's low points stay about its
+	// rate times the writes' lag whatever the commit interval (the
+	// highs between commits do not count), so it reads as before. Three
 	// processes reached 91.7-93.5% of the ceiling together instead of
 	// 90.0-91.6% (BENCHMARKS.md, issue 14).
 	groupEndingEvery = 100 * time.Millisecond
@@ -150,9 +150,12 @@ type groupView struct {
 	// left is, for those behind, the records between where the group's
 	// next read of them starts and their end.
 	left map[tp]int64
-	// ending: a partition behind came within nearEndRecords of its end
-	// since the view before (it had more left then): it is about to be
-	// caught up, and its slots to pass on (groupReads).
+	// low is, for those behind, what was left when a commit last moved
+	// them on (left fell since the view before): their last low point.
+	low map[tp]int64
+	// ending: a partition behind fell to within nearEndRecords of its end
+	// from a low point above it: it is about to be caught up, and its
+	// slots to pass on (groupReads).
 	ending bool
 }
 
@@ -515,15 +518,20 @@ type groupRead struct {
 // is behind when records lie between where the group starts it (its log
 // start, or its end with kafka.start_offset latest) and its end.
 func viewOf(prev *groupView, rd groupRead) *groupView {
-	v := &groupView{all: partitionsOf(rd.counts), ends: map[tp]int64{}, behind: map[tp]bool{}, left: map[tp]int64{}}
+	v := &groupView{all: partitionsOf(rd.counts), ends: map[tp]int64{}, behind: map[tp]bool{}, left: map[tp]int64{}, low: map[tp]int64{}}
 	for _, k := range v.all {
 		end, ok := rd.lso[k]
 		if !ok || rd.unknown[k] || rd.allFailed {
 			if prev != nil && slices.Contains(prev.all, k) {
 				v.ends[k] = prev.ends[k]
-				v.behind[k] = prev.behind[k]
+				if prev.behind[k] { // only those behind are in behind: its size paces the reads
+					v.behind[k] = true
+				}
 				if l, ok := prev.left[k]; ok {
 					v.left[k] = l
+				}
+				if l, ok := prev.low[k]; ok {
+					v.low[k] = l
 				}
 			} else {
 				v.behind[k] = true
@@ -548,9 +556,22 @@ func viewOf(prev *groupView, rd groupRead) *groupView {
 		}
 		if end > from {
 			v.behind[k] = true
-			v.left[k] = end - from
-			if prev != nil && end-from <= nearEndRecords && prev.left[k] > nearEndRecords {
-				v.ending = true
+			left := end - from
+			v.left[k] = left
+			if prev == nil {
+				continue
+			}
+			if before, ok := prev.left[k]; ok && left < before {
+				// A commit moved it on: a low point. A catch-up's low
+				// points shrink to the end; steady traffic's stay about
+				// its rate times the writes' lag, and never come from
+				// above nearEndRecords to below it.
+				v.low[k] = left
+				if left <= nearEndRecords && prev.low[k] > nearEndRecords {
+					v.ending = true
+				}
+			} else if l, ok := prev.low[k]; ok {
+				v.low[k] = l
 			}
 		}
 	}

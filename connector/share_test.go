@@ -565,56 +565,80 @@ func TestGroupReadsBackOff(t *testing.T) {
 	}
 }
 
-// A partition that comes within nearEndRecords of its end from further
-// has the group read fast for groupEndingFor, so its slots pass on soon
-// after it is caught up; a partition that never had more left (steady
-// traffic) does not, nor one a read could not get.
+// A partition whose commits bring it within nearEndRecords of its end from
+// a low point above that (the end of a catch-up) has the group read fast
+// for groupEndingFor, so its slots pass on soon after it is caught up.
+// Steady traffic, whose left rises between commits and falls back to the
+// same low point, does not, whatever its highs; nor does one whose read
+// failed, or one caught up in one step.
 func TestEndingPartitionQuickensReads(t *testing.T) {
 	a := func(p int32) tp { return tp{"a", p} }
 	counts := map[string]int32{"a": 3}
 	read := func(left0, left1 int64, unknown ...tp) groupRead {
-		rd := groupRead{counts: counts, lso: map[tp]int64{a(0): 10_000, a(1): 10_000, a(2): 10_000},
-			committed: map[tp]int64{a(0): 10_000 - left0, a(1): 10_000 - left1, a(2): 10_000}, unknown: map[tp]bool{}}
+		rd := groupRead{counts: counts, lso: map[tp]int64{a(0): 100_000, a(1): 100_000, a(2): 100_000},
+			committed: map[tp]int64{a(0): 100_000 - left0, a(1): 100_000 - left1, a(2): 100_000}, unknown: map[tp]bool{}}
 		for _, k := range unknown {
 			rd.unknown[k] = true
 		}
 		return rd
 	}
-	v1 := viewOf(nil, read(5_000, 400)) // 0 far from its end, 1 near (steady)
-	if v1.ending || v1.left[a(0)] != 5_000 || v1.left[a(1)] != 400 {
-		t.Fatalf("first view: ending %v, left %v", v1.ending, v1.left)
+	// Partition 1: steady traffic at 2 s commits, highs of 1,150 and
+	// lows of 150. Partition 0: a catch-up, its low points shrinking.
+	var v *groupView
+	step := func(left0, left1 int64, unknown ...tp) *groupView {
+		v = viewOf(v, read(left0, left1, unknown...))
+		return v
 	}
-	if v := viewOf(v1, read(2_000, 300)); v.ending {
-		t.Error("nothing came near its end, yet ending")
+	for i, left1 := range []int64{1_150, 150, 1_150, 150, 1_150, 150} {
+		if step(50_000, left1).ending {
+			t.Fatalf("steady traffic (step %d, %d left): ending", i, left1)
+		}
 	}
-	if v := viewOf(v1, read(5_000, 100, a(0))); v.ending || v.left[a(0)] != 5_000 {
-		t.Errorf("a partition not read keeps what it had left (%d) and ends nothing (%v)", v.left[a(0)], v.ending)
+	if v.low[a(1)] != 150 || v.left[a(0)] != 50_000 {
+		t.Fatalf("low %v, left %v", v.low, v.left)
 	}
-	v2 := viewOf(v1, read(nearEndRecords, 300))
-	if !v2.ending {
-		t.Fatal("partition 0 came within nearEndRecords of its end: not ending")
+	step(5_000, 1_150) // partition 0's low point: 5,000
+	if step(2_000, 150, a(0)).ending || v.left[a(0)] != 5_000 || v.low[a(0)] != 5_000 {
+		t.Fatalf("a partition not read keeps what it had (left %d, low %d) and ends nothing (%v)", v.left[a(0)], v.low[a(0)], v.ending)
 	}
-	if v := viewOf(v1, read(0, 300)); v.ending {
+	if step(2_000, 1_150).ending || v.low[a(0)] != 2_000 {
+		t.Fatalf("low point 2,000: ending %v, low %d", v.ending, v.low[a(0)])
+	}
+	saved := v
+	if v := viewOf(saved, read(0, 150)); v.ending {
 		t.Error("caught up in one step: nothing left to quicken")
+	}
+	ending := step(nearEndRecords, 150)
+	if !ending.ending {
+		t.Fatal("partition 0 fell to nearEndRecords from a low point of 2,000: not ending")
+	}
+	if step(nearEndRecords/2, 1_150).ending {
+		t.Error("from a low point within nearEndRecords: ending again")
 	}
 
 	now := time.Unix(1000, 0)
 	g := groupReads{lastOK: now}
-	if w := g.ok(v1, now); w != groupReadEvery {
+	if w := g.ok(saved, now); w != groupReadEvery {
 		t.Errorf("behind, none ending: wait %s, want %s", w, groupReadEvery)
 	}
-	if w := g.ok(v2, now); w != groupEndingEvery {
+	if w := g.ok(ending, now); w != groupEndingEvery {
 		t.Errorf("one ending: wait %s, want %s", w, groupEndingEvery)
 	}
-	v3 := viewOf(v2, read(200, 300)) // still near, no longer "coming near"
-	if w := g.ok(v3, now.Add(groupEndingFor/2)); w != groupEndingEvery {
+	if w := g.ok(v, now.Add(groupEndingFor/2)); w != groupEndingEvery {
 		t.Errorf("within groupEndingFor of the ending view: wait %s, want %s", w, groupEndingEvery)
 	}
-	if w := g.ok(v3, now.Add(groupEndingFor)); w != groupReadEvery {
+	if w := g.ok(v, now.Add(groupEndingFor)); w != groupReadEvery {
 		t.Errorf("groupEndingFor after: wait %s, want %s again", w, groupReadEvery)
 	}
-	if w := g.ok(viewOf(v3, read(0, 0)), now.Add(groupEndingFor/2)); w != groupIdleEvery {
-		t.Errorf("none behind: wait %s", w)
+	g.fastUntil = now.Add(groupEndingFor)
+	if w := g.ok(viewOf(v, read(0, 0)), now.Add(groupEndingFor/2)); w != groupIdleEvery {
+		t.Errorf("none behind: wait %s, want %s", w, groupIdleEvery)
+	}
+	// A failed read keeps the partitions behind as they were, and only
+	// those: one caught up does not count as behind for the pacing.
+	caught := viewOf(v, read(0, 0))
+	if failed := viewOf(caught, groupRead{counts: counts, allFailed: true}); len(failed.behind) != 0 {
+		t.Errorf("a failed read after none behind: behind %v", failed.behind)
 	}
 }
 
