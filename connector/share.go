@@ -100,8 +100,8 @@ const (
 	// points shrink to zero. Steady traffic's low points stay about its
 	// rate times the writes' lag whatever the commit interval (the
 	// highs between commits do not count), so it reads as before. Three
-	// processes reached 91.7-93.5% of the ceiling together instead of
-	// 90.0-91.6% (BENCHMARKS.md, issue 14).
+	// processes reached 91.5-93.6% of the ceiling together instead of
+	// 90.1-93.5% (BENCHMARKS.md, issue 14).
 	groupEndingEvery = 100 * time.Millisecond
 	groupEndingFor   = time.Second
 	nearEndRecords   = 1000
@@ -519,10 +519,13 @@ type groupRead struct {
 // start, or its end with kafka.start_offset latest) and its end.
 func viewOf(prev *groupView, rd groupRead) *groupView {
 	v := &groupView{all: partitionsOf(rd.counts), ends: map[tp]int64{}, behind: map[tp]bool{}, left: map[tp]int64{}, low: map[tp]int64{}}
+	if prev == nil {
+		prev = &groupView{} // the first view: nothing known before
+	}
 	for _, k := range v.all {
 		end, ok := rd.lso[k]
 		if !ok || rd.unknown[k] || rd.allFailed {
-			if prev != nil && slices.Contains(prev.all, k) {
+			if slices.Contains(prev.all, k) {
 				v.ends[k] = prev.ends[k]
 				if prev.behind[k] { // only those behind are in behind: its size paces the reads
 					v.behind[k] = true
@@ -558,9 +561,6 @@ func viewOf(prev *groupView, rd groupRead) *groupView {
 			v.behind[k] = true
 			left := end - from
 			v.left[k] = left
-			if prev == nil {
-				continue
-			}
 			if before, ok := prev.left[k]; ok && left < before {
 				// A commit moved it on: a low point. A catch-up's low
 				// points shrink to the end; steady traffic's stay about

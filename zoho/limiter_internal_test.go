@@ -89,12 +89,8 @@ func TestStatsComplexInFlight(t *testing.T) {
 // Calls waiting at a full gate take the freed slots in the order they came,
 // and a freed slot goes to one waiter: the others stay asleep.
 func TestGateHandsSlotsInOrder(t *testing.T) {
-	g := newGate(1)
+	g, seen := fullGate(t)
 	ctx := context.Background()
-	seen, err := g.acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	order := make(chan int, 3)
 	for i := range 3 {
 		go func() {
@@ -122,12 +118,8 @@ func TestGateHandsSlotsInOrder(t *testing.T) {
 // A waiter whose wait ends (its write canceled) neither holds a slot nor
 // loses one: a slot handed to it as it gave up goes on to the next waiter.
 func TestGateCanceledWaiterPassesItsSlotOn(t *testing.T) {
-	g := newGate(1)
+	g, _ := fullGate(t)
 	bg := context.Background()
-	seen, err := g.acquire(bg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(bg)
 	gaveUp := make(chan error)
 	go func() {
@@ -148,8 +140,7 @@ func TestGateCanceledWaiterPassesItsSlotOn(t *testing.T) {
 	g.mu.Lock()
 	cancel()
 	time.Sleep(50 * time.Millisecond) // the waiter wakes and blocks on the lock
-	g.inUse--
-	_ = seen
+	g.inUse--                         // the first slot released, as gate.release does
 	g.handOnLocked()
 	g.mu.Unlock()
 	if err := <-gaveUp; err == nil {
@@ -183,6 +174,18 @@ func TestGateCanceledWaiterPassesItsSlotOn(t *testing.T) {
 	if n != 0 {
 		t.Errorf("%d waiters left after the only one gave up", n)
 	}
+}
+
+// fullGate is a gate of one slot, taken: the limit it was taken at is
+// returned for its release.
+func fullGate(t *testing.T) (*gate, int) {
+	t.Helper()
+	g := newGate(1)
+	seen, err := g.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g, seen
 }
 
 func waitWaiters(t *testing.T, g *gate, n int) {
