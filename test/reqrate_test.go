@@ -1,10 +1,14 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +22,8 @@ import (
 // and of three processes of one group (heartbeats, fetches, the limit
 // shares' reads of the group's offsets, commits), idle for 10 s and then
 // behind for 10 s (a backlog written at 2 s a call), and reports them per
-// process and second. A measurement, ~35 s each:
+// process and second, with the CPU the processes spent idle. A
+// measurement, ~35 s each:
 //
 //	go test ./test -run '^$' -bench RequestRates -benchtime 1x
 func BenchmarkRequestRates(b *testing.B) {
@@ -29,6 +34,25 @@ func BenchmarkRequestRates(b *testing.B) {
 			}
 		})
 	}
+}
+
+// cpu is the CPU (user and system) p spent so far, from /proc/<pid>/stat
+// (in the kernel's USER_HZ ticks: 10 ms).
+func (p *loadProc) cpu(t testing.TB) time.Duration {
+	t.Helper()
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fields after the command's name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14 and stime 15.
+	f := strings.Fields(string(st[bytes.LastIndexByte(st, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", p.cmd.Process.Pid, st)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // kafkaRequests counts the requests s's broker is sent, by API key.
@@ -80,16 +104,27 @@ func requestRates(t *testing.B, procs int) {
 		fmt.Printf("%d process(es), %s: %.1f requests/s per process:%s\n", procs, name, float64(total)/d.Seconds()/float64(procs), line)
 		t.ReportMetric(float64(total)/d.Seconds()/float64(procs), name+"-req/s/process")
 	}
+	var ps []*loadProc
 	for i := range procs {
 		cfg := s.configText(contactsConfig, map[string]string{"Group": "rr", "Instance": fmt.Sprintf("rr-%d", i), "Timeout": "30s", "Linger": "1s"})
 		p := startLoadProc(t, cfg)
 		p.waitFor(t, "partitions assigned", time.Minute)
+		ps = append(ps, p)
+	}
+	cpu := func() (sum time.Duration) {
+		for _, p := range ps {
+			sum += p.cpu(t)
+		}
+		return sum
 	}
 	time.Sleep(5 * time.Second)
-	a := snap()
+	a, cpuA := snap(), cpu()
 	time.Sleep(10 * time.Second)
-	b := snap()
+	b, cpuB := snap(), cpu()
 	show("idle", a, b, 10*time.Second, procs)
+	idleCPU := float64((cpuB - cpuA).Milliseconds()) / 10 / float64(procs)
+	fmt.Printf("%d process(es), idle: %.1f ms of CPU a second per process\n", procs, idleCPU)
+	t.ReportMetric(idleCPU, "idle-cpu-ms/s/process")
 	produceAll(t, s, newRecords(t, enc, 0, 20_000)) // 2 s a call, 10 slots: ~20 s behind
 	time.Sleep(3 * time.Second)
 	a = snap()
