@@ -40,6 +40,13 @@ func TestMain(m *testing.M) {
 		floorMain(arg) // BenchmarkLoad's CPU floor, in a process of its own
 		os.Exit(0)
 	}
+	// ZOHOSINK_TEST_BINARY runs the tests against a binary built before
+	// (to compare two builds in the load harness, alternating) instead of
+	// building one from this tree.
+	if b := os.Getenv("ZOHOSINK_TEST_BINARY"); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "zohosink-test")
 	if err != nil {
 		panic(err)

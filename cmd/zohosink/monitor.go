@@ -12,8 +12,9 @@ import (
 // at least a millisecond of busy time, before it backs off towards 10 ms.
 // A process waiting on Zoho goes idle between answers a hundred times a
 // second, so each answer's work ran under a monitor looking every 20 µs: in
-// the load harness about an eighth of run's CPU was sysmon's sleeps and
-// the context switches they cost (BENCHMARKS.md, session 7). The runtime
+// the load harness about an eighth of run's CPU was on sysmon's thread, its
+// sleeps and the context switches they cost; kept awake, run spends 8-10%
+// less CPU waiting on Zoho, the same idle (BENCHMARKS.md, session 7). The runtime
 // skips the deep sleep when GODEBUG's schedtrace is set, for the traces to
 // come on time; its monitor then backs off to one look every 10 ms and
 // stays there. schedtrace cannot be set once the runtime started, and
