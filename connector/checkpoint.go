@@ -199,6 +199,15 @@ func (c *checkpoint) Position() (int64, bool) {
 	return c.released, c.released >= 0
 }
 
+// Next returns the offset after the last tracked record: where the
+// partition's next record is expected. ok is false before any record was
+// tracked.
+func (c *checkpoint) Next() (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.end, c.end >= 0
+}
+
 // Window returns how many tracked records lie from the first record not
 // done to the last one tracked.
 func (c *checkpoint) Window() int {

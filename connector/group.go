@@ -42,6 +42,9 @@ type partition struct {
 	paused  bool
 	held    int64 // bytes of its records consumed and not done (pauseMu)
 	forgot  bool  // forget subtracted held from the runner's: done must not again
+	// deletedTo is the log start up to which records Kafka deleted unread
+	// were reported (checkDeleted; the poll's only).
+	deletedTo int64
 }
 
 // hold counts delta bytes more (or fewer) held by the partition's records,
@@ -273,6 +276,7 @@ func (r *Runner) poll(ctx context.Context) {
 			}
 			p.hwm.Store(ftp.HighWatermark)
 			p.lso.Store(ftp.LastStableOffset)
+			r.checkDeleted(p, ftp.LogStartOffset)
 			byWorker := map[*syncWorker][]inRecord{}
 			for _, rec := range ftp.Records {
 				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
@@ -306,6 +310,39 @@ func (r *Runner) poll(ctx context.Context) {
 			}
 		})
 		r.cl.AllowRebalance()
+	}
+}
+
+// checkDeleted reports records of p that Kafka deleted before they were
+// read: the log's start (logStart, of the fetch) is past the offset p
+// expects next, the one after its last record or, before its first, the
+// group's committed offset. franz-go then resumes at the log's start
+// without an error (it logs a warning without the offsets lost): the
+// topic's retention was shorter than the sync's lag, or the records were
+// deleted (DeleteRecords). Compaction and aborted transactions leave gaps
+// in the offsets but do not move the log's start, so they are not
+// reported. The records are gone, so nothing is read again: the sync goes
+// on, and the lost offsets are named in an error and the syncs' status.
+func (r *Runner) checkDeleted(p *partition, logStart int64) {
+	expected, ok := p.cp.Next()
+	if !ok {
+		if r.cl == nil {
+			return
+		}
+		c, known := r.cl.CommittedOffsets()[p.tp.topic][p.tp.part]
+		if !known {
+			return
+		}
+		expected = c.Offset
+	}
+	if expected < 0 || logStart <= max(expected, p.deletedTo) {
+		return
+	}
+	p.deletedTo = logStart
+	msg := fmt.Sprintf("kafka deleted records of %s partition %d before zohosink read them (the topic's retention is shorter than the sync's lag, or the records were deleted): offsets %d to %d, up to %d changes, are lost and will not reach Zoho", p.tp.topic, p.tp.part, expected, logStart-1, logStart-expected)
+	r.log.Error("kafka deleted records before they were read", "topic", p.tp.topic, "partition", p.tp.part, "lost_from", expected, "lost_to", logStart, "lost", logStart-expected, "problem", msg)
+	if p.w != nil {
+		p.w.status.setLastError(msg)
 	}
 }
 

@@ -1,0 +1,110 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"zohosink/zoho/zohotest"
+)
+
+// Kafka deleted records of a partition before the sync read them (retention,
+// or DeleteRecords), while the sync held records it had read and not yet
+// written. The deleted records are lost, and the log says which; the records
+// the sync held are genuine and still written; it goes on from the log's new
+// start, and the group's commits reach the end.
+func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing.T) {
+	topic := contactsTable.Topic()
+	// Slow answers: the first records' write is still in flight when the
+	// loss is found.
+	s := newStack(t, 1, []string{topic}, zohotest.WithLatency(5*time.Second, 5*time.Second))
+	enc := s.register(contactsTable)
+	recs := contactRows(t, enc, 150)
+	s.produce(recs[:50]...) // offsets 0-49
+	var blockFetches atomic.Bool
+	s.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
+		s.kafka.KeepControl()
+		if _, fetch := req.(*kmsg.FetchRequest); fetch && blockFetches.Load() {
+			return nil, errors.New("fetches held back by the test"), true
+		}
+		return nil, nil, false
+	})
+
+	p := start(t, nil, "run", "--config", contactsCfg(s, "loss", "loss-0", "30s", "200ms"))
+	base := "http://" + httpAddr(t, p)
+	eventually(t, 30*time.Second, "the first records' write sent", func() (bool, string) {
+		_, body := get(t, base+"/status")
+		var st struct {
+			Syncs []struct{ Consumed, Written, Waiting int64 }
+		}
+		if err := json.Unmarshal([]byte(body), &st); err != nil || len(st.Syncs) != 1 {
+			return false, body
+		}
+		c := st.Syncs[0]
+		return c.Consumed == 50 && c.Waiting == 0 && c.Written == 0, body
+	})
+	// The consumer waits at offset 50 while 100 more records come and the
+	// first 70 of them are deleted: its next fetch is below the log's start.
+	blockFetches.Store(true)
+	time.Sleep(time.Second) // the fetch waiting at the broker (250 ms) returns empty; the next are refused
+	s.produce(recs[50:]...) // offsets 50-149
+	adm := kadm.NewClient(s.cl)
+	deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 120}}})
+	if err != nil || deleted.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
+	}
+	blockFetches.Store(false)
+
+	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	checkLost(t, p, base, 50, 120)
+	p.stop(30 * time.Second)
+
+	// Stopped longer than the topic's retention: the group's committed
+	// offset (150) is below the log's start when the next process starts.
+	more := contactRows(t, enc, 200)[150:]
+	s.produce(more...) // offsets 150-199
+	if deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 180}}}); err != nil || deleted.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
+	}
+	p = start(t, nil, "run", "--config", contactsCfg(s, "loss", "loss-0", "30s", "200ms"))
+	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	checkLost(t, p, "http://"+httpAddr(t, p), 150, 180)
+	p.stop(30 * time.Second)
+
+	inZoho := map[string]bool{}
+	for _, rec := range s.sim.Records("Contacts") {
+		inZoho[fmt.Sprint(rec["Email"])] = true
+	}
+	for id := range 200 {
+		if lost := id >= 50 && id < 120 || id >= 150 && id < 180; inZoho[email(id)] == lost {
+			t.Errorf("record %d (offset %d): in Zoho %v, want %v", id, id, inZoho[email(id)], !lost)
+		}
+	}
+}
+
+// checkLost asserts p said, in an error and in /status, that offsets from
+// to to-1 were deleted unread.
+func checkLost(t *testing.T, p *proc, base string, from, to int) {
+	t.Helper()
+	want := fmt.Sprintf("offsets %d to %d, up to %d changes, are lost", from, to-1, to-from)
+	found := false
+	for line := range strings.Lines(p.output()) {
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, fmt.Sprintf(`"lost_from":%d,"lost_to":%d`, from, to)) && strings.Contains(line, want) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no error saying %q:\n%s", want, p.output())
+	}
+	if _, status := get(t, base+"/status"); !strings.Contains(status, want) {
+		t.Errorf("/status does not say %q:\n%s", want, status)
+	}
+}
