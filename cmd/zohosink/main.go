@@ -61,9 +61,6 @@ func (e *exitError) Unwrap() error { return e.err }
 var errSilent = errors.New("")
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "run" {
-		keepMonitorAwake() // may execute the binary again (monitor.go)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

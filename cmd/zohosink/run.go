@@ -72,7 +72,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen, "memory_limit", memLimit, "gogc", gogc, "gomaxprocs", procs, "runtime_monitor", monitorSaid)
+	log.Info("zohosink starting", "version", version, "syncs", len(cfg.Syncs), "brokers", strings.Join(cfg.Kafka.Brokers, ","), "group", cfg.Kafka.GroupID, "http", cfg.HTTP.Listen, "memory_limit", memLimit, "gogc", gogc, "gomaxprocs", procs)
 	if err := r.Run(ctx); err != nil {
 		fold.Flush() // the counts of folded warnings before the last line
 		return err
