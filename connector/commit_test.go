@@ -1,12 +1,15 @@
 package connector
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -135,5 +138,47 @@ func TestRevokeTimesFitTheRebalanceTimeout(t *testing.T) {
 	}
 	if wait, flush, commit := revokeTimes(0, 30*time.Second); wait != 30*time.Second || flush != 5*time.Second || commit != 10*time.Second {
 		t.Errorf("no rebalance timeout: %v %v %v, want the bounds 30s 5s 10s", wait, flush, commit)
+	}
+}
+
+// Offsets skipped unread because Kafka deleted records are counted once,
+// up to the fetch's first record; gaps with the log's start not past what
+// was expected (compaction, aborted transactions) are not; and after a
+// data loss's reset the records the replaced partition read are not
+// counted as unread.
+func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
+	r, p, _ := committer(t) // records 0-9 read: 10 expected next
+	var logged bytes.Buffer
+	r.log = slog.New(slog.NewTextHandler(&logged, nil))
+	unread := func() float64 {
+		m := &dto.Metric{}
+		if err := r.met.unread.WithLabelValues("t").Write(m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	r.checkDeleted(p, 5, 20) // a gap, the log's start before it: compaction
+	if got := unread(); got != 0 {
+		t.Fatalf("a compacted gap counted %v unread", got)
+	}
+	r.checkDeleted(p, 10, 10)
+	r.checkDeleted(p, 15, 10) // the log's start moved after the fetch: nothing skipped
+	if got := unread(); got != 0 {
+		t.Fatalf("nothing skipped, %v counted", got)
+	}
+	r.checkDeleted(p, 15, 18) // deleted 10-14, 15-17 compacted or skipped
+	r.checkDeleted(p, 15, 18) // the same fetch's partition again: once
+	if got := unread(); got != 8 {
+		t.Fatalf("%v unread, want 8 (offsets 10-17)", got)
+	}
+	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 || !strings.Contains(logged.String(), "offsets 10 to 17 were not read (the log now starts at 15)") {
+		t.Fatalf("%d errors, want one naming offsets 10 to 17:\n%s", n, logged.String())
+	}
+	r.onDataLoss(&kgo.ErrDataLoss{Topic: "t", Partition: 0, ConsumedTo: 30, ResetTo: 25})
+	np := r.parts[tp{"t", 0}]
+	np.cp.track(25, 0)         // read again from the reset
+	r.checkDeleted(np, 28, 31) // what the replaced partition read, to 30
+	if got := unread(); got != 8 {
+		t.Fatalf("%v unread after the reset, want still 8", got)
 	}
 }

@@ -42,9 +42,10 @@ type partition struct {
 	paused  bool
 	held    int64 // bytes of its records consumed and not done (pauseMu)
 	forgot  bool  // forget subtracted held from the runner's: done must not again
-	// deletedTo is the log start up to which records Kafka deleted unread
-	// were reported (checkDeleted; the poll's only).
-	deletedTo int64
+	// readTo: offsets below it were read, or reported unread, already
+	// (checkDeleted, the poll's only; set at a data loss's reset to what
+	// the partition it replaces had consumed).
+	readTo int64
 }
 
 // hold counts delta bytes more (or fewer) held by the partition's records,
@@ -276,7 +277,7 @@ func (r *Runner) poll(ctx context.Context) {
 			}
 			p.hwm.Store(ftp.HighWatermark)
 			p.lso.Store(ftp.LastStableOffset)
-			r.checkDeleted(p, ftp.LogStartOffset)
+			r.checkDeleted(p, ftp.LogStartOffset, ftp.Records[0].Offset)
 			byWorker := map[*syncWorker][]inRecord{}
 			for _, rec := range ftp.Records {
 				if r.replay && rec.Offset >= r.replayEnd[rec.Partition] {
@@ -313,17 +314,23 @@ func (r *Runner) poll(ctx context.Context) {
 	}
 }
 
-// checkDeleted reports records of p that Kafka deleted before they were
-// read: the log's start (logStart, of the fetch) is past the offset p
-// expects next, the one after its last record or, before its first, the
-// group's committed offset. franz-go then resumes at the log's start
-// without an error (it logs a warning without the offsets lost): the
-// topic's retention was shorter than the sync's lag, or the records were
-// deleted (DeleteRecords). Compaction and aborted transactions leave gaps
-// in the offsets but do not move the log's start, so they are not
-// reported. The records are gone, so nothing is read again: the sync goes
-// on, and the lost offsets are named in an error and the syncs' status.
-func (r *Runner) checkDeleted(p *partition, logStart int64) {
+// checkDeleted reports offsets of p skipped unread because Kafka deleted
+// records before they were read. That is so when the log's start
+// (logStart, of the fetch) is past the offset p expects next (the one after
+// its last record, or before its first the group's committed offset) and
+// the fetch's first record (at first) comes later than that. franz-go then
+// resumes without an error (a warning that does not say what was skipped):
+// at the log's start while consuming; before a partition's first record,
+// where kafka.start_offset says (latest skips what the log still holds
+// too). The topic's retention was shorter than the sync's lag, or the
+// records were deleted (DeleteRecords). Compaction and aborted transactions
+// leave gaps in the offsets but do not move the log's start, so they alone
+// are not reported. The range is an upper bound on the changes lost: it may
+// hold gaps, and changes written before a crash and not committed. The
+// records are gone (or skipped), so nothing is read again: the sync goes
+// on, and the offsets are named in an error, the syncs' status and
+// zohosink_kafka_offsets_unread_total.
+func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 	expected, ok := p.cp.Next()
 	if !ok {
 		if r.cl == nil {
@@ -335,12 +342,14 @@ func (r *Runner) checkDeleted(p *partition, logStart int64) {
 		}
 		expected = c.Offset
 	}
-	if expected < 0 || logStart <= max(expected, p.deletedTo) {
+	expected = max(expected, p.readTo)
+	if expected < 0 || logStart <= expected || first <= expected {
 		return
 	}
-	p.deletedTo = logStart
-	msg := fmt.Sprintf("kafka deleted records of %s partition %d before zohosink read them (the topic's retention is shorter than the sync's lag, or the records were deleted): offsets %d to %d, up to %d changes, are lost and will not reach Zoho", p.tp.topic, p.tp.part, expected, logStart-1, logStart-expected)
-	r.log.Error("kafka deleted records before they were read", "topic", p.tp.topic, "partition", p.tp.part, "lost_from", expected, "lost_to", logStart, "lost", logStart-expected, "problem", msg)
+	p.readTo = first
+	msg := fmt.Sprintf("kafka deleted records of %s partition %d before zohosink read them (the topic's retention is shorter than the sync's lag, or records were deleted): offsets %d to %d were not read (the log now starts at %d), so up to %d changes that had not reached Zoho are lost", p.tp.topic, p.tp.part, expected, first-1, logStart, first-expected)
+	r.log.Error("kafka deleted records before they were read", "topic", p.tp.topic, "partition", p.tp.part, "first_unread", expected, "last_unread", first-1, "log_start", logStart, "unread", first-expected, "problem", msg)
+	r.met.unread.WithLabelValues(p.tp.topic).Add(float64(first - expected))
 	if p.w != nil {
 		p.w.status.setLastError(msg)
 	}
@@ -495,7 +504,9 @@ func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) {
 	old.gone.Store(true)
 	old.cancel()
 	old.release()
-	r.parts[k] = r.newPartition(k, old.w)
+	np := r.newPartition(k, old.w)
+	np.readTo = dl.ConsumedTo // not reported as deleted unread: they were read
+	r.parts[k] = np
 	if old.w != nil {
 		old.w.cacheGen.Add(1) // what the writes of the lost records taught may be stale
 	}

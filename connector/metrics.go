@@ -19,6 +19,7 @@ type metrics struct {
 	deadLettered *prometheus.CounterVec   // {sync,code}
 	batch        *prometheus.HistogramVec // {sync}
 	lag          *prometheus.GaugeVec     // {topic,partition}
+	unread       *prometheus.CounterVec   // {topic}
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -48,9 +49,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "zohosink_consumer_lag",
 			Help: "Records of the partition not yet done: high watermark minus the committable offset.",
 		}, []string{"topic", "partition"}),
+		unread: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "zohosink_kafka_offsets_unread_total",
+			Help: "Offsets of the topic skipped unread because Kafka deleted records before they were read (retention shorter than the lag, or DeleteRecords): an upper bound on the changes lost. Alert on any increase.",
+		}, []string{"topic"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.consumed, m.written, m.skipped, m.deadLettered, m.batch, m.lag)
+		reg.MustRegister(m.consumed, m.written, m.skipped, m.deadLettered, m.batch, m.lag, m.unread)
 	}
 	return m
 }

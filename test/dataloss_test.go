@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,7 +66,7 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 	blockFetches.Store(false)
 
 	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
-	checkLost(t, p, base, 50, 120)
+	checkLost(t, p, base, 50, 120, 120)
 	p.stop(30 * time.Second)
 
 	// Stopped longer than the topic's retention: the group's committed
@@ -76,28 +78,51 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 	}
 	p = start(t, nil, "run", "--config", contactsCfg(s, "loss", "loss-0", "30s", "200ms"))
 	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
-	checkLost(t, p, "http://"+httpAddr(t, p), 150, 180)
+	checkLost(t, p, "http://"+httpAddr(t, p), 150, 180, 180)
+	p.stop(30 * time.Second)
+
+	// The same with start_offset latest, which franz-go follows when the
+	// committed offset (200) is gone: it skips to the log's end, past
+	// records the log still holds (220-249), which are not read either.
+	all := contactRows(t, enc, 260)
+	s.produce(all[200:250]...)
+	if deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 220}}}); err != nil || deleted.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
+	}
+	latest := strings.Replace(s.configText(contactsConfig, map[string]string{"Group": "loss", "Instance": "loss-0", "Timeout": "30s", "Linger": "200ms"}), "kafka:\n", "kafka:\n  start_offset: latest\n", 1)
+	path := filepath.Join(t.TempDir(), "latest.yaml")
+	if err := os.WriteFile(path, []byte(latest), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p = start(t, nil, "run", "--config", path)
+	base = "http://" + httpAddr(t, p)
+	eventually(t, 30*time.Second, "the partition assigned", func() (bool, string) { return strings.Contains(p.output(), "partitions assigned"), "not yet" })
+	time.Sleep(time.Second) // at the end, waiting for new records
+	s.produce(all[250:]...)
+	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	checkLost(t, p, base, 200, 250, 220)
 	p.stop(30 * time.Second)
 
 	inZoho := map[string]bool{}
 	for _, rec := range s.sim.Records("Contacts") {
 		inZoho[fmt.Sprint(rec["Email"])] = true
 	}
-	for id := range 200 {
-		if lost := id >= 50 && id < 120 || id >= 150 && id < 180; inZoho[email(id)] == lost {
+	for id := range 260 {
+		if lost := id >= 50 && id < 120 || id >= 150 && id < 180 || id >= 200 && id < 250; inZoho[email(id)] == lost {
 			t.Errorf("record %d (offset %d): in Zoho %v, want %v", id, id, inZoho[email(id)], !lost)
 		}
 	}
 }
 
-// checkLost asserts p said, in an error and in /status, that offsets from
-// to to-1 were deleted unread.
-func checkLost(t *testing.T, p *proc, base string, from, to int) {
+// checkLost asserts p said, in an error, in /status and in
+// zohosink_kafka_offsets_unread_total, that offsets from to to-1 were not
+// read, the log starting at logStart.
+func checkLost(t *testing.T, p *proc, base string, from, to, logStart int) {
 	t.Helper()
-	want := fmt.Sprintf("offsets %d to %d, up to %d changes, are lost", from, to-1, to-from)
+	want := fmt.Sprintf("offsets %d to %d were not read (the log now starts at %d), so up to %d changes that had not reached Zoho are lost", from, to-1, logStart, to-from)
 	found := false
 	for line := range strings.Lines(p.output()) {
-		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, fmt.Sprintf(`"lost_from":%d,"lost_to":%d`, from, to)) && strings.Contains(line, want) {
+		if strings.Contains(line, `"level":"ERROR"`) && strings.Contains(line, fmt.Sprintf(`"first_unread":%d,"last_unread":%d,"log_start":%d,"unread":%d`, from, to-1, logStart, to-from)) && strings.Contains(line, want) {
 			found = true
 		}
 	}
@@ -107,4 +132,17 @@ func checkLost(t *testing.T, p *proc, base string, from, to int) {
 	if _, status := get(t, base+"/status"); !strings.Contains(status, want) {
 		t.Errorf("/status does not say %q:\n%s", want, status)
 	}
+	if _, metrics := get(t, base+"/metrics"); !strings.Contains(metrics, fmt.Sprintf(`zohosink_kafka_offsets_unread_total{topic="wh.public.customers"} %d`, to-from)) {
+		t.Errorf("/metrics does not count %d offsets unread:\n%s", to-from, grepLines(metrics, "unread"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "")
 }

@@ -42,8 +42,14 @@ func TestMain(m *testing.M) {
 	}
 	// ZOHOSINK_TEST_BINARY runs the tests against a binary built before
 	// (to compare two builds in the load harness, alternating) instead of
-	// building one from this tree.
+	// building one from this tree (so ZOHOSINK_TEST_RACE does not apply).
+	// A relative path is the caller's, not this package's directory, where
+	// go test runs: give an absolute one.
 	if b := os.Getenv("ZOHOSINK_TEST_BINARY"); b != "" {
+		if st, err := os.Stat(b); err != nil || !filepath.IsAbs(b) || st.IsDir() {
+			fmt.Fprintf(os.Stderr, "ZOHOSINK_TEST_BINARY=%s: want the absolute path of a zohosink binary (%v)\n", b, err)
+			os.Exit(1)
+		}
 		binary = b
 		os.Exit(m.Run())
 	}

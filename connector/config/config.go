@@ -44,8 +44,9 @@ type KafkaConfig struct {
 	// DeadLetterTopic receives records that cannot be decoded, mapped or
 	// written (default "<group_id>.dlq").
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
-	// StartOffset is where partitions with no committed offset start:
-	// "earliest" (default) or "latest".
+	// StartOffset is where partitions with no committed offset start, and
+	// those whose committed offset Kafka deleted (retention): "earliest"
+	// (default) or "latest".
 	StartOffset string `yaml:"start_offset"`
 	// CommitInterval is how often offsets of done records are committed
 	// (default 2s, at most 5s).
