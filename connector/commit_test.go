@@ -171,14 +171,28 @@ func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 	if got := unread(); got != 8 {
 		t.Fatalf("%v unread, want 8 (offsets 10-17)", got)
 	}
-	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 || !strings.Contains(logged.String(), "offsets 10 to 17 were not read (the log now starts at 15)") {
+	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 || !strings.Contains(logged.String(), "offsets 10 to 17 were not read (the log now starts at 15; 15 to 17 are still in the log") {
 		t.Fatalf("%d errors, want one naming offsets 10 to 17:\n%s", n, logged.String())
 	}
-	r.onDataLoss(&kgo.ErrDataLoss{Topic: "t", Partition: 0, ConsumedTo: 30, ResetTo: 25})
+	// A data loss reset while records 10-19 were done and 10 committed:
+	// read again from 20.
+	r.groupCommitted = func() map[string]map[int32]kgo.EpochOffset {
+		return map[string]map[int32]kgo.EpochOffset{"t": {0: {Offset: 10}}}
+	}
+	for off := int64(18); off < 20; off++ {
+		p.cp.track(off, 0)
+		p.cp.markDone(off)
+	}
+	if !r.onDataLoss(&kgo.ErrDataLoss{Topic: "t", Partition: 0, ConsumedTo: 30, ResetTo: 25}) {
+		t.Fatal("the partition was not reset")
+	}
 	np := r.parts[tp{"t", 0}]
-	np.cp.track(25, 0)         // read again from the reset
-	r.checkDeleted(np, 28, 31) // what the replaced partition read, to 30
+	r.checkDeleted(np, 15, 22) // from the committed 10: but 10-19 were done
 	if got := unread(); got != 8 {
-		t.Fatalf("%v unread after the reset, want still 8", got)
+		t.Fatalf("%v unread after the reset, want still 8: offsets done before it counted", got)
+	}
+	r.checkDeleted(np, 24, 26) // 20-25 deleted before they were read again
+	if got := unread(); got != 14 {
+		t.Fatalf("%v unread, want 14 (and 20-25)", got)
 	}
 }

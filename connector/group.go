@@ -247,12 +247,14 @@ func (r *Runner) resumeLoop(ctx context.Context) {
 
 // poll hands fetched records to the syncs until ctx ends.
 func (r *Runner) poll(ctx context.Context) {
+	reset := map[tp]bool{} // partitions a data loss reset in this poll
 	for {
 		fetches := r.cl.PollRecords(ctx, 10_000)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			r.cl.AllowRebalance()
 			return
 		}
+		clear(reset)
 		fetches.EachError(func(t string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
@@ -263,12 +265,16 @@ func (r *Runner) poll(ctx context.Context) {
 			if isFatalKafka(err) {
 				r.fail(fmt.Errorf("kafka: topic %s partition %d: %w: check the credentials and ACLs of the consumer", t, p, err))
 			}
-			if dl, ok := errors.AsType[*kgo.ErrDataLoss](err); ok {
-				r.onDataLoss(dl)
+			if dl, ok := errors.AsType[*kgo.ErrDataLoss](err); ok && r.onDataLoss(dl) {
+				reset[tp{t, p}] = true
 			}
 		})
 		fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
-			if len(ftp.Records) == 0 {
+			if len(ftp.Records) == 0 || reset[tp{ftp.Topic, ftp.Partition}] {
+				// A partition reset by a data loss in this poll is read
+				// again from where onDataLoss set it: records of the same
+				// poll from franz-go's reset point would make the new
+				// checkpoint refuse the earlier ones as delivered twice.
 				return
 			}
 			p := r.partition(ftp.Topic, ftp.Partition)
@@ -331,12 +337,19 @@ func (r *Runner) poll(ctx context.Context) {
 // on, and the offsets are named in an error, the syncs' status and
 // zohosink_kafka_offsets_unread_total.
 func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
+	if r.replay {
+		return // the dead-letter topic's retention dropping letters is no sync's loss (replayEnds)
+	}
 	expected, ok := p.cp.Next()
 	if !ok {
-		if r.cl == nil {
+		committed := r.groupCommitted
+		if committed == nil && r.cl != nil {
+			committed = r.cl.CommittedOffsets
+		}
+		if committed == nil {
 			return
 		}
-		c, known := r.cl.CommittedOffsets()[p.tp.topic][p.tp.part]
+		c, known := committed()[p.tp.topic][p.tp.part]
 		if !known {
 			return
 		}
@@ -347,7 +360,11 @@ func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 		return
 	}
 	p.readTo = first
-	msg := fmt.Sprintf("kafka deleted records of %s partition %d before zohosink read them (the topic's retention is shorter than the sync's lag, or records were deleted): offsets %d to %d were not read (the log now starts at %d), so up to %d changes that had not reached Zoho are lost", p.tp.topic, p.tp.part, expected, first-1, logStart, first-expected)
+	skipped := ""
+	if first > logStart {
+		skipped = fmt.Sprintf("; %d to %d are still in the log, skipped by compaction or by kafka.start_offset: latest", logStart, first-1)
+	}
+	msg := fmt.Sprintf("kafka deleted records of %s partition %d before zohosink read them (the topic's retention is shorter than the sync's lag, or records were deleted): offsets %d to %d were not read (the log now starts at %d%s), so up to %d changes that had not reached Zoho are lost", p.tp.topic, p.tp.part, expected, first-1, logStart, skipped, first-expected)
 	r.log.Error("kafka deleted records before they were read", "topic", p.tp.topic, "partition", p.tp.part, "first_unread", expected, "last_unread", first-1, "log_start", logStart, "unread", first-expected, "problem", msg)
 	r.met.unread.WithLabelValues(p.tp.topic).Add(float64(first - expected))
 	if p.w != nil {
@@ -489,13 +506,14 @@ func (r *Runner) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 // or from ResetTo if that is lower, so that nothing the log still holds is
 // skipped; what is read again is written again (at least once). Called
 // from the poll loop, before it allows a rebalance, as SetOffsets needs.
-func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) {
+// It reports whether it reset the partition.
+func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) bool {
 	k := tp{dl.Topic, dl.Partition}
 	r.mu.Lock()
 	old, ok := r.parts[k]
 	if !ok || old.gone.Load() {
 		r.mu.Unlock()
-		return
+		return false
 	}
 	from := dl.ResetTo
 	if pos, known := old.cp.Position(); known && pos < from {
@@ -505,7 +523,7 @@ func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) {
 	old.cancel()
 	old.release()
 	np := r.newPartition(k, old.w)
-	np.readTo = dl.ConsumedTo // not reported as deleted unread: they were read
+	np.readTo = from // below it, done: not reported as unread if deleted (checkDeleted)
 	r.parts[k] = np
 	if old.w != nil {
 		old.w.cacheGen.Add(1) // what the writes of the lost records taught may be stale
@@ -516,6 +534,7 @@ func (r *Runner) onDataLoss(dl *kgo.ErrDataLoss) {
 	if r.cl != nil {
 		r.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{dl.Topic: {dl.Partition: {Epoch: -1, Offset: from}}})
 	}
+	return true
 }
 
 func (r *Runner) onLost(_ context.Context, cl *kgo.Client, lost map[string][]int32) {

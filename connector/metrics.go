@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"topic", "partition"}),
 		unread: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zohosink_kafka_offsets_unread_total",
-			Help: "Offsets of the topic skipped unread because Kafka deleted records before they were read (retention shorter than the lag, or DeleteRecords): an upper bound on the changes lost. Alert on any increase.",
+			Help: "Offsets of the topic skipped unread because Kafka deleted records before they were read (retention shorter than the lag, or DeleteRecords), with those past the log's new start skipped by compaction or kafka.start_offset: latest: an upper bound on the changes lost. Alert on any increase.",
 		}, []string{"topic"}),
 	}
 	if reg != nil {
@@ -64,6 +64,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // rather than no data before the first record.
 func (m *metrics) initSync(sc *config.SyncConfig) {
 	m.consumed.WithLabelValues(sc.Name)
+	for _, t := range sc.Topics {
+		m.unread.WithLabelValues(t) // at 0: an alert on its increase sees the first loss
+	}
 	for _, reason := range []string{"mode", "tombstone", "unchanged", "collapsed", "not_found"} {
 		m.skipped.WithLabelValues(sc.Name, reason)
 	}
