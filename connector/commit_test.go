@@ -144,8 +144,8 @@ func TestRevokeTimesFitTheRebalanceTimeout(t *testing.T) {
 // Offsets skipped unread because Kafka deleted records are counted once,
 // up to the fetch's first record; gaps with the log's start not past what
 // was expected (compaction, aborted transactions) are not; and after a
-// data loss's reset the records the replaced partition read are not
-// counted as unread.
+// data loss's reset the records done before it are not counted as unread,
+// while those deleted before they were read again are.
 func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 	r, p, _ := committer(t) // records 0-9 read: 10 expected next
 	var logged bytes.Buffer

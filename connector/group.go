@@ -43,8 +43,8 @@ type partition struct {
 	held    int64 // bytes of its records consumed and not done (pauseMu)
 	forgot  bool  // forget subtracted held from the runner's: done must not again
 	// readTo: offsets below it were read, or reported unread, already
-	// (checkDeleted, the poll's only; set at a data loss's reset to what
-	// the partition it replaces had consumed).
+	// (checkDeleted, the poll's only; set at a data loss's reset to where
+	// the partition is read again from: below it, all was done).
 	readTo int64
 }
 
@@ -343,11 +343,11 @@ func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 	expected, ok := p.cp.Next()
 	if !ok {
 		committed := r.groupCommitted
-		if committed == nil && r.cl != nil {
-			committed = r.cl.CommittedOffsets
-		}
 		if committed == nil {
-			return
+			if r.cl == nil {
+				return
+			}
+			committed = r.cl.CommittedOffsets
 		}
 		c, known := committed()[p.tp.topic][p.tp.part]
 		if !known {

@@ -39,23 +39,20 @@ import (
 // A crash at any moment therefore loses nothing: the records after the last
 // commit are consumed again and written again, which upsert makes harmless.
 type Runner struct {
-	cfg *config.Config
-	log *slog.Logger
-	reg *prometheus.Registry
-	met *metrics
-	// groupCommitted replaces the client's CommittedOffsets (the group's
-	// offsets franz-go started from) in tests.
-	groupCommitted func() map[string]map[int32]kgo.EpochOffset
-	crm            CRM
-	dec            Decoder            // one decoder for every sync (WithDecoder), or
-	decs           map[string]Decoder // one per sync, by name
-	kopts          []kgo.Opt
-	drainTimeout   time.Duration
-	workers        []*syncWorker
-	byTopic        map[string]*syncWorker
-	cl             *kgo.Client
-	dlq            *deadLetterer
-	fieldsOf       func(ctx context.Context, module string) ([]zoho.Field, error)
+	cfg          *config.Config
+	log          *slog.Logger
+	reg          *prometheus.Registry
+	met          *metrics
+	crm          CRM
+	dec          Decoder            // one decoder for every sync (WithDecoder), or
+	decs         map[string]Decoder // one per sync, by name
+	kopts        []kgo.Opt
+	drainTimeout time.Duration
+	workers      []*syncWorker
+	byTopic      map[string]*syncWorker
+	cl           *kgo.Client
+	dlq          *deadLetterer
+	fieldsOf     func(ctx context.Context, module string) ([]zoho.Field, error)
 	// fieldsMeta is the org's fields of each module whose metadata was read.
 	fieldsMeta   map[string][]zoho.Field
 	fieldsMetaMu sync.Mutex
@@ -111,6 +108,10 @@ type Runner struct {
 	heldCommits   atomic.Pointer[map[tp]bool] // ends whose commit waits for the calls in flight to fit the share (commitCaughtUp)
 	kafkaConnErr  atomic.Value                // string: the last broker connection failure, "" once one succeeds
 	kafkaGroupErr atomic.Value                // string: the last group management failure, "" once partitions are assigned
+
+	// groupCommitted replaces the client's CommittedOffsets (the group's
+	// offsets franz-go started from) in tests.
+	groupCommitted func() map[string]map[int32]kgo.EpochOffset
 }
 
 // Option configures a Runner.

@@ -29,8 +29,20 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 	// loss is found.
 	s := newStack(t, 1, []string{topic}, zohotest.WithLatency(5*time.Second, 5*time.Second))
 	enc := s.register(contactsTable)
-	recs := contactRows(t, enc, 150)
-	s.produce(recs[:50]...) // offsets 0-49
+	recs := contactRows(t, enc, 400) // id i at offset i
+	s.produce(recs[:50]...)          // offsets 0-49
+	adm := kadm.NewClient(s.cl)
+	deleteTo := func(at int64) {
+		t.Helper()
+		deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: at}}})
+		if err != nil || deleted.Error() != nil {
+			t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
+		}
+	}
+	caughtUp := func() {
+		t.Helper()
+		eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	}
 	var blockFetches atomic.Bool
 	s.kafka.Control(func(req kmsg.Request) (kmsg.Response, error, bool) {
 		s.kafka.KeepControl()
@@ -40,7 +52,8 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 		return nil, nil, false
 	})
 
-	p := start(t, nil, "run", "--config", contactsCfg(s, "loss", "loss-0", "30s", "200ms"))
+	cfg := contactsCfg(s, "loss", "loss-0", "30s", "200ms")
+	p := start(t, nil, "run", "--config", cfg)
 	base := "http://" + httpAddr(t, p)
 	eventually(t, 30*time.Second, "the first records' write sent", func() (bool, string) {
 		_, body := get(t, base+"/status")
@@ -57,38 +70,28 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 	// first 70 of them are deleted: its next fetch is below the log's start.
 	blockFetches.Store(true)
 	time.Sleep(time.Second) // the fetch waiting at the broker (250 ms) returns empty; the next are refused
-	s.produce(recs[50:]...) // offsets 50-149
-	adm := kadm.NewClient(s.cl)
-	deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 120}}})
-	if err != nil || deleted.Error() != nil {
-		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
-	}
+	s.produce(recs[50:150]...)
+	deleteTo(120)
 	blockFetches.Store(false)
 
-	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	caughtUp()
 	checkLost(t, p, base, 50, 120, 120)
 	p.stop(30 * time.Second)
 
 	// Stopped longer than the topic's retention: the group's committed
 	// offset (150) is below the log's start when the next process starts.
-	more := contactRows(t, enc, 200)[150:]
-	s.produce(more...) // offsets 150-199
-	if deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 180}}}); err != nil || deleted.Error() != nil {
-		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
-	}
-	p = start(t, nil, "run", "--config", contactsCfg(s, "loss", "loss-0", "30s", "200ms"))
-	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	s.produce(recs[150:200]...)
+	deleteTo(180)
+	p = start(t, nil, "run", "--config", cfg)
+	caughtUp()
 	checkLost(t, p, "http://"+httpAddr(t, p), 150, 180, 180)
 	p.stop(30 * time.Second)
 
 	// The same with start_offset latest, which franz-go follows when the
 	// committed offset (200) is gone: it skips to the log's end, past
 	// records the log still holds (220-249), which are not read either.
-	all := contactRows(t, enc, 400)
-	s.produce(all[200:250]...)
-	if deleted, err := adm.DeleteRecords(context.Background(), kadm.Offsets{topic: {0: {Topic: topic, Partition: 0, At: 220}}}); err != nil || deleted.Error() != nil {
-		t.Fatalf("DeleteRecords: %v %v", err, deleted.Error())
-	}
+	s.produce(recs[200:250]...)
+	deleteTo(220)
 	latest := strings.Replace(s.configText(contactsConfig, map[string]string{"Group": "loss", "Instance": "loss-0", "Timeout": "30s", "Linger": "200ms"}), "kafka:\n", "kafka:\n  start_offset: latest\n", 1)
 	path := filepath.Join(t.TempDir(), "latest.yaml")
 	if err := os.WriteFile(path, []byte(latest), 0o600); err != nil {
@@ -111,8 +114,8 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 		if time.Now().After(end) {
 			t.Fatalf("no record after the reset reached Zoho:\n%s", p.output())
 		}
-		if next < len(all) {
-			s.produce(all[next])
+		if next < len(recs) {
+			s.produce(recs[next])
 			next++
 		}
 		for id := 250; id < next; id++ {
@@ -122,7 +125,7 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 			}
 		}
 	}
-	eventually(t, 60*time.Second, "the group committed the end", func() (bool, string) { return s.committedAtEnd("loss", topic) })
+	caughtUp()
 	checkLost(t, p, base, 200, first, 220)
 	p.stop(30 * time.Second)
 
