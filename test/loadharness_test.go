@@ -147,6 +147,7 @@ type loadResult struct {
 	floorCPU                          time.Duration
 	floorCallsCPU                     time.Duration
 	callsAloneCPU                     time.Duration
+	consumeAloneCPU                   time.Duration
 	lat                               []time.Duration
 }
 
@@ -287,6 +288,7 @@ func runLoadOnce(b *testing.B, sc loadScenario) loadResult {
 		}
 		res.floorCallsCPU = runFloor(b, s, topic, res.changes, s.sim.URL+","+tokens[0])
 		res.callsAloneCPU = runFloor(b, s, topic, res.changes, s.sim.URL+","+tokens[0]+",alone")
+		res.consumeAloneCPU = runFloor(b, s, topic, res.changes, "consume")
 	}
 	return res
 }
@@ -331,6 +333,11 @@ func report(b *testing.B, sc loadScenario, r loadResult) {
 		per := float64(r.callsAloneCPU.Microseconds()) / float64(r.changes)
 		b.ReportMetric(per, "calls-alone-cpu-µs/change")
 		add("  CPU calls alone %.1f µs/change (franz-go consuming the changes and one fixed 100-record body upserted per 100 of them, 10 calls at a time, answers discarded unread; GOMAXPROCS=1)", per)
+	}
+	if r.consumeAloneCPU > 0 {
+		per := float64(r.consumeAloneCPU.Microseconds()) / float64(r.changes)
+		b.ReportMetric(per, "consume-alone-cpu-µs/change")
+		add("  CPU consume alone %.1f µs/change (franz-go consuming the changes, nothing else; GOMAXPROCS=1: what the calls alone cost beyond it is the calls and the waiting)", per)
 	}
 	add("  peak RSS        %.0f MiB (the largest zohosink process, VmHWM before SIGTERM); %d page faults, %.2f a change", float64(r.rssKiB)/1024, r.faults, float64(r.faults)/float64(r.changes))
 	if len(r.lat) > 0 {
@@ -502,8 +509,9 @@ func (p *loadProc) stop(t testing.TB) (time.Duration, int64, int64) {
 // by floorEnv where the broker is. See floorMain.
 const floorEnv = "ZOHOSINK_LOAD_FLOOR"
 
-// calls is "" for the floor, or "URL,access token" of the stand-in for
-// the floor with calls.
+// calls is "" for the floor, "URL,access token" of the stand-in for the
+// floor with calls, that and ",alone" for the calls alone, or "consume"
+// for the consuming alone.
 func runFloor(t testing.TB, s *stack, topic string, changes int, calls string) time.Duration {
 	t.Helper()
 	self, err := os.Executable()
@@ -516,7 +524,7 @@ func runFloor(t testing.TB, s *stack, topic string, changes int, calls string) t
 		arg += "," + calls
 	}
 	cmd.Env = append(os.Environ(), floorEnv+"="+arg)
-	if strings.HasSuffix(calls, ",alone") {
+	if strings.HasSuffix(calls, ",alone") || calls == "consume" {
 		// The least: a program that waits on calls spends less on one P
 		// (no second thread woken for each answer), as zohosink runs.
 		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
@@ -544,6 +552,10 @@ func floorMain(arg string) {
 	n, _ := strconv.Atoi(parts[2])
 	var post func(body []byte)
 	wait := func() {}
+	if len(parts) == 4 && parts[3] == "consume" {
+		callsAlone(parts[0], parts[1], n, nil)
+		return
+	}
 	if len(parts) >= 5 {
 		post, wait = floorCalls(parts[3], parts[4], len(parts) == 6)
 	}
@@ -676,7 +688,8 @@ func floorUpsert(hc *http.Client, zohoURL, token string, body []byte, discard bo
 // callsAlone is the least a program that makes the calls must spend: it
 // consumes n records of topic with franz-go and, for every 100 of them,
 // upserts one body made once beforehand (100 contacts), without decoding,
-// mapping or encoding anything, and discards the answers unread.
+// mapping or encoding anything, and discards the answers unread. With post
+// nil it only consumes: the least any consumer of the changes spends.
 func callsAlone(broker, topic string, n int, post func([]byte)) {
 	recs := make([]map[string]any, 100)
 	for i := range recs {
@@ -693,7 +706,7 @@ func callsAlone(broker, topic string, n int, post func([]byte)) {
 		must(fs.Err())
 		fs.EachRecord(func(*kgo.Record) {
 			seen++
-			if seen%100 == 0 || seen == n {
+			if post != nil && (seen%100 == 0 || seen == n) {
 				post(body)
 			}
 		})
