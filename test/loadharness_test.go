@@ -68,12 +68,13 @@ import (
 // franz-go consumer that decodes them with goavro into maps, maps three
 // fields and encodes 100-record bodies with encoding/json (no Zoho calls, no
 // checkpoints), in a process of its own; its CPU per change is reported
-// beside the product's. For a, two more plain programs show what the calls
-// cost: the floor with calls (each body also upserted, answers read with
-// encoding/json) and the calls alone (the changes consumed with franz-go and
-// one fixed body upserted per 100 of them, nothing decoded or encoded,
+// beside the product's. For a, three more plain programs show what the
+// calls cost: the floor with calls (each body also upserted, answers read
+// with encoding/json), the calls alone (the changes consumed with franz-go
+// and one fixed body upserted per 100 of them, nothing decoded or encoded,
 // answers discarded, on one P): the least any program that makes the calls
-// spends.
+// spends, and the consuming alone (franz-go and nothing else, on one P),
+// which the calls alone cost beyond is the calls and their waiting.
 func BenchmarkLoad(b *testing.B) {
 	scale := envFloat(b, "LOAD_SCALE", 1)
 	lat := envDuration(b, "LOAD_LATENCY", 100*time.Millisecond)
