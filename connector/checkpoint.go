@@ -179,6 +179,20 @@ func (c *checkpoint) compact() {
 	c.epochs = append(c.epochs[:0], c.epochs[keep:]...)
 }
 
+// skipTo releases offset when no record is waiting and offset is past the
+// released one and every record tracked: the offsets below it are gone
+// from the log unread (Runner.checkGone), and the group's commit moves past
+// them. The released offset's leader epoch is unknown (-1). Records below
+// offset are refused from then on (track).
+func (c *checkpoint) skipTo(offset int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.head < c.end || offset <= c.released || offset < c.end {
+		return
+	}
+	c.released, c.releasedEpoch = offset, -1
+}
+
 // Released returns the offset to commit (the first offset not known done)
 // and its leader epoch; ok is false while nothing was released.
 func (c *checkpoint) Released() (offset int64, epoch int32, ok bool) {

@@ -146,17 +146,23 @@ func TestRevokeTimesFitTheRebalanceTimeout(t *testing.T) {
 // was expected (compaction, aborted transactions) are not; and after a
 // data loss's reset the records done before it are not counted as unread,
 // while those deleted before they were read again are.
-func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
-	r, p, _ := committer(t) // records 0-9 read: 10 expected next
-	var logged bytes.Buffer
-	r.log = slog.New(slog.NewTextHandler(&logged, nil))
-	unread := func() float64 {
+// unreadCounter returns r's zohosink_kafka_offsets_unread_total of topic t.
+func unreadCounter(t *testing.T, r *Runner) func() float64 {
+	return func() float64 {
+		t.Helper()
 		m := &dto.Metric{}
 		if err := r.met.unread.WithLabelValues("t").Write(m); err != nil {
 			t.Fatal(err)
 		}
 		return m.GetCounter().GetValue()
 	}
+}
+
+func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
+	r, p, _ := committer(t) // records 0-9 read: 10 expected next
+	var logged bytes.Buffer
+	r.log = slog.New(slog.NewTextHandler(&logged, nil))
+	unread := unreadCounter(t, r)
 	r.checkDeleted(p, 5, 20) // a gap, the log's start before it: compaction
 	if got := unread(); got != 0 {
 		t.Fatalf("a compacted gap counted %v unread", got)
@@ -194,5 +200,66 @@ func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 	r.checkDeleted(np, 24, 26) // 20-25 deleted before they were read again
 	if got := unread(); got != 14 {
 		t.Fatalf("%v unread, want 14 (and 20-25)", got)
+	}
+}
+
+// At assignment, a partition whose committed offset is below its log's
+// start lost records unread: told at once (a quiet partition brings the
+// poll nothing to find it by), and the group's commit moves to the log's
+// start, so that the next start does not tell it again.
+func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
+	r, p, committed := committer(t) // records 0-9 done
+	var logged bytes.Buffer
+	r.log = slog.New(slog.NewTextHandler(&logged, nil))
+	unread := unreadCounter(t, r)
+	commit := func() {
+		t.Helper()
+		if err := r.commit(context.Background(), nil, commitLive); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit()
+	r.checkGone(p, 10, 10, 10) // nothing deleted unread
+	r.checkGone(p, 10, 5, 5)
+	if got := unread(); got != 0 || committed() != 10 {
+		t.Fatalf("nothing lost: %v unread, committed %d", got, committed())
+	}
+
+	r.checkGone(p, 10, 25, 25) // 10-24 came and were deleted unread
+	r.checkDeleted(p, 25, 25)  // then the poll's first fetch of 25 on: once
+	if got := unread(); got != 15 {
+		t.Fatalf("%v unread, want 15 (offsets 10-24)", got)
+	}
+	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 || !strings.Contains(logged.String(), "offsets 10 to 24 were not read (the log now starts at 25), so up to 15 changes") {
+		t.Fatalf("%d errors, want one naming offsets 10 to 24:\n%s", n, logged.String())
+	}
+	commit()
+	if got := committed(); got != 25 {
+		t.Fatalf("committed %d, want 25: the next start would tell the loss again", got)
+	}
+	if !p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 25}) {
+		t.Fatal("the log's first record after the loss was refused")
+	}
+
+	// A record waiting: a loss after it is told, but the commit waits
+	// for the record.
+	r.checkGone(p, 25, 30, 30) // 26-29 deleted unread
+	commit()
+	if got := unread(); got != 19 || committed() != 25 {
+		t.Fatalf("%v unread (want 19), committed %d (want 25, record 25 waiting)", got, committed())
+	}
+
+	// With start_offset latest, franz-go skips to the end, past what the
+	// log still holds (first): those are told too; the commit moves to the
+	// log's start only.
+	r2, p2, committed2 := committer(t)
+	var logged2 bytes.Buffer
+	r2.log = slog.New(slog.NewTextHandler(&logged2, nil))
+	r2.checkGone(p2, 10, 15, 40)
+	if got := unreadCounter(t, r2)(); got != 30 || !strings.Contains(logged2.String(), "offsets 10 to 39 were not read (the log now starts at 15; 15 to 39 are still in the log, skipped by compaction or by kafka.start_offset: latest)") {
+		t.Fatalf("%v unread, want 30 (offsets 10-39):\n%s", got, logged2.String())
+	}
+	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 15 {
+		t.Fatalf("committed %d (%v), want 15", committed2(), err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"zohosink/connector/dlq"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -43,9 +44,11 @@ type partition struct {
 	held    int64 // bytes of its records consumed and not done (pauseMu)
 	forgot  bool  // forget subtracted held from the runner's: done must not again
 	// readTo: offsets below it were read, or reported unread, already
-	// (checkDeleted, the poll's only; set at a data loss's reset to where
-	// the partition is read again from: below it, all was done).
-	readTo int64
+	// (checkDeleted and checkGone, under unreadMu; set at a data loss's
+	// reset to where the partition is read again from: below it, all was
+	// done).
+	unreadMu sync.Mutex
+	readTo   int64
 }
 
 // hold counts delta bytes more (or fewer) held by the partition's records,
@@ -340,6 +343,8 @@ func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 	if r.replay {
 		return // the dead-letter topic's retention dropping letters is no sync's loss (replayEnds)
 	}
+	p.unreadMu.Lock()
+	defer p.unreadMu.Unlock()
 	expected, ok := p.cp.Next()
 	if !ok {
 		committed := r.groupCommitted
@@ -355,9 +360,17 @@ func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 		}
 		expected = c.Offset
 	}
+	r.reportUnread(p, expected, logStart, first)
+}
+
+// reportUnread reports offsets expected to first-1 of p unread, the log
+// starting at logStart (checkDeleted), unless they were read or reported
+// already (readTo), or the log's start is not past expected. It reports
+// whether it did. p.unreadMu is held.
+func (r *Runner) reportUnread(p *partition, expected, logStart, first int64) bool {
 	expected = max(expected, p.readTo)
 	if expected < 0 || logStart <= expected || first <= expected {
-		return
+		return false
 	}
 	p.readTo = first
 	skipped := ""
@@ -369,6 +382,91 @@ func (r *Runner) checkDeleted(p *partition, logStart, first int64) {
 	r.met.unread.WithLabelValues(p.tp.topic).Add(float64(first - expected))
 	if p.w != nil {
 		p.w.status.setLastError(msg)
+	}
+	return true
+}
+
+// startsTimeout bounds checkStarts's requests.
+const startsTimeout = 10 * time.Second
+
+// checkStarts looks, once partitions are assigned, for records Kafka
+// deleted before the group read them. The poll finds such a loss with the
+// partition's next records (checkDeleted); a partition that has none (a
+// table whose changes all expired while zohosink was stopped, and that has
+// not changed since) would say nothing until its next change, because
+// franz-go hands no fetch without records to the poll. So the partitions'
+// log starts and the group's committed offsets are read here (and, with
+// kafka.start_offset: latest, where franz-go resets to: the last stable
+// offsets), and a committed offset below its log's start is reported at
+// once (checkGone). Requests that fail leave it to the poll.
+func (r *Runner) checkStarts(assigned map[string][]int32) {
+	if r.replay || r.cl == nil {
+		return
+	}
+	var topics []string
+	for t := range assigned {
+		if r.byTopic[t] != nil {
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startsTimeout)
+	defer cancel()
+	adm := kadm.NewClient(r.cl)
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	var committed kadm.OffsetResponses
+	if err == nil {
+		committed, err = adm.FetchOffsets(ctx, r.groupID())
+	}
+	var ends kadm.ListedOffsets
+	if err == nil && r.cfg.Kafka.StartOffset == "latest" {
+		ends, err = adm.ListCommittedOffsets(ctx, topics...)
+	}
+	if err != nil {
+		r.log.Debug("could not read the assigned partitions' log starts: records deleted unread are told with the partitions' next records", "err", err)
+		return
+	}
+	for _, t := range topics {
+		for _, part := range assigned[t] {
+			s, ok := starts.Lookup(t, part)
+			c, known := committed.Lookup(t, part)
+			if !ok || s.Err != nil || !known || c.Err != nil || c.At < 0 {
+				continue
+			}
+			first := s.Offset
+			if e, ok := ends.Lookup(t, part); ok && e.Err == nil {
+				first = max(first, e.Offset)
+			}
+			r.mu.Lock()
+			p := r.parts[tp{t, part}]
+			r.mu.Unlock()
+			if p != nil {
+				r.checkGone(p, c.At, s.Offset, first)
+			}
+		}
+	}
+}
+
+// checkGone reports offsets of p from the group's committed one (or after
+// the records tracked since) to first-1 unread when the log's start is past
+// it (reportUnread), and releases the log's start for the next commit, so
+// that the next start does not report the loss again. Not beyond it: the
+// records from the log's start on may still come (with latest, franz-go
+// skipped them, and a later start reads them from the committed offset).
+func (r *Runner) checkGone(p *partition, committed, logStart, first int64) {
+	p.unreadMu.Lock()
+	defer p.unreadMu.Unlock()
+	if p.gone.Load() {
+		return
+	}
+	expected, ok := p.cp.Next()
+	if !ok {
+		expected = committed
+	}
+	if r.reportUnread(p, expected, logStart, first) {
+		p.cp.skipTo(logStart)
 	}
 }
 
@@ -416,6 +514,7 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	r.kafkaGroupErr.Store("")
 	if len(assigned) > 0 {
 		r.log.Info("partitions assigned", "partitions", describe(assigned))
+		go r.checkStarts(assigned)
 	}
 }
 

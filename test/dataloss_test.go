@@ -134,6 +134,35 @@ func TestRecordsDeletedBeforeTheyWereReadAreReportedAndTheRestWritten(t *testing
 			t.Errorf("record %d (offset %d): in Zoho %v, want %v", id, id, inZoho(id), !lost)
 		}
 	}
+
+	// A quiet table: its changes all expired while zohosink was stopped,
+	// and none came since, so no fetch brings the poll a record to find
+	// the loss by. It is told at the start, not with the table's next
+	// change, and the group's commit moves past it.
+	quiet := next
+	s.produce(recs[quiet : quiet+30]...)
+	deleteTo(int64(quiet + 30))
+	p = start(t, nil, "run", "--config", cfg)
+	caughtUp()
+	checkLost(t, p, "http://"+httpAddr(t, p), quiet, quiet+30, quiet+30)
+	p.stop(30 * time.Second)
+	// So the next start does not tell it again: it writes the table's
+	// next change, and says nothing of a loss.
+	p = start(t, nil, "run", "--config", cfg)
+	s.produce(recs[quiet+30])
+	eventually(t, 60*time.Second, "the change after the quiet loss in Zoho", func() (bool, string) { return inZoho(quiet + 30), p.output() })
+	if strings.Contains(p.output(), "kafka deleted records") {
+		t.Errorf("the loss was told again after its offsets were committed:\n%s", p.output())
+	}
+	if _, metrics := get(t, "http://"+httpAddr(t, p)+"/metrics"); !strings.Contains(metrics, `zohosink_kafka_offsets_unread_total{topic="wh.public.customers"} 0`) {
+		t.Errorf("/metrics counts offsets unread again:\n%s", grepLines(metrics, "unread"))
+	}
+	p.stop(30 * time.Second)
+	for id := quiet; id < quiet+30; id++ {
+		if inZoho(id) {
+			t.Errorf("record %d, deleted unread, is in Zoho", id)
+		}
+	}
 }
 
 // checkLost asserts p said, in an error, in /status and in
