@@ -2,6 +2,7 @@ package zoho
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 )
@@ -92,8 +93,9 @@ func TestGateHandsSlotsInOrder(t *testing.T) {
 	g, seen := fullGate(t)
 	ctx := context.Background()
 	order := make(chan int, 3)
+	var calls sync.WaitGroup
 	for i := range 3 {
-		go func() {
+		calls.Go(func() {
 			s, err := g.acquire(ctx)
 			if err != nil {
 				t.Error(err)
@@ -101,7 +103,7 @@ func TestGateHandsSlotsInOrder(t *testing.T) {
 			}
 			order <- i
 			g.release(s, outcomeNeutral)
-		}()
+		})
 		waitWaiters(t, g, i+1) // the next waiter comes after this one
 	}
 	g.release(seen, outcomeNeutral)
@@ -110,6 +112,7 @@ func TestGateHandsSlotsInOrder(t *testing.T) {
 			t.Fatalf("waiter %d took a slot before waiter %d", got, want)
 		}
 	}
+	calls.Wait() // the last waiter's release follows its send
 	if _, inUse := g.stats(); inUse != 0 {
 		t.Errorf("%d slots in use after every call released its own", inUse)
 	}
