@@ -37,8 +37,11 @@ type checkpoint struct {
 	// below it: the value to commit. -1 until a record is released.
 	released      int64
 	releasedEpoch int32
-	pending       int // tracked and not done
-	window        int // tracked offsets from head on
+	// skipped: released instead while nothing waits and it is higher
+	// (skipTo); -1 when none.
+	skipped int64
+	pending int // tracked and not done
+	window  int // tracked offsets from head on
 }
 
 // epochRun says that offsets from from on were consumed at leader epoch
@@ -49,7 +52,7 @@ type epochRun struct {
 }
 
 func newCheckpoint() *checkpoint {
-	return &checkpoint{end: -1, released: -1, releasedEpoch: -1}
+	return &checkpoint{end: -1, released: -1, releasedEpoch: -1, skipped: -1}
 }
 
 func (c *checkpoint) bit(words []uint64, offset int64) bool {
@@ -71,6 +74,9 @@ func (c *checkpoint) track(offset int64, epoch int32) bool {
 	defer c.mu.Unlock()
 	if offset < c.end || offset < c.released || offset < 0 {
 		return false
+	}
+	if offset < c.skipped {
+		c.skipped = -1
 	}
 	if c.end < 0 || c.head == c.end {
 		// The first record, or everything before was done: the bitmaps start
@@ -179,18 +185,17 @@ func (c *checkpoint) compact() {
 	c.epochs = append(c.epochs[:0], c.epochs[keep:]...)
 }
 
-// skipTo releases offset when no record is waiting and offset is past the
-// released one and every record tracked: the offsets below it are gone
-// from the log unread (Runner.checkGone), and the group's commit moves past
-// them. The released offset's leader epoch is unknown (-1). Records below
-// offset are refused from then on (track).
+// skipTo has Released give offset while no record waits and offset is past
+// the released one: the offsets below it are gone from the log unread, or
+// skipped by franz-go (Runner.checkGone), and the group's commit moves past
+// them. Its leader epoch is unknown (-1). A record below offset tracked
+// later was not gone after all: it cancels the skip, and is delivered.
 func (c *checkpoint) skipTo(offset int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.head < c.end || offset <= c.released || offset < c.end {
-		return
+	if offset > c.released && offset > c.end {
+		c.skipped = offset
 	}
-	c.released, c.releasedEpoch = offset, -1
 }
 
 // Released returns the offset to commit (the first offset not known done)
@@ -198,6 +203,9 @@ func (c *checkpoint) skipTo(offset int64) {
 func (c *checkpoint) Released() (offset int64, epoch int32, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.pending == 0 && c.skipped > c.released {
+		return c.skipped, -1, true
+	}
 	return c.released, c.releasedEpoch, c.released >= 0
 }
 

@@ -141,12 +141,8 @@ func TestRevokeTimesFitTheRebalanceTimeout(t *testing.T) {
 	}
 }
 
-// Offsets skipped unread because Kafka deleted records are counted once,
-// up to the fetch's first record; gaps with the log's start not past what
-// was expected (compaction, aborted transactions) are not; and after a
-// data loss's reset the records done before it are not counted as unread,
-// while those deleted before they were read again are.
-// unreadCounter returns r's zohosink_kafka_offsets_unread_total of topic t.
+// unreadCounter returns r's zohosink_kafka_offsets_unread_total of the
+// committer's topic ("t").
 func unreadCounter(t *testing.T, r *Runner) func() float64 {
 	return func() float64 {
 		t.Helper()
@@ -158,6 +154,11 @@ func unreadCounter(t *testing.T, r *Runner) func() float64 {
 	}
 }
 
+// Offsets skipped unread because Kafka deleted records are counted once,
+// up to the fetch's first record; gaps with the log's start not past what
+// was expected (compaction, aborted transactions) are not; and after a
+// data loss's reset the records done before it are not counted as unread,
+// while those deleted before they were read again are.
 func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 	r, p, _ := committer(t) // records 0-9 read: 10 expected next
 	var logged bytes.Buffer
@@ -205,10 +206,10 @@ func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 
 // At assignment, a partition whose committed offset is below its log's
 // start lost records unread: told at once (a quiet partition brings the
-// poll nothing to find it by), and the group's commit moves to the log's
-// start, so that the next start does not tell it again.
+// poll nothing to find it by), and the group's commit moves past it, so
+// that the next start does not tell it again.
 func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
-	r, p, committed := committer(t) // records 0-9 done
+	r, p0, committed := committer(t) // records 0-9 done
 	var logged bytes.Buffer
 	r.log = slog.New(slog.NewTextHandler(&logged, nil))
 	unread := unreadCounter(t, r)
@@ -218,15 +219,25 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	assign := func() *partition { // the partition assigned again, nothing read yet
+		p := r.newPartition(p0.tp, nil)
+		r.mu.Lock()
+		r.parts[p.tp] = p
+		r.mu.Unlock()
+		return p
+	}
 	commit()
+	p := assign()
 	r.checkGone(p, 10, 10, 10) // nothing deleted unread
 	r.checkGone(p, 10, 5, 5)
+	r.checkGone(p0, 10, 25, 25) // not the live partition (revoked): not judged
 	if got := unread(); got != 0 || committed() != 10 {
 		t.Fatalf("nothing lost: %v unread, committed %d", got, committed())
 	}
 
 	r.checkGone(p, 10, 25, 25) // 10-24 came and were deleted unread
-	r.checkDeleted(p, 25, 25)  // then the poll's first fetch of 25 on: once
+	r.checkGone(p, 10, 25, 25)
+	r.checkDeleted(p, 25, 25) // then the poll's first fetch, from 25: once
 	if got := unread(); got != 15 {
 		t.Fatalf("%v unread, want 15 (offsets 10-24)", got)
 	}
@@ -240,26 +251,106 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	if !p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 25}) {
 		t.Fatal("the log's first record after the loss was refused")
 	}
+	r.checkGone(p, 25, 30, 30) // a record tracked: the poll judges
+	if got := unread(); got != 15 {
+		t.Fatalf("%v unread after a record was tracked, want still 15", got)
+	}
 
-	// A record waiting: a loss after it is told, but the commit waits
-	// for the record.
-	r.checkGone(p, 25, 30, 30) // 26-29 deleted unread
-	commit()
-	if got := unread(); got != 19 || committed() != 25 {
-		t.Fatalf("%v unread (want 19), committed %d (want 25, record 25 waiting)", got, committed())
+	// A record of the range judged gone is delivered after all (fetched
+	// before the log's start moved): it is taken, and the commit does not
+	// go past it, nor, once it is done, past the records that may follow
+	// it.
+	p = assign()
+	r.checkGone(p, 25, 40, 40)
+	if !p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 30}) {
+		t.Fatal("a record below the skipped offsets was refused: it would never be written")
+	}
+	if off, _, ok := p.cp.Released(); ok {
+		t.Fatalf("released %d with record 30 waiting", off)
+	}
+	p.cp.markDone(30)
+	if off, _, _ := p.cp.Released(); off != 31 {
+		t.Fatalf("released %d after record 30, want 31: records 31-39 may still come", off)
 	}
 
 	// With start_offset latest, franz-go skips to the end, past what the
-	// log still holds (first): those are told too; the commit moves to the
-	// log's start only.
-	r2, p2, committed2 := committer(t)
+	// log still holds (first): those are told too, and committed past.
+	r2, q0, committed2 := committer(t)
 	var logged2 bytes.Buffer
 	r2.log = slog.New(slog.NewTextHandler(&logged2, nil))
-	r2.checkGone(p2, 10, 15, 40)
+	q := r2.newPartition(q0.tp, nil)
+	r2.parts[q.tp] = q
+	r2.checkGone(q, 10, 15, 40)
 	if got := unreadCounter(t, r2)(); got != 30 || !strings.Contains(logged2.String(), "offsets 10 to 39 were not read (the log now starts at 15; 15 to 39 are still in the log, skipped by compaction or by kafka.start_offset: latest)") {
 		t.Fatalf("%v unread, want 30 (offsets 10-39):\n%s", got, logged2.String())
 	}
-	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 15 {
-		t.Fatalf("committed %d (%v), want 15", committed2(), err)
+	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 40 {
+		t.Fatalf("committed %d (%v), want 40", committed2(), err)
+	}
+}
+
+// checkStarts reads the log's starts and the group's offsets from Kafka:
+// a loss is told for the partitions assigned, the group's commit moves
+// past it, and a group that never committed is not told one.
+func TestCheckStartsReadsKafka(t *testing.T) {
+	defer func(d time.Duration) { startsSettle = d }(startsSettle)
+	startsSettle = 0
+	r, p0, committed := committer(t) // records 0-9 done
+	r.cfg.Kafka.GroupID = "g"
+	unread := unreadCounter(t, r)
+	ctx := context.Background()
+	if err := r.commit(ctx, nil, commitLive); err != nil || committed() != 10 {
+		t.Fatalf("committed %d (%v)", committed(), err)
+	}
+	for i := range 30 {
+		if err := r.cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: 0, Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(r.cl)
+	deleteTo := func(at int64) {
+		t.Helper()
+		if res, err := adm.DeleteRecords(ctx, kadm.Offsets{"t": {0: {Topic: "t", Partition: 0, At: at}}}); err != nil || res.Error() != nil {
+			t.Fatalf("DeleteRecords: %v %v", err, res.Error())
+		}
+	}
+	deleteTo(25)
+	assign := func() *partition {
+		p := r.newPartition(p0.tp, nil)
+		r.mu.Lock()
+		r.parts[p.tp] = p
+		r.mu.Unlock()
+		return p
+	}
+	r.checkStarts(ctx, []*partition{assign()})
+	if got := unread(); got != 15 {
+		t.Fatalf("%v unread, want 15 (offsets 10-24)", got)
+	}
+	if err := r.commit(ctx, nil, commitLive); err != nil || committed() != 25 {
+		t.Fatalf("committed %d (%v), want 25", committed(), err)
+	}
+
+	// latest: franz-go resets to the last stable offset.
+	for i := range 10 {
+		if err := r.cl.ProduceSync(ctx, &kgo.Record{Topic: "t", Partition: 0, Value: []byte{byte(i)}}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleteTo(35)
+	r.cfg.Kafka.StartOffset = "latest"
+	r.checkStarts(ctx, []*partition{assign()})
+	if got := unread(); got != 30 {
+		t.Fatalf("%v unread, want 30 (and offsets 25-39)", got)
+	}
+	if err := r.commit(ctx, nil, commitLive); err != nil || committed() != 40 {
+		t.Fatalf("committed %d (%v), want 40", committed(), err)
+	}
+
+	// A group that never committed: nothing to compare with.
+	deleteTo(40)
+	r.cfg.Kafka.GroupID = "never"
+	r.checkStarts(ctx, []*partition{assign()})
+	if got := unread(); got != 30 {
+		t.Fatalf("%v unread for a group that never committed, want still 30", got)
 	}
 }

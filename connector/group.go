@@ -386,87 +386,101 @@ func (r *Runner) reportUnread(p *partition, expected, logStart, first int64) boo
 	return true
 }
 
-// startsTimeout bounds checkStarts's requests.
+// checkStarts's bounds: its requests, and how long it lets the poll go
+// before it judges (a var for the tests).
 const startsTimeout = 10 * time.Second
 
-// checkStarts looks, once partitions are assigned, for records Kafka
-// deleted before the group read them. The poll finds such a loss with the
-// partition's next records (checkDeleted); a partition that has none (a
-// table whose changes all expired while zohosink was stopped, and that has
-// not changed since) would say nothing until its next change, because
-// franz-go hands no fetch without records to the poll. So the partitions'
-// log starts and the group's committed offsets are read here (and, with
-// kafka.start_offset: latest, where franz-go resets to: the last stable
-// offsets), and a committed offset below its log's start is reported at
-// once (checkGone). Requests that fail leave it to the poll.
-func (r *Runner) checkStarts(assigned map[string][]int32) {
-	if r.replay || r.cl == nil {
+var startsSettle = time.Second
+
+// checkStarts looks, once partitions are assigned (parts, those of syncs
+// onAssigned created), for records Kafka deleted before the group read
+// them. The poll finds such a loss with the partition's next records
+// (checkDeleted); a partition that has none (a table whose changes all
+// expired while every process was stopped, and that has not changed since)
+// would say nothing until its next change, because franz-go hands the poll
+// no fetch without records. So the partitions' log starts and the group's
+// committed offsets are read here (and, with kafka.start_offset: latest,
+// the last stable offsets franz-go resets to), and after startsSettle,
+// long enough for the poll to have tracked any records fetched meanwhile,
+// a partition with nothing tracked whose committed offset is below its
+// log's start is reported (checkGone). Requests that fail leave the
+// report to the poll. ctx ends with the group.
+func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
+	if len(parts) == 0 || r.cl == nil {
 		return
 	}
-	var topics []string
-	for t := range assigned {
-		if r.byTopic[t] != nil {
-			topics = append(topics, t)
+	topics := []string{}
+	for _, p := range parts {
+		if !slices.Contains(topics, p.tp.topic) {
+			topics = append(topics, p.tp.topic)
 		}
 	}
-	if len(topics) == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), startsTimeout)
+	ctx, cancel := context.WithTimeout(ctx, startsTimeout)
 	defer cancel()
 	adm := kadm.NewClient(r.cl)
+	// A broker that fails fails its partitions only (*kadm.ShardErrors):
+	// the others are looked at.
+	partial := func(err error) bool {
+		_, shards := errors.AsType[*kadm.ShardErrors](err)
+		if err != nil {
+			r.log.Warn("could not read the assigned partitions' offsets: records Kafka deleted unread are told with the partitions' next records", "err", err)
+		}
+		return err == nil || shards
+	}
 	starts, err := adm.ListStartOffsets(ctx, topics...)
-	var committed kadm.OffsetResponses
-	if err == nil {
-		committed, err = adm.FetchOffsets(ctx, r.groupID())
-	}
-	var ends kadm.ListedOffsets
-	if err == nil && r.cfg.Kafka.StartOffset == "latest" {
-		ends, err = adm.ListCommittedOffsets(ctx, topics...)
-	}
-	if err != nil {
-		r.log.Debug("could not read the assigned partitions' log starts: records deleted unread are told with the partitions' next records", "err", err)
+	if !partial(err) {
 		return
 	}
-	for _, t := range topics {
-		for _, part := range assigned[t] {
-			s, ok := starts.Lookup(t, part)
-			c, known := committed.Lookup(t, part)
-			if !ok || s.Err != nil || !known || c.Err != nil || c.At < 0 {
+	committed, err := adm.FetchOffsets(ctx, r.groupID())
+	if !partial(err) {
+		return
+	}
+	var ends kadm.ListedOffsets
+	if r.cfg.Kafka.StartOffset == "latest" {
+		if ends, err = adm.ListCommittedOffsets(ctx, topics...); !partial(err) {
+			return
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(startsSettle):
+	}
+	for _, p := range parts {
+		s, ok := starts.Lookup(p.tp.topic, p.tp.part)
+		c, known := committed.Lookup(p.tp.topic, p.tp.part)
+		if !ok || s.Err != nil || !known || c.Err != nil || c.At < 0 {
+			continue // never committed: where reading starts is start_offset's
+		}
+		first := s.Offset
+		if r.cfg.Kafka.StartOffset == "latest" {
+			e, ok := ends.Lookup(p.tp.topic, p.tp.part)
+			if !ok || e.Err != nil {
 				continue
 			}
-			first := s.Offset
-			if e, ok := ends.Lookup(t, part); ok && e.Err == nil {
-				first = max(first, e.Offset)
-			}
-			r.mu.Lock()
-			p := r.parts[tp{t, part}]
-			r.mu.Unlock()
-			if p != nil {
-				r.checkGone(p, c.At, s.Offset, first)
-			}
+			first = max(first, e.Offset)
 		}
+		r.checkGone(p, c.At, s.Offset, first)
 	}
 }
 
-// checkGone reports offsets of p from the group's committed one (or after
-// the records tracked since) to first-1 unread when the log's start is past
-// it (reportUnread), and releases the log's start for the next commit, so
-// that the next start does not report the loss again. Not beyond it: the
-// records from the log's start on may still come (with latest, franz-go
-// skipped them, and a later start reads them from the committed offset).
+// checkGone reports offsets of p from the group's committed one to first-1
+// unread when the log's start is past the committed offset and p tracked
+// no record yet (reportUnread), and has its checkpoint release first for
+// the next commit once nothing waits (skipTo), so that the next start does
+// not report the loss again. p revoked meanwhile, or a record tracked
+// (the poll's checkDeleted judges then), and nothing is done.
 func (r *Runner) checkGone(p *partition, committed, logStart, first int64) {
 	p.unreadMu.Lock()
 	defer p.unreadMu.Unlock()
-	if p.gone.Load() {
+	r.mu.Lock()
+	live := !p.gone.Load() && r.parts[p.tp] == p
+	r.mu.Unlock()
+	if _, tracked := p.cp.Next(); !live || tracked {
 		return
 	}
-	expected, ok := p.cp.Next()
-	if !ok {
-		expected = committed
-	}
-	if r.reportUnread(p, expected, logStart, first) {
-		p.cp.skipTo(logStart)
+	if r.reportUnread(p, committed, logStart, first) {
+		p.cp.skipTo(first)
 	}
 }
 
@@ -486,7 +500,8 @@ func (r *Runner) partition(topic string, part int32) *partition {
 	return p
 }
 
-func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[string][]int32) {
+func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	var fresh []*partition // of syncs, for checkStarts
 	r.mu.Lock()
 	for t, ps := range assigned {
 		for _, p := range ps {
@@ -497,11 +512,15 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 				old.release()
 			}
 			if w := r.byTopic[t]; w != nil || r.replay {
-				r.parts[k] = r.newPartition(k, w)
+				p := r.newPartition(k, w)
+				r.parts[k] = p
 				if w != nil {
 					// What the sync learned of the partition's keys before it
 					// was ours again may be stale.
 					w.cacheGen.Add(1)
+					if !r.replay {
+						fresh = append(fresh, p)
+					}
 				}
 			}
 		}
@@ -514,7 +533,7 @@ func (r *Runner) onAssigned(_ context.Context, cl *kgo.Client, assigned map[stri
 	r.kafkaGroupErr.Store("")
 	if len(assigned) > 0 {
 		r.log.Info("partitions assigned", "partitions", describe(assigned))
-		go r.checkStarts(assigned)
+		go r.checkStarts(ctx, fresh)
 	}
 }
 
