@@ -37,11 +37,11 @@ type checkpoint struct {
 	// below it: the value to commit. -1 until a record is released.
 	released      int64
 	releasedEpoch int32
+	pending       int // tracked and not done
+	window        int // tracked offsets from head on
 	// skipped: released instead while nothing waits and it is higher
 	// (skipTo); -1 when none.
 	skipped int64
-	pending int // tracked and not done
-	window  int // tracked offsets from head on
 }
 
 // epochRun says that offsets from from on were consumed at leader epoch
