@@ -186,16 +186,19 @@ func (c *checkpoint) compact() {
 }
 
 // skipTo has Released give offset while no record waits and offset is past
-// the released one: the offsets below it are gone from the log unread, or
-// skipped by franz-go (Runner.checkGone), and the group's commit moves past
-// them. Its leader epoch is unknown (-1). A record below offset tracked
-// later was not gone after all: it cancels the skip, and is delivered.
-func (c *checkpoint) skipTo(offset int64) {
+// the released one, if no record was tracked yet: it reports whether it
+// did. The offsets below offset are gone from the log unread
+// (Runner.checkGone), and the group's commit moves past them. Its leader
+// epoch is unknown (-1). A record below offset tracked later (fetched
+// before the log's start moved) cancels the skip, and is delivered.
+func (c *checkpoint) skipTo(offset int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if offset > c.released && offset > c.end {
-		c.skipped = offset
+	if c.end >= 0 || offset <= c.released {
+		return false
 	}
+	c.skipped = offset
+	return true
 }
 
 // Released returns the offset to commit (the first offset not known done)

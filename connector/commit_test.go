@@ -227,10 +227,11 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 		return p
 	}
 	commit()
+	stale := assign()
 	p := assign()
 	r.checkGone(p, 10, 10, 10) // nothing deleted unread
 	r.checkGone(p, 10, 5, 5)
-	r.checkGone(p0, 10, 25, 25) // not the live partition (revoked): not judged
+	r.checkGone(stale, 10, 25, 25) // assigned again since: not judged
 	if got := unread(); got != 0 || committed() != 10 {
 		t.Fatalf("nothing lost: %v unread, committed %d", got, committed())
 	}
@@ -272,9 +273,22 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	if off, _, _ := p.cp.Released(); off != 31 {
 		t.Fatalf("released %d after record 30, want 31: records 31-39 may still come", off)
 	}
+	// A record past the skip waits: nothing is released before it is done.
+	p = assign()
+	r.checkGone(p, 40, 50, 50)
+	p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 52})
+	if off, _, ok := p.cp.Released(); ok {
+		t.Fatalf("released %d with record 52 waiting", off)
+	}
+	p.cp.markDone(52)
+	if off, _, _ := p.cp.Released(); off != 53 {
+		t.Fatalf("released %d after record 52, want 53", off)
+	}
 
 	// With start_offset latest, franz-go skips to the end, past what the
-	// log still holds (first): those are told too, and committed past.
+	// log still holds (first): those are told too, but the commit moves to
+	// the log's start only (a later start may read them: never past a
+	// record still in the log).
 	r2, q0, committed2 := committer(t)
 	var logged2 bytes.Buffer
 	r2.log = slog.New(slog.NewTextHandler(&logged2, nil))
@@ -284,8 +298,8 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	if got := unreadCounter(t, r2)(); got != 30 || !strings.Contains(logged2.String(), "offsets 10 to 39 were not read (the log now starts at 15; 15 to 39 are still in the log, skipped by compaction or by kafka.start_offset: latest)") {
 		t.Fatalf("%v unread, want 30 (offsets 10-39):\n%s", got, logged2.String())
 	}
-	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 40 {
-		t.Fatalf("committed %d (%v), want 40", committed2(), err)
+	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 15 {
+		t.Fatalf("committed %d (%v), want 15", committed2(), err)
 	}
 }
 
@@ -342,12 +356,29 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 	if got := unread(); got != 30 {
 		t.Fatalf("%v unread, want 30 (and offsets 25-39)", got)
 	}
-	if err := r.commit(ctx, nil, commitLive); err != nil || committed() != 40 {
-		t.Fatalf("committed %d (%v), want 40", committed(), err)
+	if err := r.commit(ctx, nil, commitLive); err != nil || committed() != 35 {
+		t.Fatalf("committed %d (%v), want 35 (the log's start)", committed(), err)
+	}
+
+	// A record tracked while the check lets the poll go (the partition
+	// was not quiet): the poll judges, the check does not.
+	deleteTo(40)
+	startsSettle = 300 * time.Millisecond
+	p := assign()
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		r.checkStarts(ctx, []*partition{p})
+	}()
+	time.Sleep(100 * time.Millisecond) // within the settle, after reads made without it
+	p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 40})
+	<-checked
+	if got := unread(); got != 30 {
+		t.Fatalf("%v unread with a record tracked, want still 30", got)
 	}
 
 	// A group that never committed: nothing to compare with.
-	deleteTo(40)
+	startsSettle = 0
 	r.cfg.Kafka.GroupID = "never"
 	r.checkStarts(ctx, []*partition{assign()})
 	if got := unread(); got != 30 {

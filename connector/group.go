@@ -398,13 +398,14 @@ var startsSettle = time.Second
 // (checkDeleted); a partition that has none (a table whose changes all
 // expired while every process was stopped, and that has not changed since)
 // would say nothing until its next change, because franz-go hands the poll
-// no fetch without records. So the partitions' log starts and the group's
-// committed offsets are read here (and, with kafka.start_offset: latest,
-// the last stable offsets franz-go resets to), and after startsSettle,
-// long enough for the poll to have tracked any records fetched meanwhile,
-// a partition with nothing tracked whose committed offset is below its
-// log's start is reported (checkGone). Requests that fail leave the
-// report to the poll. ctx ends with the group.
+// no fetch without records. So, after startsSettle (long enough for the
+// poll to have tracked the records franz-go fetched first, if any), the
+// partitions' log starts and the group's committed offsets are read (and,
+// with kafka.start_offset: latest, the last stable offsets, where franz-go
+// resumed), and a partition with nothing tracked whose committed offset is
+// below its log's start is reported (checkGone). Reads that fail leave the
+// report to the poll. ctx is the client's (onAssigned's): it ends when the
+// client closes; a partition revoked meanwhile is left alone (checkGone).
 func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 	if len(parts) == 0 || r.cl == nil {
 		return
@@ -415,6 +416,11 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 			topics = append(topics, p.tp.topic)
 		}
 	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(startsSettle):
+	}
 	ctx, cancel := context.WithTimeout(ctx, startsTimeout)
 	defer cancel()
 	adm := kadm.NewClient(r.cl)
@@ -422,7 +428,7 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 	// the others are looked at.
 	partial := func(err error) bool {
 		_, shards := errors.AsType[*kadm.ShardErrors](err)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			r.log.Warn("could not read the assigned partitions' offsets: records Kafka deleted unread are told with the partitions' next records", "err", err)
 		}
 		return err == nil || shards
@@ -440,11 +446,6 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 		if ends, err = adm.ListCommittedOffsets(ctx, topics...); !partial(err) {
 			return
 		}
-	}
-	select {
-	case <-ctx.Done():
-		return
-	case <-time.After(startsSettle):
 	}
 	for _, p := range parts {
 		s, ok := starts.Lookup(p.tp.topic, p.tp.part)
@@ -465,23 +466,24 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 }
 
 // checkGone reports offsets of p from the group's committed one to first-1
-// unread when the log's start is past the committed offset and p tracked
-// no record yet (reportUnread), and has its checkpoint release first for
-// the next commit once nothing waits (skipTo), so that the next start does
-// not report the loss again. p revoked meanwhile, or a record tracked
-// (the poll's checkDeleted judges then), and nothing is done.
+// unread (reportUnread) when the log's start is past the committed offset
+// and p has tracked no record, not even while this runs: the checkpoint's
+// skip to the log's start (skipTo), which the next commit makes once
+// nothing waits so that the next start does not report the loss again, is
+// set only then. Not beyond the log's start: with latest, the records the
+// log still holds up to first are reported skipped, and a start before the
+// group commits past them reads and writes them. A partition revoked
+// meanwhile is left alone.
 func (r *Runner) checkGone(p *partition, committed, logStart, first int64) {
 	p.unreadMu.Lock()
 	defer p.unreadMu.Unlock()
 	r.mu.Lock()
 	live := !p.gone.Load() && r.parts[p.tp] == p
 	r.mu.Unlock()
-	if _, tracked := p.cp.Next(); !live || tracked {
+	if !live || logStart <= max(committed, p.readTo) || !p.cp.skipTo(logStart) {
 		return
 	}
-	if r.reportUnread(p, committed, logStart, first) {
-		p.cp.skipTo(first)
-	}
+	r.reportUnread(p, committed, logStart, first)
 }
 
 func (r *Runner) partition(topic string, part int32) *partition {
