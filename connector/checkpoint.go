@@ -14,7 +14,11 @@ import (
 // written to the dead-letter topic and acknowledged by Kafka. Records finish
 // in any order (batches of different keys run concurrently); the checkpoint
 // never moves past a record that is not done, so a commit of Released() can
-// never skip an unfinished change, whatever order writes complete in.
+// never skip an unfinished change, whatever order writes complete in. (One
+// exception, of no consequence: a commit of a skip to the log's start,
+// skipTo, made before a record below it that was fetched before the log's
+// start moved is tracked. That record is no longer in the log: read again,
+// it could not be.)
 // Offsets never delivered (transaction markers, compacted records) are
 // gaps, stepped over once the records around them are done.
 //
@@ -190,7 +194,8 @@ func (c *checkpoint) compact() {
 // did. The offsets below offset are gone from the log unread
 // (Runner.checkGone), and the group's commit moves past them. Its leader
 // epoch is unknown (-1). A record below offset tracked later (fetched
-// before the log's start moved) cancels the skip, and is delivered.
+// before the log's start moved) cancels the skip, and is delivered; a
+// commit of the skip made before stays.
 func (c *checkpoint) skipTo(offset int64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

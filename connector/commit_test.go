@@ -307,8 +307,9 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 // a loss is told for the partitions assigned, the group's commit moves
 // past it, and a group that never committed is not told one.
 func TestCheckStartsReadsKafka(t *testing.T) {
-	defer func(d time.Duration) { startsSettle = d }(startsSettle)
-	startsSettle = 0
+	defer func(f func(context.Context) bool) { startsSettle = f }(startsSettle)
+	settled := func(context.Context) bool { return true }
+	startsSettle = settled
 	r, p0, committed := committer(t) // records 0-9 done
 	r.cfg.Kafka.GroupID = "g"
 	unread := unreadCounter(t, r)
@@ -363,25 +364,24 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 	// A record tracked while the check lets the poll go (the partition
 	// was not quiet): the poll judges, the check does not.
 	deleteTo(40)
-	startsSettle = 300 * time.Millisecond
 	p := assign()
-	checked := make(chan struct{})
-	go func() {
-		defer close(checked)
-		r.checkStarts(ctx, []*partition{p})
-	}()
-	time.Sleep(100 * time.Millisecond) // within the settle, after reads made without it
-	p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 40})
-	<-checked
+	startsSettle = func(context.Context) bool {
+		p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 40})
+		return true
+	}
+	r.checkStarts(ctx, []*partition{p})
 	if got := unread(); got != 30 {
 		t.Fatalf("%v unread with a record tracked, want still 30", got)
 	}
 
-	// A group that never committed: nothing to compare with.
-	startsSettle = 0
+	// A group that never committed: nothing to compare with, and nothing
+	// to warn of.
+	startsSettle = settled
+	var logged bytes.Buffer
+	r.log = slog.New(slog.NewTextHandler(&logged, nil))
 	r.cfg.Kafka.GroupID = "never"
 	r.checkStarts(ctx, []*partition{assign()})
-	if got := unread(); got != 30 {
-		t.Fatalf("%v unread for a group that never committed, want still 30", got)
+	if got := unread(); got != 30 || logged.Len() > 0 {
+		t.Fatalf("%v unread for a group that never committed, want still 30; logged: %q", got, logged.String())
 	}
 }

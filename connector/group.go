@@ -386,11 +386,20 @@ func (r *Runner) reportUnread(p *partition, expected, logStart, first int64) boo
 	return true
 }
 
-// checkStarts's bounds: its requests, and how long it lets the poll go
-// before it judges (a var for the tests).
+// startsTimeout bounds checkStarts's requests.
 const startsTimeout = 10 * time.Second
 
-var startsSettle = time.Second
+// startsSettle waits a second, or until ctx ends (false), before
+// checkStarts reads: long enough for the poll to have tracked the records
+// franz-go fetched first, if any (a var for the tests).
+var startsSettle = func(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return false
+	case <-time.After(time.Second):
+		return true
+	}
+}
 
 // checkStarts looks, once partitions are assigned (parts, those of syncs
 // onAssigned created), for records Kafka deleted before the group read
@@ -398,9 +407,8 @@ var startsSettle = time.Second
 // (checkDeleted); a partition that has none (a table whose changes all
 // expired while every process was stopped, and that has not changed since)
 // would say nothing until its next change, because franz-go hands the poll
-// no fetch without records. So, after startsSettle (long enough for the
-// poll to have tracked the records franz-go fetched first, if any), the
-// partitions' log starts and the group's committed offsets are read (and,
+// no fetch without records. So, after startsSettle, the partitions' log
+// starts and the group's committed offsets are read (and,
 // with kafka.start_offset: latest, the last stable offsets, where franz-go
 // resumed), and a partition with nothing tracked whose committed offset is
 // below its log's start is reported (checkGone). Reads that fail leave the
@@ -416,10 +424,8 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 			topics = append(topics, p.tp.topic)
 		}
 	}
-	select {
-	case <-ctx.Done():
+	if !startsSettle(ctx) {
 		return
-	case <-time.After(startsSettle):
 	}
 	ctx, cancel := context.WithTimeout(ctx, startsTimeout)
 	defer cancel()
@@ -438,8 +444,8 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 		return
 	}
 	committed, err := adm.FetchOffsets(ctx, r.groupID())
-	if !partial(err) {
-		return
+	if errors.Is(err, kerr.GroupIDNotFound) || !partial(err) {
+		return // no group: nothing committed
 	}
 	var ends kadm.ListedOffsets
 	if r.cfg.Kafka.StartOffset == "latest" {
@@ -447,21 +453,22 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 			return
 		}
 	}
+	var failed []string
 	for _, p := range parts {
 		s, ok := starts.Lookup(p.tp.topic, p.tp.part)
 		c, known := committed.Lookup(p.tp.topic, p.tp.part)
-		if !ok || s.Err != nil || !known || c.Err != nil || c.At < 0 {
-			continue // never committed: where reading starts is start_offset's
+		e, listed := ends.Lookup(p.tp.topic, p.tp.part)
+		switch {
+		case known && c.Err == nil && c.At < 0, !known:
+			// Never committed: where reading starts is start_offset's.
+		case c.Err != nil || !ok || s.Err != nil || ends != nil && (!listed || e.Err != nil):
+			failed = append(failed, p.tp.topic+"/"+strconv.Itoa(int(p.tp.part)))
+		default:
+			r.checkGone(p, c.At, s.Offset, max(s.Offset, e.Offset))
 		}
-		first := s.Offset
-		if r.cfg.Kafka.StartOffset == "latest" {
-			e, ok := ends.Lookup(p.tp.topic, p.tp.part)
-			if !ok || e.Err != nil {
-				continue
-			}
-			first = max(first, e.Offset)
-		}
-		r.checkGone(p, c.At, s.Offset, first)
+	}
+	if len(failed) > 0 {
+		r.log.Warn("could not read some assigned partitions' offsets: records Kafka deleted unread are told with their next records", "partitions", strings.Join(failed, ","))
 	}
 }
 
