@@ -301,6 +301,17 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	if err := r2.commit(context.Background(), nil, commitLive); err != nil || committed2() != 15 {
 		t.Fatalf("committed %d (%v), want 15", committed2(), err)
 	}
+
+	// Revoked before the commit loop came to it: the revoke's own commit
+	// carries the skip, so the partition's next owner does not report the
+	// loss again.
+	q = r2.newPartition(q0.tp, nil)
+	r2.parts[q.tp] = q
+	r2.checkGone(q, 15, 30, 30)
+	q.gone.Store(true)
+	if err := r2.commit(context.Background(), []*partition{q}, commitRevoked); err != nil || committed2() != 30 {
+		t.Fatalf("the revoke committed %d (%v), want 30", committed2(), err)
+	}
 }
 
 // checkStarts reads the log's starts and the group's offsets from Kafka:
