@@ -204,6 +204,15 @@ func TestCheckDeletedCountsUnreadOffsets(t *testing.T) {
 	}
 }
 
+// reassign gives r a new partition k, as an assignment does: nothing read.
+func reassign(r *Runner, k tp) *partition {
+	p := r.newPartition(k, nil)
+	r.mu.Lock()
+	r.parts[k] = p
+	r.mu.Unlock()
+	return p
+}
+
 // At assignment, a partition whose committed offset is below its log's
 // start lost records unread: told at once (a quiet partition brings the
 // poll nothing to find it by), and the group's commit moves past it, so
@@ -219,13 +228,7 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	assign := func() *partition { // the partition assigned again, nothing read yet
-		p := r.newPartition(p0.tp, nil)
-		r.mu.Lock()
-		r.parts[p.tp] = p
-		r.mu.Unlock()
-		return p
-	}
+	assign := func() *partition { return reassign(r, p0.tp) }
 	commit()
 	stale := assign()
 	p := assign()
@@ -292,8 +295,7 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	r2, q0, committed2 := committer(t)
 	var logged2 bytes.Buffer
 	r2.log = slog.New(slog.NewTextHandler(&logged2, nil))
-	q := r2.newPartition(q0.tp, nil)
-	r2.parts[q.tp] = q
+	q := reassign(r2, q0.tp)
 	r2.checkGone(q, 10, 15, 40)
 	if got := unreadCounter(t, r2)(); got != 30 || !strings.Contains(logged2.String(), "offsets 10 to 39 were not read (the log now starts at 15; 15 to 39 are still in the log, skipped by compaction or by kafka.start_offset: latest)") {
 		t.Fatalf("%v unread, want 30 (offsets 10-39):\n%s", got, logged2.String())
@@ -305,8 +307,7 @@ func TestCheckGoneReportsAtAssignmentAndCommitsPastTheLoss(t *testing.T) {
 	// Revoked before the commit loop came to it: the revoke's own commit
 	// carries the skip, so the partition's next owner does not report the
 	// loss again.
-	q = r2.newPartition(q0.tp, nil)
-	r2.parts[q.tp] = q
+	q = reassign(r2, q0.tp)
 	r2.checkGone(q, 15, 30, 30)
 	q.gone.Store(true)
 	if err := r2.commit(context.Background(), []*partition{q}, commitRevoked); err != nil || committed2() != 30 {
@@ -341,13 +342,7 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 		}
 	}
 	deleteTo(25)
-	assign := func() *partition {
-		p := r.newPartition(p0.tp, nil)
-		r.mu.Lock()
-		r.parts[p.tp] = p
-		r.mu.Unlock()
-		return p
-	}
+	assign := func() *partition { return reassign(r, p0.tp) }
 	r.checkStarts(ctx, []*partition{assign()})
 	if got := unread(); got != 15 {
 		t.Fatalf("%v unread, want 15 (offsets 10-24)", got)

@@ -408,14 +408,14 @@ var startsSettle = func(ctx context.Context) bool {
 // expired while every process was stopped, and that has not changed since)
 // would say nothing until its next change, because franz-go hands the poll
 // no fetch without records. So, after startsSettle, the partitions' log
-// starts and the group's committed offsets are read (and,
-// with kafka.start_offset: latest, the last stable offsets, where franz-go
+// starts and the group's committed offsets are read (and, with
+// kafka.start_offset: latest, the last stable offsets, where franz-go
 // resumed), and a partition with nothing tracked whose committed offset is
 // below its log's start is reported (checkGone). Reads that fail leave the
 // report to the poll. ctx is the client's (onAssigned's): it ends when the
 // client closes; a partition revoked meanwhile is left alone (checkGone).
 func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
-	if len(parts) == 0 || r.cl == nil {
+	if r.cl == nil {
 		return
 	}
 	topics := []string{}
@@ -459,7 +459,7 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 		c, known := committed.Lookup(p.tp.topic, p.tp.part)
 		e, listed := ends.Lookup(p.tp.topic, p.tp.part)
 		switch {
-		case known && c.Err == nil && c.At < 0, !known:
+		case !known || c.Err == nil && c.At < 0:
 			// Never committed: where reading starts is start_offset's.
 		case c.Err != nil || !ok || s.Err != nil || ends != nil && (!listed || e.Err != nil):
 			failed = append(failed, p.tp.topic+"/"+strconv.Itoa(int(p.tp.part)))
@@ -542,6 +542,8 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 	r.kafkaGroupErr.Store("")
 	if len(assigned) > 0 {
 		r.log.Info("partitions assigned", "partitions", describe(assigned))
+	}
+	if len(fresh) > 0 {
 		go r.checkStarts(ctx, fresh)
 	}
 }
