@@ -343,7 +343,7 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 	}
 	deleteTo(25)
 	assign := func() *partition { return reassign(r, p0.tp) }
-	r.checkStarts(ctx, []*partition{assign()})
+	r.checkStarts(ctx, r.cl, []*partition{assign()})
 	if got := unread(); got != 15 {
 		t.Fatalf("%v unread, want 15 (offsets 10-24)", got)
 	}
@@ -359,7 +359,7 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 	}
 	deleteTo(35)
 	r.cfg.Kafka.StartOffset = "latest"
-	r.checkStarts(ctx, []*partition{assign()})
+	r.checkStarts(ctx, r.cl, []*partition{assign()})
 	if got := unread(); got != 30 {
 		t.Fatalf("%v unread, want 30 (and offsets 25-39)", got)
 	}
@@ -375,7 +375,7 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 		p.track(&kgo.Record{Topic: "t", Partition: 0, Offset: 40})
 		return true
 	}
-	r.checkStarts(ctx, []*partition{p})
+	r.checkStarts(ctx, r.cl, []*partition{p})
 	if got := unread(); got != 30 {
 		t.Fatalf("%v unread with a record tracked, want still 30", got)
 	}
@@ -386,7 +386,7 @@ func TestCheckStartsReadsKafka(t *testing.T) {
 	var logged bytes.Buffer
 	r.log = slog.New(slog.NewTextHandler(&logged, nil))
 	r.cfg.Kafka.GroupID = "never"
-	r.checkStarts(ctx, []*partition{assign()})
+	r.checkStarts(ctx, r.cl, []*partition{assign()})
 	if got := unread(); got != 30 || logged.Len() > 0 {
 		t.Fatalf("%v unread for a group that never committed, want still 30; logged: %q", got, logged.String())
 	}

@@ -412,12 +412,10 @@ var startsSettle = func(ctx context.Context) bool {
 // kafka.start_offset: latest, the last stable offsets, where franz-go
 // resumed), and a partition with nothing tracked whose committed offset is
 // below its log's start is reported (checkGone). Reads that fail leave the
-// report to the poll. ctx is the client's (onAssigned's): it ends when the
-// client closes; a partition revoked meanwhile is left alone (checkGone).
-func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
-	if r.cl == nil {
-		return
-	}
+// report to the poll. ctx and cl are onAssigned's (r.cl may not be set
+// yet at the first assignment): ctx ends when the client closes; a
+// partition revoked meanwhile is left alone (checkGone).
+func (r *Runner) checkStarts(ctx context.Context, cl *kgo.Client, parts []*partition) {
 	topics := []string{}
 	for _, p := range parts {
 		if !slices.Contains(topics, p.tp.topic) {
@@ -429,7 +427,7 @@ func (r *Runner) checkStarts(ctx context.Context, parts []*partition) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, startsTimeout)
 	defer cancel()
-	adm := kadm.NewClient(r.cl)
+	adm := kadm.NewClient(cl)
 	// A broker that fails fails its partitions only (*kadm.ShardErrors):
 	// the others are looked at.
 	partial := func(err error) bool {
@@ -544,7 +542,7 @@ func (r *Runner) onAssigned(ctx context.Context, cl *kgo.Client, assigned map[st
 		r.log.Info("partitions assigned", "partitions", describe(assigned))
 	}
 	if len(fresh) > 0 {
-		go r.checkStarts(ctx, fresh)
+		go r.checkStarts(ctx, cl, fresh)
 	}
 }
 
